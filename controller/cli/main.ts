@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+/** sub0: the mesh admin CLI. Each command group lives in its own module and registers itself here. */
+import { Command } from 'commander';
+import { registerCompile } from './compile-command.js';
+
+// `sub0 … | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+const program = new Command('sub0')
+  .description('sub0: community hardware as hypervisor nodes of a chain-governed cloud')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerCompile(program);
+
+await program.parseAsync(process.argv);

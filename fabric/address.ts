@@ -1,0 +1,108 @@
+/**
+ * Deterministic, stable overlay addresses.
+ *
+ * IPv4 comes from 100.64.0.0/10 (shared address space, never routed on the internet):
+ *   100.64.0.0/16  reserved for DVCI infrastructure (controllers, brokers)
+ *   100.65.0.0 - 100.95.255.255  nodes
+ *   100.96.0.0/11  slots
+ * IPv6 comes from a ULA /48 derived from the network id; the subnet says what the address is
+ * (1 = nodes, 2 = slots) and the last 32 bits repeat the IPv4 address, so the two map 1:1.
+ *
+ * An entry's address is a hash of (network, kind, id, salt): it depends on nothing but the entry
+ * itself, so adding, retiring or removing any other entry never moves it. Registration picks a salt
+ * whose address is free; if two entries still hash to one address (racing registrations), the
+ * older one (lower chain seq, then lower id) keeps it and the newer one walks its own hash sequence
+ * to the next free address, with a warning. Only burning an entry that had displaced a newer one can
+ * move that newer one (back to its first choice); retiring keeps the address reserved.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+
+export type AddressKind = 'node' | 'slot';
+
+interface Pool {
+  readonly base: number; // first IPv4 address, as an unsigned 32-bit integer
+  readonly size: number;
+  readonly subnet: number; // IPv6 subnet id
+}
+
+const V4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+
+export const POOLS: Readonly<Record<AddressKind, Pool>> = {
+  node: { base: V4(100, 65, 0, 0), size: V4(100, 96, 0, 0) - V4(100, 65, 0, 0), subnet: 1 },
+  slot: { base: V4(100, 96, 0, 0), size: 1 << 21, subnet: 2 },
+};
+
+export interface Allocatable {
+  readonly id: string;
+  readonly seq?: number | undefined;
+  readonly salt?: number | undefined;
+}
+
+export interface OverlayAddress {
+  readonly v4: number;
+  /** `100.96.1.2` */
+  readonly ipv4: string;
+  /** `fd12:3456:789a:2::6460:102` */
+  readonly ipv6: string;
+}
+
+export interface Allocation {
+  readonly addresses: ReadonlyMap<string, OverlayAddress>;
+  /** Entries that did not get their first-choice address, with the id that holds it. */
+  readonly moved: readonly { readonly id: string; readonly heldBy: string; readonly attempts: number }[];
+}
+
+/** The ULA /48 prefix of a network: `fd` + 40 bits of sha256(network id), as three hextets. */
+export function ulaPrefix(networkId: string): string {
+  const h = sha256(utf8ToBytes(`sub0/ula/${networkId}`));
+  const hextet = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+  return `${hextet(0xfd, h[0]!)}:${hextet(h[1]!, h[2]!)}:${hextet(h[3]!, h[4]!)}`;
+}
+
+export function formatIpv4(v4: number): string {
+  return `${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`;
+}
+
+function candidate(networkId: string, kind: AddressKind, e: Allocatable, attempt: number): number {
+  const pool = POOLS[kind];
+  const h = sha256(utf8ToBytes(`${networkId}\0${kind}\0${e.id}\0${e.salt ?? 0}\0${attempt}`));
+  const n = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+  return pool.base + (n % pool.size);
+}
+
+/** The address an entry gets when nothing collides with it (what registration checks). */
+export function preferredAddress(networkId: string, kind: AddressKind, e: Allocatable): number {
+  return candidate(networkId, kind, e, 0);
+}
+
+/** Priority for collisions: older on chain first, then by id. Pure and total. */
+function byAge(a: Allocatable, b: Allocatable): number {
+  const sa = a.seq ?? Number.MAX_SAFE_INTEGER;
+  const sb = b.seq ?? Number.MAX_SAFE_INTEGER;
+  return sa - sb || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * Allocates one pool. Entries must have unique ids; pass every entry that exists on chain,
+ * retired ones included, so that their addresses stay reserved.
+ */
+export function allocate(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Allocation {
+  const prefix = ulaPrefix(networkId);
+  const subnet = POOLS[kind].subnet.toString(16);
+  const holder = new Map<number, string>();
+  const addresses = new Map<string, OverlayAddress>();
+  const moved: { id: string; heldBy: string; attempts: number }[] = [];
+  // Oldest first: an entry can only ever be displaced by an older one, so adding an entry never
+  // moves another, and neither does retiring one (retired entries keep their reservation).
+  for (const e of [...entries].sort(byAge)) {
+    let attempt = 0;
+    let v = candidate(networkId, kind, e, 0);
+    const firstHolder = holder.get(v);
+    while (holder.has(v)) v = candidate(networkId, kind, e, ++attempt);
+    if (firstHolder !== undefined) moved.push({ id: e.id, heldBy: firstHolder, attempts: attempt });
+    holder.set(v, e.id);
+    addresses.set(e.id, { v4: v, ipv4: formatIpv4(v), ipv6: `${prefix}:${subnet}::${(v >>> 16).toString(16)}:${(v & 0xffff).toString(16)}` });
+  }
+  return { addresses, moved };
+}

@@ -1,0 +1,129 @@
+/**
+ * The node and slot half of a compilation: validates cross-references between DVCIs, nodes and
+ * slots, allocates addresses, places slots on their hosts and builds each node's peer entry once
+ * (shared by reference by every config that lists that peer). Pure.
+ */
+import { allocate } from './address.js';
+import { issue, type Issue } from './issues.js';
+import type { Peer, Route } from './node-config.js';
+import type { ChainSnapshot, Node, NodeId, Slot } from './schema.js';
+
+export const KEEPALIVE_SECONDS = 25;
+
+export interface PlacedSlot {
+  readonly slot: Slot;
+  readonly host: NodeId;
+  readonly v4: string; // host cidr
+  readonly v6: string;
+}
+
+export interface NetworkIndex {
+  readonly nodes: ReadonlyMap<NodeId, Node>; // valid nodes, any state
+  readonly active: readonly Node[];
+  readonly nodeCidrs: ReadonlyMap<NodeId, readonly [string, string]>;
+  readonly slotIds: ReadonlySet<string>; // every valid slot, placed or not
+  readonly placed: ReadonlyMap<string, PlacedSlot>;
+  readonly placedOn: ReadonlyMap<NodeId, readonly PlacedSlot[]>;
+  readonly groups: ReadonlyMap<string, readonly PlacedSlot[]>;
+  readonly owners: ReadonlyMap<string, readonly PlacedSlot[]>;
+  readonly dvciMembers: ReadonlyMap<string, readonly NodeId[]>; // active nodes per DVCI
+  readonly peerEntry: ReadonlyMap<NodeId, Peer>;
+  readonly peerRoutes: ReadonlyMap<NodeId, readonly Route[]>;
+  readonly issues: readonly Issue[];
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'nodes' | 'slots'>): NetworkIndex {
+  const issues: Issue[] = [];
+  const net = snap.network.id;
+
+  const dvcis = new Set<string>();
+  snap.dvcis.forEach((d, i) => {
+    if (dvcis.has(d.id)) issues.push(issue('duplicate-id', `dvcis[${i}].id`, `DVCI id "${d.id}" is already taken by an earlier entry`, d.id));
+    else dvcis.add(d.id);
+  });
+
+  const nodes = new Map<NodeId, Node>();
+  const keys = new Map<string, NodeId>();
+  snap.nodes.forEach((n, i) => {
+    const at = `nodes[${i}]`;
+    if (nodes.has(n.id)) return void issues.push(issue('duplicate-id', `${at}.id`, `node id "${n.id}" is already taken by an earlier entry`, n.id));
+    if (!dvcis.has(n.dvci)) return void issues.push(issue('unknown-dvci', `${at}.dvci`, `DVCI "${n.dvci}" does not exist`, n.id));
+    const holder = keys.get(n.wgPublicKey);
+    if (holder !== undefined)
+      return void issues.push(issue('duplicate-key', `${at}.wgPublicKey`, `WireGuard key is already used by node "${holder}"`, n.id));
+    keys.set(n.wgPublicKey, n.id);
+    nodes.set(n.id, n);
+  });
+
+  const slotById = new Map<string, Slot>();
+  snap.slots.forEach((s, i) => {
+    if (slotById.has(s.id)) issues.push(issue('duplicate-id', `slots[${i}].id`, `slot id "${s.id}" is already taken by an earlier entry`, s.id));
+    else slotById.set(s.id, s);
+  });
+
+  // Every entry that exists keeps its address reserved, whatever its state.
+  const nodeAddr = allocate(net, 'node', [...nodes.values()]).addresses;
+  const slotAllocation = allocate(net, 'slot', [...slotById.values()]);
+  for (const m of slotAllocation.moved)
+    issues.push(issue('address-collision', `slots`, `first-choice address is held by older slot "${m.heldBy}"; moved after ${m.attempts} attempts`, m.id, 'warning'));
+
+  const active = [...nodes.values()].filter((n) => n.state === 'active');
+  const nodeCidrs = new Map<NodeId, readonly [string, string]>();
+  for (const n of nodes.values()) {
+    const a = nodeAddr.get(n.id)!;
+    nodeCidrs.set(n.id, [`${a.ipv4}/32`, `${a.ipv6}/128`]);
+  }
+
+  // Placement, in snapshot order: the earlier slot gets the capacity.
+  const used = new Map<NodeId, { vcpus: number; memoryMiB: number; diskGiB: number }>();
+  const placed = new Map<string, PlacedSlot>();
+  const placedOn = new Map<NodeId, PlacedSlot[]>();
+  const groups = new Map<string, PlacedSlot[]>();
+  const owners = new Map<string, PlacedSlot[]>();
+  snap.slots.forEach((s, i) => {
+    if (slotById.get(s.id) !== s || s.state !== 'assigned' || s.node === null) return;
+    const at = `slots[${i}]`;
+    const host = nodes.get(s.node);
+    if (!host) return void issues.push(issue('unknown-node', `${at}.node`, `node "${s.node}" does not exist`, s.id));
+    if (host.state !== 'active') return; // placed again when its host is admitted
+    if (host.capacity) {
+      const cap = host.capacity;
+      if (s.vcpus > cap.vcpus || s.memoryMiB > cap.memoryMiB || s.diskGiB > cap.diskGiB)
+        return void issues.push(issue('impossible-resources', at, `needs ${fmtRes(s)} but node "${host.id}" has only ${fmtRes(cap)} in all`, s.id));
+      const u = used.get(host.id) ?? { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
+      if (u.vcpus + s.vcpus > cap.vcpus || u.memoryMiB + s.memoryMiB > cap.memoryMiB || u.diskGiB + s.diskGiB > cap.diskGiB)
+        return void issues.push(issue('over-capacity', at, `needs ${fmtRes(s)}; node "${host.id}" has ${fmtRes({ vcpus: cap.vcpus - u.vcpus, memoryMiB: cap.memoryMiB - u.memoryMiB, diskGiB: cap.diskGiB - u.diskGiB })} left`, s.id));
+      used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
+    }
+    const a = slotAllocation.addresses.get(s.id)!;
+    const p: PlacedSlot = { slot: s, host: host.id, v4: `${a.ipv4}/32`, v6: `${a.ipv6}/128` };
+    placed.set(s.id, p);
+    push(placedOn, host.id, p);
+    for (const g of s.groups) push(groups, g, p);
+    push(owners, s.owner, p);
+  });
+
+  const dvciMembers = new Map<string, NodeId[]>();
+  const peerEntry = new Map<NodeId, Peer>();
+  const peerRoutes = new Map<NodeId, Route[]>();
+  for (const n of active) {
+    push(dvciMembers, n.dvci, n.id);
+    const own = nodeCidrs.get(n.id)!;
+    const allowedIps = [own[0], own[1]];
+    for (const p of placedOn.get(n.id) ?? []) allowedIps.push(p.v4, p.v6);
+    peerEntry.set(n.id, { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS });
+    peerRoutes.set(n.id, allowedIps.map((dst) => ({ dst, peer: n.id })));
+  }
+
+  return { nodes, active, nodeCidrs, slotIds: new Set(slotById.keys()), placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };
+}
+
+function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {
+  return `${r.vcpus} vCPU / ${r.memoryMiB} MiB / ${r.diskGiB} GiB`;
+}

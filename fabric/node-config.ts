@@ -1,0 +1,72 @@
+/**
+ * The wire schema of a NodeConfig: everything one node must enforce, already resolved to
+ * addresses. The controller compiles it, signs its canonical encoding and publishes it; the agent
+ * parses it with this schema, verifies it and reconciles the kernel to it. Full state, never deltas.
+ */
+import { z } from 'zod';
+import { BlockRef, Endpoint, Id, Proto, WgKey } from './schema.js';
+
+/** `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. */
+export const HostCidr = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}\/32|[0-9a-f:]+\/128)$/, 'must be a /32 or /128 host prefix');
+
+export const Peer = z.strictObject({
+  node: Id,
+  publicKey: WgKey,
+  /** Acceptable endpoints, preferred first. A peer that roamed to another one of these is not reset. */
+  endpoints: z.array(Endpoint),
+  /** The peer node's own addresses, then those of every slot it hosts. */
+  allowedIps: z.array(HostCidr),
+  keepalive: z.number().int().min(0).max(65535),
+});
+
+export const Route = z.strictObject({
+  dst: HostCidr,
+  /** The peer the route points at (through the WireGuard interface). */
+  peer: Id,
+});
+
+export const HostedSlot = z.strictObject({
+  id: Id,
+  ipv4: HostCidr,
+  ipv6: HostCidr,
+  vcpus: z.number().int().positive(),
+  memoryMiB: z.number().int().positive(),
+  diskGiB: z.number().int().positive(),
+  image: z.string(),
+});
+
+/** One allowed (src, dst, proto, dst port range) tuple; everything else is dropped. */
+export const AclEntry = z.strictObject({
+  /** The chain rule this entry comes from, for audit. */
+  rule: Id,
+  src: HostCidr,
+  dst: HostCidr,
+  proto: Proto,
+  /** Inclusive destination port range; [0, 65535] for icmp and any. */
+  ports: z.tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)]),
+});
+
+export const NodeConfig = z.strictObject({
+  version: z.literal(1),
+  network: Id,
+  node: Id,
+  dvci: Id,
+  /** The finalized block this config was compiled from; agents never go back to an older one. */
+  revision: BlockRef,
+  /** active: in the mesh; quarantined: cut off, the agent removes every peer and rule. */
+  mode: z.enum(['active', 'quarantined']),
+  interface: z.strictObject({
+    addresses: z.array(HostCidr),
+    listenPort: z.number().int().min(1).max(65535),
+  }),
+  peers: z.array(Peer),
+  routes: z.array(Route),
+  slots: z.array(HostedSlot),
+  acl: z.array(AclEntry),
+});
+
+export type Peer = Readonly<z.output<typeof Peer>>;
+export type Route = Readonly<z.output<typeof Route>>;
+export type HostedSlot = Readonly<z.output<typeof HostedSlot>>;
+export type AclEntry = Readonly<z.output<typeof AclEntry>>;
+export type NodeConfig = Readonly<z.output<typeof NodeConfig>>;

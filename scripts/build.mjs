@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Bundles each program into one ESM file under dist/ with esbuild. The agent bundle is what the
+// boot image carries. Native addons (koffi, netlink, sqlite3) stay external: they ship beside it.
+import { build } from 'esbuild';
+import { chmodSync } from 'node:fs';
+
+const programs = [{ entry: 'controller/cli/main.ts', out: 'dist/sub0.js' }];
+
+const external = ['koffi', 'netlink', 'sqlite3', '@acala-network/chopsticks', '@acala-network/chopsticks-core', '@acala-network/chopsticks-db'];
+
+for (const p of programs) {
+  await build({
+    entryPoints: [p.entry],
+    outfile: p.out,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: 'linked',
+    external,
+    // Bundled CommonJS dependencies still call require(): give them one.
+    banner: { js: "import { createRequire as __sub0Require } from 'node:module'; const require = __sub0Require(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  chmodSync(p.out, 0o755);
+  console.log(`built ${p.out}`);
+}
