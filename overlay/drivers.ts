@@ -1,0 +1,50 @@
+/**
+ * The small interfaces the reconcile loop drives. Each driver owns one part of the kernel state,
+ * reads it back as fabric's DataplaneState pieces, and applies fabric's plan Ops to it.
+ * Contract for every driver (cilium's reconciler ops): apply overwrites; removing what is already
+ * gone is not an error; observe reports only state the agent owns (its interface, its routes,
+ * its map entries), never anything else on the machine.
+ */
+import type { AclTuple, PeerState } from '../fabric/dataplane-state.js';
+import type { Op } from '../fabric/plan.js';
+
+export type PeerOp = Extract<Op, { op: 'peer-add' | 'peer-update' | 'peer-remove' | 'listen-port' }>;
+export type RouteOp = Extract<Op, { op: 'route-add' | 'route-remove' | 'address-add' | 'address-remove' }>;
+export type AclOp = Extract<Op, { op: 'acl-add' | 'acl-remove' }>;
+
+export interface WireguardObserved {
+  readonly listenPort: number;
+  readonly peers: ReadonlyMap<string, PeerState>;
+}
+
+/** WireGuard device control: kernel genetlink or wireguard-go's UAPI socket. */
+export interface WireguardBackend {
+  readonly kind: 'kernel' | 'uapi';
+  /** Creates the interface if it is missing and sets the private key; idempotent. */
+  ensureInterface(ifname: string, privateKey: string, listenPort: number): Promise<void>;
+  observe(ifname: string): Promise<WireguardObserved>;
+  /** Applies all peer ops of one plan as one transaction. */
+  apply(ifname: string, ops: readonly PeerOp[]): Promise<void>;
+  deleteInterface(ifname: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Addresses on, and routes into, the WireGuard interface (rtnetlink). */
+export interface RouteDriver {
+  observe(ifname: string): Promise<{ addresses: ReadonlySet<string>; routes: ReadonlySet<string> }>;
+  apply(ifname: string, ops: readonly RouteOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** ACL enforcement on the WireGuard interface: eBPF tc programs + maps, or an nftables set. */
+export interface AclDriver {
+  readonly kind: 'ebpf' | 'nftables';
+  /** Attaches enforcement (ingress and egress) to the interface; idempotent, also after re-creation. */
+  attach(ifname: string): Promise<void>;
+  /** The allowed tuples as the kernel holds them, keyed by fabric's aclKey(). */
+  observe(): Promise<ReadonlyMap<string, AclTuple>>;
+  /** Adds and removes tuples; a removed tuple also cuts the flows it had allowed. */
+  apply(ops: readonly AclOp[]): Promise<void>;
+  /** Detaches and removes everything this driver created. */
+  destroy(): Promise<void>;
+}
