@@ -106,3 +106,11 @@ export function allocate(networkId: string, kind: AddressKind, entries: readonly
   }
   return { addresses, moved };
 }
+
+/**
+ * The prefixes that hold slot addresses. Traffic to or from them is what ACLs govern (deny by
+ * default); traffic between node addresses is the mesh's own and is not filtered.
+ */
+export function slotPrefixes(networkId: string): readonly [string, string] {
+  return ['100.96.0.0/11', `${ulaPrefix(networkId)}:${POOLS.slot.subnet.toString(16)}::/64`];
+}

@@ -39,8 +39,13 @@ export interface RouteDriver {
 /** ACL enforcement on the WireGuard interface: eBPF tc programs + maps, or an nftables set. */
 export interface AclDriver {
   readonly kind: 'ebpf' | 'nftables';
-  /** Attaches enforcement (ingress and egress) to the interface; idempotent, also after re-creation. */
-  attach(ifname: string): Promise<void>;
+  /**
+   * Attaches enforcement (ingress and egress) to the interface; idempotent, also after the
+   * interface was re-created. `guarded` are the CIDR prefixes the ACL governs (fabric's
+   * slotPrefixes): a packet whose source or destination is in one of them passes only if a tuple
+   * allows it or it belongs to an allowed flow; a packet touching none of them passes.
+   */
+  attach(ifname: string, guarded: readonly string[]): Promise<void>;
   /** The allowed tuples as the kernel holds them, keyed by fabric's aclKey(). */
   observe(): Promise<ReadonlyMap<string, AclTuple>>;
   /** Adds and removes tuples; a removed tuple also cuts the flows it had allowed. */
