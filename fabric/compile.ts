@@ -92,7 +92,7 @@ export class Compiler {
     const routes: Route[] = [];
     for (const p of [...peerIds].sort()) {
       peers.push(net.peerEntry.get(p)!);
-      routes.push(...net.peerRoutes.get(p)!);
+      routes.push(net.peerRoutes.get(p)!);
     }
 
     const acl: AclEntry[] = [];

@@ -45,7 +45,7 @@ export function desiredState(config: NodeConfig): DataplaneState {
     for (const p of config.peers) {
       peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoints, allowedIps: p.allowedIps, keepalive: p.keepalive });
     }
-    for (const r of config.routes) routes.add(r.dst);
+    for (const r of config.routes) for (const d of r.dsts) routes.add(d);
     for (const e of config.acl) {
       const t: AclTuple = { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports };
       const k = aclKey(t);

@@ -28,7 +28,7 @@ export interface NetworkIndex {
   readonly owners: ReadonlyMap<string, readonly PlacedSlot[]>;
   readonly dvciMembers: ReadonlyMap<string, readonly NodeId[]>; // active nodes per DVCI
   readonly peerEntry: ReadonlyMap<NodeId, Peer>;
-  readonly peerRoutes: ReadonlyMap<NodeId, readonly Route[]>;
+  readonly peerRoutes: ReadonlyMap<NodeId, Route>;
   readonly issues: readonly Issue[];
 }
 
@@ -111,14 +111,14 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
 
   const dvciMembers = new Map<string, NodeId[]>();
   const peerEntry = new Map<NodeId, Peer>();
-  const peerRoutes = new Map<NodeId, Route[]>();
+  const peerRoutes = new Map<NodeId, Route>();
   for (const n of active) {
     push(dvciMembers, n.dvci, n.id);
     const own = nodeCidrs.get(n.id)!;
     const allowedIps = [own[0], own[1]];
     for (const p of placedOn.get(n.id) ?? []) allowedIps.push(p.v4, p.v6);
     peerEntry.set(n.id, { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS });
-    peerRoutes.set(n.id, allowedIps.map((dst) => ({ dst, peer: n.id })));
+    peerRoutes.set(n.id, { peer: n.id, dsts: allowedIps }); // shares the peer's array
   }
 
   return { nodes, active, nodeCidrs, slotIds: new Set(slotById.keys()), placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };

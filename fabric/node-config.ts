@@ -19,10 +19,10 @@ export const Peer = z.strictObject({
   keepalive: z.number().int().min(0).max(65535),
 });
 
+/** The host routes into the WireGuard interface for the addresses behind one peer. */
 export const Route = z.strictObject({
-  dst: HostCidr,
-  /** The peer the route points at (through the WireGuard interface). */
   peer: Id,
+  dsts: z.array(HostCidr),
 });
 
 export const HostedSlot = z.strictObject({
