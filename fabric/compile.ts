@@ -35,8 +35,8 @@ export class Compiler {
   compile(snapshot: ChainSnapshot): CompileResult {
     this.snap = snapshot;
     this.net = indexNetwork(snapshot);
-    this.rules = new RuleTable(this.net, snapshot.network.operator);
-    this.rules.load(snapshot.rules);
+    this.rules = new RuleTable(this.net, snapshot.network.operator, snapshot.rules);
+    this.rules.load();
     this.configs = new Map();
     for (const n of this.net.nodes.values()) {
       if (n.state === 'active' || n.state === 'quarantined') this.configs.set(n.id, this.assemble(n.id, snapshot.block));
@@ -85,8 +85,14 @@ export class Compiler {
     };
     if (node.state !== 'active') return { ...base, mode: 'quarantined', peers: [], routes: [], slots: [], acl: [] };
 
+    const nodeAcl = this.rules!.nodeAcl.get(id);
     const peerIds = new Set<NodeId>(net.dvciMembers.get(node.dvci));
-    for (const p of this.rules!.peerNeed.get(id)?.keys() ?? []) peerIds.add(p);
+    if (nodeAcl) {
+      for (const o of nodeAcl.others) {
+        if (typeof o === 'string') peerIds.add(o);
+        else if (o) for (const p of o) peerIds.add(p);
+      }
+    }
     peerIds.delete(id);
     const peers: Peer[] = [];
     const routes: Route[] = [];
@@ -96,8 +102,7 @@ export class Compiler {
     }
 
     const acl: AclEntry[] = [];
-    const byRule = this.rules!.nodeAcl.get(id);
-    if (byRule) for (const r of [...byRule.keys()].sort()) acl.push(...byRule.get(r)!);
+    if (nodeAcl) for (const i of nodeAcl.order()) for (const e of nodeAcl.lists[i]!) acl.push(e);
 
     const slots = (net.placedOn.get(id) ?? []).map((p) => ({
       id: p.slot.id,
