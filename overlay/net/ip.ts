@@ -1,0 +1,96 @@
+/**
+ * IP addresses and CIDR prefixes as bytes and as canonical text (dotted quad; RFC 5952 for IPv6,
+ * as Go's netip and the kernel print them). Every driver reads addresses back through these, so
+ * that what the kernel reports and what fabric asked for compare equal as strings.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { Sub0Error } from '../../fabric/errors.js';
+
+export interface Cidr {
+  readonly family: 4 | 6;
+  readonly addr: Uint8Array; // 4 or 16 bytes
+  readonly bits: number;
+}
+
+/** Parses `a.b.c.d` or an IPv6 literal (no brackets, no zone) into 4 or 16 bytes. */
+export function parseIp(text: string): Uint8Array {
+  if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
+  if (!isIPv6(text)) throw new Sub0Error('invalid-input', `not an IP address: "${text}"`);
+  let s = text;
+  const out = new Uint8Array(16);
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    s = `${s.slice(0, v4.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 255;
+  });
+  return out;
+}
+
+/** Canonical text of 4 or 16 address bytes. */
+export function formatIp(addr: Uint8Array): string {
+  if (addr.length === 4) return Array.from(addr).join('.');
+  if (addr.length !== 16) throw new Sub0Error('invalid-input', `an IP address is 4 or 16 bytes, got ${addr.length}`);
+  const hextets: number[] = [];
+  for (let i = 0; i < 16; i += 2) hextets.push((addr[i]! << 8) | addr[i + 1]!);
+  // RFC 5952: compress the first longest run of two or more zero hextets.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (hextets[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && hextets[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(hextets);
+  return `${hex(hextets.slice(0, best))}::${hex(hextets.slice(best + bestLen))}`;
+}
+
+export function parseCidr(text: string): Cidr {
+  const slash = text.lastIndexOf('/');
+  const ip = slash < 0 ? text : text.slice(0, slash);
+  const addr = parseIp(ip);
+  const max = addr.length * 8;
+  const bits = slash < 0 ? max : Number(text.slice(slash + 1));
+  if (!Number.isInteger(bits) || bits < 0 || bits > max) throw new Sub0Error('invalid-input', `bad prefix length in "${text}"`);
+  return { family: addr.length === 4 ? 4 : 6, addr, bits };
+}
+
+export function formatCidr(c: { addr: Uint8Array; bits: number }): string {
+  return `${formatIp(c.addr)}/${c.bits}`;
+}
+
+/** The canonical spelling of a CIDR (`FD12::1/128` -> `fd12::1/128`); idempotent. */
+export function canonicalCidr(text: string): string {
+  return formatCidr(parseCidr(text));
+}
+
+/** Splits `1.2.3.4:51820` / `[fd00::1]:51820` into host and port, host without brackets. */
+export function splitHostPort(endpoint: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(endpoint);
+  if (!m) throw new Sub0Error('invalid-input', `not host:port: "${endpoint}"`);
+  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+}
+
+/** `host:port` with IPv6 hosts bracketed and in canonical form. */
+export function joinHostPort(host: string, port: number): string {
+  if (isIPv6(host)) return `[${formatIp(parseIp(host))}]:${port}`;
+  return `${host}:${port}`;
+}
