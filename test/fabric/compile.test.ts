@@ -1,0 +1,142 @@
+import t from 'tap';
+import { compile, Compiler } from '../../fabric/compile.js';
+import { canonicalJson } from '../../fabric/encoding.js';
+import { parseSnapshot } from '../../fabric/parse-snapshot.js';
+import type { AclRule, ChainSnapshot } from '../../fabric/schema.js';
+import { syntheticSnapshot } from '../../fabric/examples/synthetic.js';
+import { golden } from '../helpers/golden.js';
+import { ALICE, CHARLIE, labSnapshot } from '../helpers/fabric-fixtures.js';
+
+const codes = (issues: readonly { code: string }[]) => issues.map((i) => i.code);
+
+t.test('golden: the shipped example compiles to the committed configs', async (t) => {
+  const { configs, issues } = compile(labSnapshot());
+  t.same(issues, []);
+  golden(t, new URL('./golden/lab.configs.json', import.meta.url), `${JSON.stringify(Object.fromEntries(configs), null, 1)}\n`, 'configs match the golden file');
+});
+
+t.test('each node gets only the rules for the slots it hosts, in both directions', async (t) => {
+  const { configs } = compile(labSnapshot());
+  const n1 = configs.get('n1')!;
+  const n2 = configs.get('n2')!;
+  const n3 = configs.get('n3')!;
+  const slotAddr = (cfgs: typeof configs, id: string) => [...cfgs.values()].flatMap((c) => c.slots).find((s) => s.id === id)!;
+  const web = slotAddr(configs, 'web-1');
+  const rpc = slotAddr(configs, 'rpc-1');
+  const db = slotAddr(configs, 'db-1');
+  // n1 hosts web-1 only: it sees web->rpc (egress) and ping from web (owner Bob's slots) to rpc.
+  t.same(new Set(n1.acl.map((a) => a.rule)), new Set(['web-to-rpc', 'ping-all']));
+  t.ok(n1.acl.every((a) => a.src === web.ipv4 || a.src === web.ipv6 || a.dst === web.ipv4 || a.dst === web.ipv6), 'n1 rules all touch web-1');
+  // n3 hosts db-1: only rpc->db reaches it.
+  t.same(new Set(n3.acl.map((a) => a.rule)), new Set(['rpc-to-db', 'ping-all']));
+  t.same(n3.acl.filter((a) => a.rule === 'rpc-to-db').map((a) => [a.src, a.dst, a.proto, a.ports]), [
+    [rpc.ipv4, db.ipv4, 'tcp', [5432, 5432]],
+    [rpc.ipv6, db.ipv6, 'tcp', [5432, 5432]],
+  ]);
+  t.equal(n2.acl.filter((a) => a.rule === 'web-to-rpc').length, 4, '2 port ranges x 2 families');
+  t.same(n2.peers.map((p) => p.node), ['n1', 'n3'], 'same DVCI: full mesh');
+  t.same(n2.routes.map((r) => r.peer), ['n1', 'n3']);
+  t.same(n2.routes[0]!.dsts, n2.peers[0]!.allowedIps, 'routes cover the addresses behind each peer');
+  t.ok(n2.peers[0]!.allowedIps.includes(web.ipv4), 'a peer carries its slots');
+});
+
+t.test('deny by default: no rule, no entry; a rule never crosses to slots its owner does not own', async (t) => {
+  const s = labSnapshot((raw) => {
+    raw.rules = [
+      // Charlie tries to open Bob's db-1 to the world: refused by name.
+      { id: 'steal', owner: CHARLIE, from: 'slot:web-1', to: 'slot:db-1', proto: 'tcp', ports: ['22'] },
+      // Charlie's group rule silently matches none of Bob's slots.
+      { id: 'grab', owner: CHARLIE, from: 'group:web', to: 'group:db', proto: 'any' },
+    ];
+  });
+  const { configs, issues } = compile(s);
+  t.same(codes(issues).sort(), ['empty-selector', 'not-owner']);
+  t.equal(issues.find((i) => i.code === 'not-owner')!.entryId, 'steal');
+  for (const c of configs.values()) t.same(c.acl, [], `${c.node} enforces nothing`);
+  // The operator (network admin) may write rules into any slot.
+  const op = labSnapshot((raw) => {
+    raw.rules = [{ id: 'ops', owner: ALICE, from: 'slot:web-1', to: 'slot:db-1', proto: 'tcp', ports: ['22'] }];
+  });
+  t.equal(compile(op).configs.get('n3')!.acl.length, 2);
+});
+
+t.test('cross-entry problems are reported per entry and the rest compiles', async (t) => {
+  const s = labSnapshot((raw) => {
+    raw.nodes.push({ ...raw.nodes[0], id: 'n1' }); // duplicate id
+    raw.nodes.push({ ...raw.nodes[1], id: 'n4' }); // duplicate key
+    raw.nodes.push({ ...raw.nodes[2], id: 'n5', dvci: 'paris', wgPublicKey: 'StnhPSc9jeRPLygDYHiYD2fkNcUYYD4vBcD2UUnC0RM=' });
+    raw.slots.push({ ...raw.slots[0], id: 'ghost', node: 'n9' }); // unknown node
+    raw.slots.push({ ...raw.slots[0], id: 'huge', node: 'n2', vcpus: 64 }); // more than n2 has at all
+    raw.slots.push({ ...raw.slots[0], id: 'extra', node: 'n2', vcpus: 1, diskGiB: 60 }); // n2 has 50 GiB of disk left
+    raw.slots.push({ ...raw.slots[0], id: 'web-1' }); // duplicate slot id
+    raw.rules.push({ ...raw.rules[1], id: 'to-nowhere', to: 'slot:nope' });
+    raw.rules.push({ ...raw.rules[1], id: 'rpc-to-db' }); // duplicate rule id
+  });
+  const { configs, issues } = compile(s);
+  const byEntry = Object.fromEntries(issues.map((i) => [`${i.entryId}:${i.code}`, i.path]));
+  t.same(byEntry, {
+    'n1:duplicate-id': 'nodes[3].id',
+    'n4:duplicate-key': 'nodes[4].wgPublicKey',
+    'n5:unknown-dvci': 'nodes[5].dvci',
+    'web-1:duplicate-id': 'slots[6].id',
+    'ghost:unknown-node': 'slots[3].node',
+    'huge:impossible-resources': 'slots[4]',
+    'extra:over-capacity': 'slots[5]',
+    'to-nowhere:unknown-slot': 'rules[3].to',
+    'rpc-to-db:duplicate-id': 'rules[4].id',
+  });
+  t.same([...configs.keys()].sort(), ['n1', 'n2', 'n3'], 'the valid nodes still get configs');
+  t.same(configs.get('n2')!.slots.map((x) => x.id), ['rpc-1'], 'slots that do not fit are not placed');
+  t.equal(configs.get('n3')!.acl.filter((a) => a.rule === 'rpc-to-db').length, 2, 'the first rule with a duplicated id is kept');
+});
+
+t.test('node states: pending and retired get nothing, quarantined is cut off and dropped by others', async (t) => {
+  const s = labSnapshot((raw) => {
+    raw.nodes[0].state = 'quarantined';
+    raw.nodes[2].state = 'retired';
+  });
+  const { configs } = compile(s);
+  t.same([...configs.keys()].sort(), ['n1', 'n2']);
+  const q = configs.get('n1')!;
+  t.equal(q.mode, 'quarantined');
+  t.same([q.peers, q.routes, q.acl, q.slots], [[], [], [], []]);
+  t.same(configs.get('n2')!.peers, [], 'n2 peers with neither the quarantined nor the retired node');
+  t.same(configs.get('n2')!.acl, [], 'and keeps no rule towards their slots');
+});
+
+t.test('rules bring cross-DVCI peers, only while they connect slots', async (t) => {
+  const s = labSnapshot((raw) => {
+    raw.dvcis.push({ id: 'paris', operator: ALICE });
+    raw.nodes[2].dvci = 'paris';
+  });
+  const { configs } = compile(s);
+  t.same(configs.get('n1')!.peers.map((p) => p.node), ['n2'], 'n3 is in another DVCI and no rule links n1 and n3');
+  t.same(configs.get('n2')!.peers.map((p) => p.node), ['n1', 'n3'], 'rpc-to-db links n2 and n3');
+  t.same(configs.get('n3')!.peers.map((p) => p.node), ['n2']);
+});
+
+t.test('compile is deterministic: the same snapshot gives byte-identical configs', async (t) => {
+  const a = compile(labSnapshot());
+  const b = compile(labSnapshot());
+  t.equal(canonicalJson(Object.fromEntries(a.configs)), canonicalJson(Object.fromEntries(b.configs)));
+});
+
+t.test('updateRules gives exactly what a full compile of the new state gives', async (t) => {
+  const base = parseSnapshot(syntheticSnapshot({ nodes: 60, nodesPerDvci: 20, slotsPerNode: 4, rulesPerSlot: 3, seed: 7 })).snapshot;
+  const compiler = new Compiler();
+  compiler.compile(base);
+  const block = { number: 2, hash: `0x${'cd'.repeat(32)}` };
+  const changed: AclRule = { ...base.rules[5]!, ports: [{ from: 443, to: 443 }] };
+  const added: AclRule = { ...base.rules[0]!, id: 'new-rule', from: { kind: 'group', value: 'g1' }, proto: 'icmp', ports: [] };
+  const removed = base.rules[9]!.id;
+  const inc = compiler.updateRules(block, [changed, added], [removed]);
+  const next: ChainSnapshot = {
+    ...base,
+    block,
+    rules: [...base.rules.filter((r) => r.id !== removed).map((r) => (r.id === changed.id ? changed : r)), added],
+  };
+  const full = compile(next);
+  t.ok(inc.changed.size > 0 && inc.changed.size < full.configs.size, `only some nodes recompiled (${inc.changed.size} of ${full.configs.size})`);
+  t.equal(canonicalJson(Object.fromEntries(inc.configs)), canonicalJson(Object.fromEntries(full.configs)), 'same configs');
+  t.same(new Set(codes(inc.issues)), new Set(codes(full.issues)), 'same issues');
+});
