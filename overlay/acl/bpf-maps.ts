@@ -1,0 +1,127 @@
+/**
+ * The byte layouts of acl.bpf.c's maps (keep in step with its structs) and a small typed wrapper
+ * over one map fd. Integers are host byte order, as the program reads them.
+ */
+import { endianness } from 'node:os';
+import { BPF_ANY, check, ENOENT, type Libbpf } from './libbpf.js';
+import type { PortRange, RuleGroup } from './rule-set.js';
+
+export const MAX_RANGES = 16;
+export const RULE_KEY_SIZE = 36; // src[16] dst[16] proto u8 pad[3]
+export const RULE_VAL_SIZE = 4 + 4 * MAX_RANGES; // count u32, {lo u16, hi u16}[16]
+export const FLOW_KEY_SIZE = 40; // a[16] b[16] pa u16 pb u16 proto u8 pad[3]
+export const FLOW_VAL_SIZE = 16; // seen_ns u64, opened_by_b u8, pad[7]
+export const LPM_KEY_SIZE = 20; // prefixlen u32, addr[16]
+
+const LE = endianness() === 'LE';
+const u16 = (b: Buffer, off: number) => (LE ? b.readUInt16LE(off) : b.readUInt16BE(off));
+const u32 = (b: Buffer, off: number) => (LE ? b.readUInt32LE(off) : b.readUInt32BE(off));
+const put16 = (b: Buffer, v: number, off: number) => (LE ? b.writeUInt16LE(v, off) : b.writeUInt16BE(v, off));
+const put32 = (b: Buffer, v: number, off: number) => (LE ? b.writeUInt32LE(v, off) : b.writeUInt32BE(v, off));
+
+export function ruleKey(g: Pick<RuleGroup, 'src' | 'dst' | 'proto'>): Buffer {
+  const k = Buffer.alloc(RULE_KEY_SIZE);
+  k.set(g.src, 0);
+  k.set(g.dst, 16);
+  k[32] = g.proto;
+  return k;
+}
+
+export function ruleValue(ranges: readonly PortRange[]): Buffer {
+  const v = Buffer.alloc(RULE_VAL_SIZE);
+  put32(v, ranges.length, 0);
+  ranges.forEach(([lo, hi], i) => {
+    put16(v, lo, 4 + 4 * i);
+    put16(v, hi, 6 + 4 * i);
+  });
+  return v;
+}
+
+export function decodeRule(k: Buffer, v: Buffer): RuleGroup {
+  const n = Math.min(u32(v, 0), MAX_RANGES);
+  const ranges: PortRange[] = [];
+  for (let i = 0; i < n; i++) ranges.push([u16(v, 4 + 4 * i), u16(v, 6 + 4 * i)]);
+  return { src: Uint8Array.from(k.subarray(0, 16)), dst: Uint8Array.from(k.subarray(16, 32)), proto: k[32]!, ranges };
+}
+
+export interface Flow {
+  /** The direction of the allowed packet that opened the flow. */
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly sport: number;
+  readonly dport: number;
+  readonly proto: number;
+}
+
+export function decodeFlow(k: Buffer, v: Buffer): Flow {
+  const a = Uint8Array.from(k.subarray(0, 16));
+  const b = Uint8Array.from(k.subarray(16, 32));
+  const pa = u16(k, 32);
+  const pb = u16(k, 34);
+  const proto = k[36]!;
+  return v[8] ? { src: b, dst: a, sport: pb, dport: pa, proto } : { src: a, dst: b, sport: pa, dport: pb, proto };
+}
+
+export function lpmKey(bytes: Uint8Array, bits: number): Buffer {
+  const k = Buffer.alloc(LPM_KEY_SIZE);
+  put32(k, bits, 0);
+  k.set(bytes, 4);
+  return k;
+}
+
+export function decodeLpmKey(k: Buffer): { bytes: Uint8Array; bits: number } {
+  return { bytes: Uint8Array.from(k.subarray(4, 20)), bits: u32(k, 0) };
+}
+
+/** One map fd with its key and value sizes; errors name the map. */
+export class BpfMap {
+  constructor(
+    private readonly bpf: Libbpf,
+    readonly fd: number,
+    readonly name: string,
+    private readonly keySize: number,
+    private readonly valueSize: number,
+  ) {}
+
+  update(key: Buffer, value: Buffer): void {
+    check(this.bpf.mapUpdate(this.fd, key, value, BPF_ANY), 'bpf_map_update_elem', `acl/${this.name}`);
+  }
+
+  /** Deleting a missing key is not an error. */
+  delete(key: Buffer): void {
+    const rc = this.bpf.mapDelete(this.fd, key);
+    if (rc !== -ENOENT) check(rc, 'bpf_map_delete_elem', `acl/${this.name}`);
+  }
+
+  lookup(key: Buffer): Buffer | undefined {
+    const v = Buffer.alloc(this.valueSize);
+    const rc = this.bpf.mapLookup(this.fd, key, v);
+    if (rc === -ENOENT) return undefined;
+    check(rc, 'bpf_map_lookup_elem', `acl/${this.name}`);
+    return v;
+  }
+
+  /** Every key. Collected first: deleting while walking a hash map restarts the walk. */
+  keys(): Buffer[] {
+    const out: Buffer[] = [];
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keySize);
+      const rc = this.bpf.mapNextKey(this.fd, prev, next);
+      if (rc === -ENOENT) return out;
+      check(rc, 'bpf_map_get_next_key', `acl/${this.name}`);
+      out.push(next);
+      prev = next;
+    }
+  }
+
+  /** Every (key, value); an entry deleted meanwhile is skipped. */
+  entries(): [Buffer, Buffer][] {
+    const out: [Buffer, Buffer][] = [];
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v) out.push([k, v]);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,35 @@
+/** Runs a system tool (ip, tc, nft, mount) without a shell; failures become Sub0Error 'driver'. */
+import { spawn } from 'node:child_process';
+import { Sub0Error } from '../../fabric/errors.js';
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Resolves with the exit code and output; rejects only when the program cannot be started. */
+export function run(cmd: string, args: readonly string[], input?: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (cause) => reject(new Sub0Error('unsupported', `cannot run ${cmd}`, { cause, where: cmd })));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // a tool that exits without reading its input: its exit code tells
+      child.stdin.end(input);
+    }
+  });
+}
+
+/** Like run(), and throws Sub0Error 'driver' with the tool's message when it exits non-zero. */
+export async function runOk(cmd: string, args: readonly string[], input?: string): Promise<string> {
+  const r = await run(cmd, args, input);
+  if (r.code !== 0) {
+    throw new Sub0Error('driver', `${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`, { where: cmd });
+  }
+  return r.stdout;
+}

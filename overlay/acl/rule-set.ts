@@ -1,0 +1,113 @@
+/**
+ * The ACL as both drivers store it: tuples grouped by (src, dst, protocol number), each group with
+ * its list of inclusive destination-port ranges. Pure. One group is one eBPF map entry, and one
+ * group's ranges are what the nftables driver merges into its interval set. Grouping makes 10,000
+ * tuples about 10,000 keys whatever their port ranges, with no expansion of ranges into ports.
+ */
+import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
+import { Sub0Error } from '../../fabric/errors.js';
+import { formatHost, parseHost } from './addr.js';
+
+export type ProtoName = AclTuple['proto'];
+export type PortRange = readonly [number, number];
+
+export const IPPROTO = { any: 0, icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
+
+export interface RuleGroup {
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  /** IANA number: 0 = any; 1 or 58 = icmp for the family. */
+  readonly proto: number;
+  readonly ranges: readonly PortRange[];
+}
+
+/** The protocol number a tuple's proto means for its address family ('icmp' is ICMPv6 for v6). */
+export function protoNumber(proto: ProtoName, family: 4 | 6): number {
+  if (proto === 'icmp') return family === 4 ? IPPROTO.icmp : IPPROTO.icmpv6;
+  return IPPROTO[proto];
+}
+
+export function protoName(n: number): ProtoName | undefined {
+  if (n === IPPROTO.any) return 'any';
+  if (n === IPPROTO.tcp) return 'tcp';
+  if (n === IPPROTO.udp) return 'udp';
+  if (n === IPPROTO.icmp || n === IPPROTO.icmpv6) return 'icmp';
+  return undefined;
+}
+
+export function groupId(src: Uint8Array, dst: Uint8Array, proto: number): string {
+  return `${Buffer.from(src).toString('hex')}>${Buffer.from(dst).toString('hex')}/${proto}`;
+}
+
+/** Parses a tuple into its group coordinates; throws Sub0Error 'invalid-input' naming the tuple. */
+export function locate(t: AclTuple): { src: Uint8Array; dst: Uint8Array; proto: number; range: PortRange; id: string } {
+  const s = parseHost(t.src);
+  const d = parseHost(t.dst);
+  if (s.family !== d.family) throw new Sub0Error('invalid-input', `mixes IPv4 and IPv6: ${aclKey(t)}`, { where: 'acl' });
+  const [lo, hi] = t.ports;
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi <= 65535)) {
+    throw new Sub0Error('invalid-input', `bad port range: ${aclKey(t)}`, { where: 'acl' });
+  }
+  const proto = protoNumber(t.proto, s.family);
+  return { src: s.bytes, dst: d.bytes, proto, range: [lo, hi], id: groupId(s.bytes, d.bytes, proto) };
+}
+
+/** The tuples a group stands for, keyed by fabric's aclKey(). */
+export function groupTuples(g: RuleGroup): AclTuple[] {
+  const proto = protoName(g.proto);
+  if (proto === undefined) return []; // not one of ours: observe() reports only what we write
+  const src = formatHost(g.src);
+  const dst = formatHost(g.dst);
+  return g.ranges.map((r) => ({ src, dst, proto, ports: [r[0], r[1]] as [number, number] }));
+}
+
+/** Sorted, with overlapping and adjacent ranges joined: what an interval set can hold. */
+export function mergeRanges(ranges: readonly PortRange[]): PortRange[] {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: [number, number][] = [];
+  for (const [lo, hi] of sorted) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** A mutable table of groups: the driver's picture of its kernel map, also its decision model. */
+export class RuleSet {
+  readonly groups = new Map<string, RuleGroup>();
+
+  static of(groups: Iterable<RuleGroup>): RuleSet {
+    const s = new RuleSet();
+    for (const g of groups) s.groups.set(groupId(g.src, g.dst, g.proto), g);
+    return s;
+  }
+
+  /** The group after adding (true) or removing (false) the tuple; the table itself is unchanged. */
+  with(t: AclTuple, add: boolean): { id: string; group: RuleGroup } {
+    const at = locate(t);
+    const cur = this.groups.get(at.id);
+    const ranges = (cur?.ranges ?? []).filter((r) => !(r[0] === at.range[0] && r[1] === at.range[1]));
+    if (add) ranges.push(at.range);
+    return { id: at.id, group: { src: at.src, dst: at.dst, proto: at.proto, ranges } };
+  }
+
+  set(id: string, g: RuleGroup): void {
+    if (g.ranges.length === 0) this.groups.delete(id);
+    else this.groups.set(id, g);
+  }
+
+  tuples(): Map<string, AclTuple> {
+    const out = new Map<string, AclTuple>();
+    for (const g of this.groups.values()) for (const t of groupTuples(g)) out.set(aclKey(t), t);
+    return out;
+  }
+
+  /** The kernel program's decision for a packet, rule part (acl.bpf.c rule_allows). */
+  allows(src: Uint8Array, dst: Uint8Array, proto: number, dport: number): boolean {
+    const g = this.groups.get(groupId(src, dst, proto));
+    const ported = proto === IPPROTO.tcp || proto === IPPROTO.udp;
+    if (g && (!ported || g.ranges.some(([lo, hi]) => dport >= lo && dport <= hi))) return true;
+    return this.groups.has(groupId(src, dst, IPPROTO.any));
+  }
+}
