@@ -22,3 +22,12 @@ export function encodeConfig(config: NodeConfig): Uint8Array {
 export function configHash(config: NodeConfig): string {
   return bytesToHex(sha256(encodeConfig(config)));
 }
+
+/**
+ * Hash of what the node must enforce, without the revision stamp: equal across blocks that did
+ * not change this node. Controllers publish a node's config only when this changes.
+ */
+export function contentHash(config: NodeConfig): string {
+  const { revision: _revision, ...content } = config;
+  return bytesToHex(sha256(utf8ToBytes(canonicalJson(content))));
+}
