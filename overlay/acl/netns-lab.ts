@@ -25,7 +25,7 @@ export interface Lab {
 }
 
 /** Guarded prefixes for the lab (the shape of fabric's slotPrefixes). */
-export const LAB_GUARDED = ['100.96.0.0/11', 'fd5b:0:0:2::/64'] as const;
+export const LAB_GUARDED = ['100.96.0.0/11', 'fd5b:1:2:2::/64'] as const;
 
 /** Runs a command in a namespace (nsenter --net keeps the mount namespace, and so our bpffs). */
 export function inNs(ns: string, cmd: string, args: readonly string[]): Promise<string> {
@@ -41,9 +41,9 @@ export async function createLab(tag: string, n: number): Promise<Lab> {
     ns: `${tag}${s}`,
     ifname: `${tag}${s}`.slice(-15),
     v4: `100.96.${n}.${host}`,
-    v6: `fd5b:0:0:2::${n.toString(16)}:${host}`,
+    v6: `fd5b:1:2:2::${n.toString(16)}:${host}`,
     v4Unguarded: `100.65.${n}.${host}`,
-    v6Unguarded: `fd5b:0:0:1::${n.toString(16)}:${host}`,
+    v6Unguarded: `fd5b:1:2:1::${n.toString(16)}:${host}`,
   });
   const a = side('a', 1);
   const b = side('b', 2);
@@ -82,9 +82,12 @@ export async function ping(ns: string, to: string, waitS = 1): Promise<boolean> 
   return r.code === 0;
 }
 
-/** A fresh veth pair drops the first packets while its carrier comes up: wait until it answers. */
+/**
+ * A fresh veth pair drops the first packets while its carrier comes up: wait until it answers.
+ * Pings the unguarded addresses, which pass whatever ACL is in force.
+ */
 async function settle(a: Side, b: Side): Promise<void> {
-  for (const to of [b.v4, b.v6]) {
+  for (const to of [b.v4Unguarded, b.v6Unguarded]) {
     for (let i = 0; i < 20 && !(await ping(a.ns, to, 0.2)); i++) await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -1,0 +1,220 @@
+/**
+ * One suite, two implementations: every AclDriver (eBPF, nftables) must pass it. Real kernel, real
+ * packets, between two namespaces joined by a veth pair; the driver runs inside namespace A
+ * (through a lab agent) and is attached to A's end. TCP and UDP through node's net/dgram (the lab
+ * agents), ICMP through iputils' ping. Packets go only between the test's own namespaces.
+ */
+import { rmSync } from 'node:fs';
+import type { Test } from 'tap';
+import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
+import { plan } from '../../../fabric/plan.js';
+import { emptyState } from '../../../fabric/dataplane-state.js';
+import type { AclDriver, AclOp } from '../../../overlay/drivers.js';
+import { run } from '../../../overlay/acl/exec.js';
+import { LabAgent } from '../../../overlay/acl/lab-agent.js';
+import { createLab, LAB_GUARDED, ping, type Lab } from '../../../overlay/acl/netns-lab.js';
+
+export interface SuiteOptions {
+  readonly prefer: 'ebpf' | 'nftables';
+  /** Distinct per test file: namespace names and addresses. */
+  readonly tag: string;
+  readonly n: number;
+  readonly pinRoot: string;
+  /** What the implementation leaves in the kernel for `ifname`, as text; '' when nothing. */
+  leftovers(lab: Lab): Promise<string>;
+}
+
+const NO = 400; // ms to wait for something that must not arrive
+
+const adds = (ts: readonly AclTuple[]): AclOp[] => ts.map((e) => ({ op: 'acl-add', key: aclKey(e), entry: e }));
+const removes = (ts: readonly AclTuple[]): AclOp[] => ts.map((e) => ({ op: 'acl-remove', key: aclKey(e), entry: e }));
+
+export function aclSuite(t: Test, o: SuiteOptions): void {
+  let lab: Lab;
+  let a: LabAgent; // in A: holds the driver, and is A's TCP/UDP endpoint
+  let b: LabAgent;
+  let drv: AclDriver;
+
+  const h4 = (s: string) => `${s}/32`;
+  const h6 = (s: string) => `${s}/128`;
+  const tup = (src: string, dst: string, proto: AclTuple['proto'], lo = 0, hi = 65535): AclTuple => ({
+    src: src.includes(':') ? h6(src) : h4(src),
+    dst: dst.includes(':') ? h6(dst) : h4(dst),
+    proto,
+    ports: [lo, hi],
+  });
+  /** Replaces the whole ACL with `ts` (observe, plan, apply: what the agent does). */
+  const setAcl = async (ts: readonly AclTuple[]) => {
+    const desired = { ...emptyState(), acl: new Map(ts.map((x) => [aclKey(x), x])) };
+    const observed = { ...emptyState(), acl: await drv.observe() };
+    await drv.apply(plan(desired, observed).filter((x): x is AclOp => x.op === 'acl-add' || x.op === 'acl-remove'));
+  };
+
+  t.before(async () => {
+    rmSync(o.pinRoot, { recursive: true, force: true });
+    lab = await createLab(o.tag, o.n);
+    a = LabAgent.spawn(lab.a.ns);
+    b = LabAgent.spawn(lab.b.ns);
+    for (const x of [a, b]) {
+      for (const port of [7000, 7001, 8080, 8082, 9000]) await x.listen(port);
+      await x.listenUdp(5353);
+    }
+    drv = await a.driver({ prefer: o.prefer, pinDir: o.pinRoot });
+  });
+  // Runs also when a test failed or threw: namespaces, pins and tables go whatever happened.
+  t.teardown(async () => {
+    await drv?.destroy().catch(() => {});
+    await a?.close();
+    await b?.close();
+    await lab?.destroy();
+    await run('umount', [o.pinRoot]);
+    rmSync(o.pinRoot, { recursive: true, force: true });
+  });
+
+  t.test('the driver in force is the one asked for', async (t) => {
+    t.equal(drv.kind, o.prefer);
+  });
+
+  t.test('attached with no tuples: guarded traffic drops, unguarded passes', async (t) => {
+    const { a: A, b: B } = lab;
+    t.ok(await ping(A.ns, B.v4), 'before attach, ping passes');
+    await drv.attach(A.ifname, LAB_GUARDED);
+    await setAcl([]);
+    t.notOk(await ping(A.ns, B.v4, 0.4), 'ping v4 A->B dropped');
+    t.notOk(await ping(A.ns, B.v6, 0.4), 'ping v6 A->B dropped');
+    t.notOk(await ping(B.ns, A.v4, 0.4), 'ping v4 B->A dropped');
+    t.notOk(await a.connect(B.v4, 8080, NO), 'tcp A->B dropped');
+    t.notOk(await b.connect(A.v6, 8080, NO), 'tcp v6 B->A dropped');
+    t.ok(await ping(A.ns, B.v4Unguarded), 'unguarded ping v4 passes');
+    t.ok(await ping(A.ns, B.v6Unguarded), 'unguarded ping v6 passes');
+    t.ok(await a.connect(B.v4Unguarded, 8080), 'unguarded tcp passes');
+    t.ok(await b.connect(A.v6Unguarded, 8080), 'unguarded tcp v6 inbound passes');
+  });
+
+  t.test('a tuple allows exactly its direction, protocol and ports, and its return traffic', async (t) => {
+    const { a: A, b: B } = lab;
+    await setAcl([
+      tup(A.v4, B.v4, 'tcp', 8080, 8081),
+      tup(B.v4, A.v4, 'tcp', 9000, 9000),
+      tup(A.v4, B.v4, 'icmp'),
+      tup(A.v4, B.v4, 'udp', 5353, 5353),
+      tup(A.v6, B.v6, 'tcp', 8080, 8080),
+      tup(B.v6, A.v6, 'icmp'),
+    ]);
+    t.ok(await a.connect(B.v4, 8080), 'tcp A->B:8080 allowed (handshake and echo come back)');
+    t.notOk(await a.connect(B.v4, 8082, NO), 'tcp A->B:8082 outside the range');
+    t.notOk(await b.connect(A.v4, 8080, NO), 'tcp B->A:8080 is the other direction');
+    t.ok(await b.connect(A.v4, 9000), 'tcp B->A:9000 allowed inbound');
+    t.notOk(await a.connect(B.v4, 9000, NO), 'tcp A->B:9000 not allowed');
+    t.ok(await ping(A.ns, B.v4), 'ping v4 A->B allowed, reply returns');
+    t.notOk(await ping(B.ns, A.v4, 0.4), 'ping v4 B->A not allowed');
+    t.ok(await a.udp(B.v4, 5353), 'udp A->B:5353 allowed, reply returns');
+    t.notOk(await b.udp(A.v4, 5353, NO), 'udp B->A:5353 not allowed');
+    t.ok(await a.connect(B.v6, 8080), 'tcp v6 A->B:8080 allowed');
+    t.notOk(await b.connect(A.v6, 8080, NO), 'tcp v6 B->A:8080 not allowed');
+    t.notOk(await a.connect(B.v6, 8082, NO), 'tcp v6 A->B:8082 not allowed');
+    t.ok(await ping(B.ns, A.v6), 'ping v6 B->A allowed');
+    t.notOk(await ping(A.ns, B.v6, 0.4), 'ping v6 A->B not allowed');
+    t.notOk(await a.connect(B.v4, 7000, NO), 'tcp v4 A->B:7000 is in no tuple');
+  });
+
+  t.test("'any' allows every protocol and port between a pair, one way", async (t) => {
+    const { a: A, b: B } = lab;
+    await setAcl([tup(A.v4, B.v4, 'any'), tup(B.v6, A.v6, 'any')]);
+    t.ok(await a.connect(B.v4, 7000), 'tcp A->B:7000');
+    t.ok(await a.udp(B.v4, 5353), 'udp A->B');
+    t.ok(await ping(A.ns, B.v4), 'ping A->B');
+    t.notOk(await b.connect(A.v4, 7000, NO), 'tcp B->A');
+    t.ok(await b.connect(A.v6, 9000), 'tcp v6 B->A:9000');
+    t.notOk(await a.connect(B.v6, 9000, NO), 'tcp v6 A->B');
+  });
+
+  t.test('observe round-trips: plan against it is empty, applying twice changes nothing', async (t) => {
+    const { a: A, b: B } = lab;
+    const want = [
+      tup(A.v4, B.v4, 'tcp', 80, 90),
+      tup(A.v4, B.v4, 'tcp', 85, 95), // same (src, dst, proto): one kernel key, two ranges
+      tup(A.v4, B.v4, 'tcp', 443, 443),
+      tup(A.v4, B.v4, 'udp', 0, 65535),
+      tup(A.v4, B.v4, 'icmp'),
+      tup(B.v4, A.v4, 'any'),
+      tup(A.v6, B.v6, 'tcp', 22, 22),
+      tup(B.v6, A.v6, 'icmp'),
+    ];
+    await setAcl(want);
+    const got = await drv.observe();
+    t.same([...got.keys()].sort(), want.map(aclKey).sort(), 'the kernel holds exactly the tuples');
+    for (const w of want) t.same(got.get(aclKey(w)), w, `tuple ${aclKey(w)} read back as written`);
+    const desired = { ...emptyState(), acl: new Map(want.map((x) => [aclKey(x), x])) };
+    t.same(plan(desired, { ...emptyState(), acl: got }), [], 'nothing left to do');
+    await drv.apply(adds(want)); // the same plan applied again
+    t.same(await drv.observe(), got, 'applying the same adds again is a no-op');
+    await drv.apply(removes([tup(A.v4, B.v4, 'tcp', 85, 95)]));
+    const after = await drv.observe();
+    t.ok(after.has(aclKey(tup(A.v4, B.v4, 'tcp', 80, 90))), 'the overlapping range stays');
+    t.notOk(after.has(aclKey(tup(A.v4, B.v4, 'tcp', 85, 95))), 'the removed one is gone');
+    await drv.apply(removes([tup(A.v4, B.v4, 'tcp', 85, 95)]));
+    t.pass('removing what is gone is not an error');
+  });
+
+  t.test('a tuple added takes effect; a revoked one cuts its open TCP flows', async (t) => {
+    const { a: A, b: B } = lab;
+    const out = tup(A.v4, B.v4, 'tcp', 7000, 7000);
+    const wide = tup(A.v4, B.v4, 'tcp', 7000, 7010);
+    const inb = tup(B.v6, A.v6, 'tcp', 7001, 7001);
+    await setAcl([]);
+    t.notOk(await a.connect(B.v4, 7000, NO), 'no tuple, no connection');
+    await drv.apply(adds([out, inb]));
+    t.ok(await a.connect(B.v4, 7000), 'added: the connection opens');
+    const c1 = await a.open(B.v4, 7000);
+    const c2 = await b.open(A.v6, 7001);
+    t.ok(c1 !== null && (await a.echo(c1)), 'outbound flow open');
+    t.ok(c2 !== null && (await b.echo(c2)), 'inbound v6 flow open');
+    await drv.apply(removes([out, inb]));
+    t.notOk(await a.echo(c1!, NO), 'revoked: the open outbound flow is cut');
+    t.notOk(await b.echo(c2!, NO), 'revoked: the open inbound flow is cut');
+    t.notOk(await a.connect(B.v4, 7000, NO), 'and no new connection opens');
+
+    await drv.apply(adds([out, wide]));
+    const c3 = await a.open(B.v4, 7000);
+    t.ok(c3 !== null && (await a.echo(c3)), 'flow allowed by two overlapping tuples');
+    await drv.apply(removes([out]));
+    t.ok(await a.echo(c3!), 'revoking one of them keeps the flow the other still allows');
+  });
+
+  t.test('an agent restart finds the state and changes nothing', async (t) => {
+    const { a: A, b: B } = lab;
+    const want = [tup(A.v4, B.v4, 'tcp', 8080, 8080), tup(A.v6, B.v6, 'icmp')];
+    await setAcl(want);
+    const before = await drv.observe();
+    await a.close(); // no destroy: what a crash or an upgrade leaves
+    a = LabAgent.spawn(A.ns);
+    await a.listen(7000);
+    drv = await a.driver({ prefer: o.prefer, pinDir: o.pinRoot });
+    await drv.attach(A.ifname, LAB_GUARDED);
+    t.same(await drv.observe(), before, 'the new process reads the same tuples back');
+    t.ok(await a.connect(B.v4, 8080), 'allowed traffic still passes');
+    t.notOk(await a.connect(B.v4, 8082, NO), 'and the rest is still dropped');
+    t.ok(await ping(A.ns, B.v6), 'v6 ping allowed');
+  });
+
+  t.test('re-attach after the interface is deleted and re-created', async (t) => {
+    const { a: A, b: B } = lab;
+    await setAcl([tup(A.v4, B.v4, 'tcp', 8080, 8080)]);
+    await lab.recreateLink();
+    await drv.attach(A.ifname, LAB_GUARDED); // what the reconcile loop does every round
+    t.ok(await a.connect(B.v4, 8080), 'allowed traffic passes on the new interface');
+    t.notOk(await a.connect(B.v4, 8082, NO), 'the rest is dropped on the new interface');
+    t.notOk(await ping(B.ns, A.v4, 0.4), 'inbound ping dropped on the new interface');
+    await drv.attach(A.ifname, LAB_GUARDED);
+    t.ok(await a.connect(B.v4, 8080), 'attaching again changes nothing');
+  });
+
+  t.test('destroy removes everything the driver created', async (t) => {
+    const { a: A, b: B } = lab;
+    await drv.destroy();
+    t.equal(await o.leftovers(lab), '', 'nothing left in the kernel');
+    t.ok(await a.connect(B.v4, 8082), 'traffic is no longer filtered');
+    t.ok(await ping(B.ns, A.v4), 'inbound ping passes again');
+  });
+}
