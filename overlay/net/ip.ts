@@ -94,3 +94,9 @@ export function joinHostPort(host: string, port: number): string {
   if (isIPv6(host)) return `[${formatIp(parseIp(host))}]:${port}`;
   return `${host}:${port}`;
 }
+
+/** The canonical spelling of an IP-literal endpoint; a DNS name is returned as is. */
+export function canonicalEndpoint(endpoint: string): string {
+  const { host, port } = splitHostPort(endpoint);
+  return joinHostPort(isIPv6(host) ? formatIp(parseIp(host)) : host, port);
+}

@@ -6,7 +6,7 @@
  */
 import { Sub0Error } from '../../fabric/errors.js';
 import type { PeerOp } from '../drivers.js';
-import { canonicalCidr } from '../net/ip.js';
+import { canonicalCidr, canonicalEndpoint } from '../net/ip.js';
 import { base64ToHex, hexToBase64 } from './keys.js';
 
 export interface UapiPeer {
@@ -108,7 +108,7 @@ export function parseGet(reply: string): UapiDevice {
     }
     switch (key) {
       case 'endpoint':
-        cur.endpoint = value;
+        cur.endpoint = canonicalEndpoint(value);
         break;
       case 'allowed_ip':
         cur.allowedIps.push(canonicalCidr(value));
