@@ -103,7 +103,7 @@ export class EbpfAclDriver implements AclDriver {
     const at = this.at;
     if (!at) throw new Sub0Error('driver', 'apply() before attach()', { where: 'acl/ebpf' });
     const errors: string[] = [];
-    const next = RuleSet.of(this.rules.groups.values());
+    const next = this.rules.clone();
     const touched = new Set<string>();
     let revoked = false;
     for (const o of ops) {

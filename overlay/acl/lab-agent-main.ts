@@ -113,6 +113,34 @@ const handlers: Record<string, (a: Args) => Promise<unknown>> = {
       s.close();
     }
   },
+  /**
+   * Applies `ops` while probing host:port over UDP every millisecond (from just before the apply);
+   * resolves with the ms from the start of the apply to the first echo, or null on timeout.
+   */
+  async timeToEnforce(a) {
+    const host = a.host as string;
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const t0 = performance.now();
+    try {
+      return await new Promise<number | null>((resolve, reject) => {
+        const probe = setInterval(() => s.send('probe', a.port as number, host), 1);
+        const stop = (v: number | null) => {
+          clearInterval(probe);
+          clearTimeout(timer);
+          resolve(v);
+        };
+        const timer = setTimeout(() => stop(null), (a.timeoutMs as number) ?? 2000);
+        s.on('message', () => stop(performance.now() - t0));
+        s.send('probe', a.port as number, host);
+        need().apply(a.ops as never).catch((e: unknown) => {
+          clearInterval(probe);
+          reject(e as Error);
+        });
+      });
+    } finally {
+      s.close();
+    }
+  },
   async exit() {
     for (const c of conns.values()) c.destroy();
     for (const s of servers) s.close();

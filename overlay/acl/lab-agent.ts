@@ -95,6 +95,11 @@ export class LabAgent {
     return this.call('udp', { host, port, timeoutMs });
   }
 
+  /** See lab-agent-main.ts timeToEnforce: ms from apply(ops) to the first UDP echo, or null. */
+  timeToEnforce(ops: readonly AclOp[], host: string, port: number, timeoutMs = 2000): Promise<number | null> {
+    return this.call('timeToEnforce', { ops, host, port, timeoutMs });
+  }
+
   /** Asks the agent to exit; kills it if it has not within a second. */
   async close(): Promise<void> {
     if (this.exited) return;

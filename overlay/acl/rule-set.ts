@@ -83,6 +83,13 @@ export class RuleSet {
     return s;
   }
 
+  /** A copy that can change without changing this one (groups are immutable and shared). */
+  clone(): RuleSet {
+    const s = new RuleSet();
+    for (const [id, g] of this.groups) s.groups.set(id, g);
+    return s;
+  }
+
   /** The group after adding (true) or removing (false) the tuple; the table itself is unchanged. */
   with(t: AclTuple, add: boolean): { id: string; group: RuleGroup } {
     const at = locate(t);

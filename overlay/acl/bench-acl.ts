@@ -1,0 +1,185 @@
+/**
+ * ACL benchmarks for `npm run bench:overlay` (and scripts/bench-acl.ts): real kernel, two lab
+ * namespaces joined by a veth pair, the eBPF driver attached to A's end.
+ *  - benchAclThroughput: iperf3 TCP throughput A -> B with no ACL and with the eBPF ACL holding
+ *    `entries` tuples, in interleaved runs (the filter detached and re-attached between them, the
+ *    maps kept), medians; the ratio is ACL / no ACL. Target: >= 0.95.
+ *  - benchRuleToEnforcement: ms from the start of an acl-add apply to the first UDP packet of a
+ *    1 ms probe that the new tuple lets through (apply + one round trip). Target: < 50 ms.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
+import type { AclDriver, AclOp } from '../drivers.js';
+import { run, runOk } from './exec.js';
+import { LabAgent } from './lab-agent.js';
+import { createLab, inNs, LAB_GUARDED, type Lab } from './netns-lab.js';
+import { TC_HANDLE, TC_PRIORITY } from './tc-attach.js';
+
+export interface ThroughputResult {
+  readonly entries: number;
+  readonly baselineBps: readonly number[];
+  readonly aclBps: readonly number[];
+  readonly baselineMedian: number;
+  readonly aclMedian: number;
+  /** aclMedian / baselineMedian. */
+  readonly ratio: number;
+}
+
+export interface EnforceResult {
+  readonly entries: number;
+  readonly samplesMs: readonly number[];
+  readonly medianMs: number;
+  /** How long applying all `entries` tuples took, ms. */
+  readonly loadMs: number;
+}
+
+export interface BenchFigure {
+  readonly bench: 'overlay';
+  readonly case: string;
+  readonly metric: string;
+  readonly value: number;
+  readonly baseline?: string;
+  readonly ratio?: number;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** `count` distinct tuples between slot addresses, with `keep` among them. Deterministic. */
+export function syntheticTuples(count: number, keep: readonly AclTuple[]): AclTuple[] {
+  const out = new Map(keep.map((t) => [aclKey(t), t]));
+  let x = 0x5b0c0de;
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  const slot = () => {
+    const v = (100 << 24) | (96 << 16) | (rnd() & 0x1fffff);
+    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/32`;
+  };
+  while (out.size < count) {
+    const lo = rnd() % 60000;
+    const t: AclTuple = { src: slot(), dst: slot(), proto: (['tcp', 'udp'] as const)[rnd() & 1]!, ports: [lo, lo + (rnd() % 100)] };
+    out.set(aclKey(t), t);
+  }
+  return [...out.values()];
+}
+
+const adds = (ts: readonly AclTuple[]): AclOp[] => ts.map((e) => ({ op: 'acl-add', key: aclKey(e), entry: e }));
+
+interface Ctx {
+  lab: Lab;
+  a: LabAgent;
+  b: LabAgent;
+  drv: AclDriver;
+  pinRoot: string;
+}
+
+async function withLab<T>(tag: string, n: number, fn: (c: Ctx) => Promise<T>): Promise<T> {
+  const pinRoot = `/run/sub0-bench-${process.pid}/bpf`;
+  const lab = await createLab(tag, n);
+  const a = LabAgent.spawn(lab.a.ns);
+  const b = LabAgent.spawn(lab.b.ns);
+  try {
+    const drv = await a.driver({ prefer: 'ebpf', pinDir: pinRoot });
+    if (drv.kind !== 'ebpf') throw new Error(`eBPF unavailable: ${drv.fallbackReason}`);
+    await drv.attach(lab.a.ifname, LAB_GUARDED);
+    try {
+      return await fn({ lab, a, b, drv, pinRoot });
+    } finally {
+      await drv.destroy().catch(() => {});
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    await lab.destroy();
+    await run('umount', [pinRoot]);
+    rmSync(pinRoot, { recursive: true, force: true });
+  }
+}
+
+async function iperf(lab: Lab, seconds: number): Promise<number> {
+  const out = await inNs(lab.a.ns, 'iperf3', ['-c', lab.b.v4, '-t', String(seconds), '-J']);
+  const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+  return j.end.sum_received.bits_per_second;
+}
+
+export async function benchAclThroughput(opts: { entries?: number; runs?: number; seconds?: number } = {}): Promise<ThroughputResult> {
+  const entries = opts.entries ?? 10_000;
+  const runs = opts.runs ?? 5;
+  const seconds = opts.seconds ?? 3;
+  return withLab(`bt${process.pid % 100000}`, 21, async ({ lab, drv }) => {
+    const allow: AclTuple = { src: `${lab.a.v4}/32`, dst: `${lab.b.v4}/32`, proto: 'tcp', ports: [5201, 5201] };
+    await drv.apply(adds(syntheticTuples(entries, [allow])));
+    const server = spawn('nsenter', [`--net=/run/netns/${lab.b.ns}`, 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const filtered = async () => {
+        let out = '';
+        for (const dir of ['ingress', 'egress']) out += await inNs(lab.a.ns, 'tc', ['filter', 'show', 'dev', lab.a.ifname, dir]);
+        return out.includes('acl_');
+      };
+      const detach = async () => {
+        for (const dir of ['ingress', 'egress']) {
+          await inNs(lab.a.ns, 'tc', ['filter', 'del', 'dev', lab.a.ifname, dir, 'pref', String(TC_PRIORITY), 'handle', `0x${TC_HANDLE.toString(16)}`, 'bpf']);
+        }
+      };
+      const baselineBps: number[] = [];
+      const aclBps: number[] = [];
+      await iperf(lab, 1); // warm-up
+      for (let i = 0; i < runs; i++) {
+        // Alternate which goes first so drift (thermal, other load) hits both alike.
+        for (const withAcl of i % 2 ? [true, false] : [false, true]) {
+          if (withAcl) await drv.attach(lab.a.ifname, LAB_GUARDED);
+          else if (await filtered()) await detach();
+          if ((await filtered()) !== withAcl) throw new Error(`the ACL filter is ${withAcl ? 'missing' : 'still there'}`);
+          (withAcl ? aclBps : baselineBps).push(await iperf(lab, seconds));
+        }
+      }
+      const baselineMedian = median(baselineBps);
+      const aclMedian = median(aclBps);
+      return { entries, baselineBps, aclBps, baselineMedian, aclMedian, ratio: aclMedian / baselineMedian };
+    } finally {
+      server.kill();
+    }
+  });
+}
+
+export async function benchRuleToEnforcement(opts: { entries?: number; trials?: number } = {}): Promise<EnforceResult> {
+  const entries = opts.entries ?? 10_000;
+  const trials = opts.trials ?? 9;
+  return withLab(`be${process.pid % 100000}`, 22, async ({ lab, a, b, drv }) => {
+    await b.listenUdp(5353);
+    const probe: AclTuple = { src: `${lab.a.v4}/32`, dst: `${lab.b.v4}/32`, proto: 'udp', ports: [5353, 5353] };
+    const t0 = performance.now();
+    await drv.apply(adds(syntheticTuples(entries - 1, [])));
+    const loadMs = performance.now() - t0;
+    const samplesMs: number[] = [];
+    const op = (o: 'acl-add' | 'acl-remove'): AclOp[] => [{ op: o, key: aclKey(probe), entry: probe }];
+    for (let i = 0; i < trials; i++) {
+      await drv.apply(op('acl-remove'));
+      if (await a.udp(lab.b.v4, 5353, 200)) throw new Error('probe passed without its tuple: the ACL is not enforcing');
+      const ms = await a.timeToEnforce(op('acl-add'), lab.b.v4, 5353);
+      if (ms === null) throw new Error('the added tuple never let the probe through');
+      samplesMs.push(ms);
+    }
+    return { entries, samplesMs, medianMs: median(samplesMs), loadMs };
+  });
+}
+
+/** The JSON lines of the benchmark convention. */
+export function aclFigures(tp: ThroughputResult, en: EnforceResult): BenchFigure[] {
+  return [
+    { bench: 'overlay', case: `acl ${tp.entries} entries`, metric: 'throughput-ratio', value: round(tp.ratio, 3), baseline: 'no-acl' },
+    { bench: 'overlay', case: `acl ${tp.entries} entries`, metric: 'gbps', value: round(tp.aclMedian / 1e9, 2), baseline: 'no-acl', ratio: round(tp.ratio, 3) },
+    { bench: 'overlay', case: 'rule change to enforcement', metric: 'ms', value: round(en.medianMs, 2) },
+    { bench: 'overlay', case: `acl load ${en.entries} entries`, metric: 'ms', value: round(en.loadMs, 1) },
+  ];
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
