@@ -102,7 +102,13 @@ export class Compiler {
     }
 
     const acl: AclEntry[] = [];
-    if (nodeAcl) for (const i of nodeAcl.order()) for (const e of nodeAcl.lists[i]!) acl.push(e);
+    if (nodeAcl) {
+      for (const i of nodeAcl.order()) {
+        const l = nodeAcl.lists[i]!;
+        if ('rule' in l) acl.push(l);
+        else for (const e of l) acl.push(e);
+      }
+    }
 
     const slots = (net.placedOn.get(id) ?? []).map((p) => ({
       id: p.slot.id,

@@ -12,7 +12,7 @@ export interface PeerState {
   readonly keepalive: number;
 }
 
-/** An ACL tuple without its provenance: the kernel only knows the tuple. */
+/** One address family of an ACL entry, without its provenance: what the kernel holds. */
 export type AclTuple = Pick<AclEntry, 'src' | 'dst' | 'proto' | 'ports'>;
 
 export interface DataplaneState {
@@ -47,9 +47,13 @@ export function desiredState(config: NodeConfig): DataplaneState {
     }
     for (const r of config.routes) for (const d of r.dsts) routes.add(d);
     for (const e of config.acl) {
-      const t: AclTuple = { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports };
-      const k = aclKey(t);
-      if (!acl.has(k)) acl.set(k, t);
+      for (const t of [
+        { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports },
+        { src: e.src6, dst: e.dst6, proto: e.proto, ports: e.ports },
+      ]) {
+        const k = aclKey(t);
+        if (!acl.has(k)) acl.set(k, t);
+      }
     }
   }
   return { addresses: new Set(config.interface.addresses), listenPort: config.interface.listenPort, peers, routes, acl };

@@ -35,12 +35,17 @@ export const HostedSlot = z.strictObject({
   image: z.string(),
 });
 
-/** One allowed (src, dst, proto, dst port range) tuple; everything else is dropped. */
+/**
+ * One allowed (src, dst, proto, dst port range) tuple between two slots, in both address
+ * families (the IPv4 and the IPv6 address of each slot); everything else is dropped.
+ */
 export const AclEntry = z.strictObject({
   /** The chain rule this entry comes from, for audit. */
   rule: Id,
   src: HostCidr,
   dst: HostCidr,
+  src6: HostCidr,
+  dst6: HostCidr,
   proto: Proto,
   /** Inclusive destination port range; [0, 65535] for icmp and any. */
   ports: z.tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)]),

@@ -28,11 +28,12 @@ function portTuple(from: number, to: number): [number, number] {
 export class NodeAcl {
   /** The rule's position in chain order: lists are assembled in this order. */
   readonly ords: number[] = [];
-  readonly lists: (readonly AclEntry[])[] = [];
+  /** One entry (the common case), or several for rules with many pairs or port ranges. */
+  readonly lists: (AclEntry | readonly AclEntry[])[] = [];
   /** The other host(s) of the rule's pairs: peers this node needs (a lone id in the common case). */
   readonly others: (NodeId | readonly NodeId[] | null)[] = [];
 
-  add(ord: number, entries: readonly AclEntry[], other: NodeId | readonly NodeId[] | null): void {
+  add(ord: number, entries: AclEntry | readonly AclEntry[], other: NodeId | readonly NodeId[] | null): void {
     this.ords.push(ord);
     this.lists.push(entries);
     this.others.push(other);
@@ -40,7 +41,8 @@ export class NodeAcl {
 
   removeRule(id: RuleId): void {
     for (let i = this.lists.length - 1; i >= 0; i--) {
-      if (this.lists[i]![0]!.rule === id) {
+      const l = this.lists[i]!;
+      if (('rule' in l ? l : l[0]!).rule === id) {
         this.ords.splice(i, 1);
         this.lists.splice(i, 1);
         this.others.splice(i, 1);
@@ -140,8 +142,8 @@ export class RuleTable {
       const s = src[0]!;
       const d = dst[0]!;
       if (s === d) return;
-      const entries: AclEntry[] = [];
-      expand(r, s, d, ranges, entries);
+      const entries: AclEntry | AclEntry[] = ranges.length === 1 ? entry(r, s, d, ranges[0]!) : [];
+      if (Array.isArray(entries)) expand(r, s, d, ranges, entries);
       if (s.host === d.host) this.acl(s.host).add(ord, entries, null);
       else {
         this.acl(s.host).add(ord, entries, d.host);
@@ -215,9 +217,10 @@ export class RuleTable {
   }
 }
 
+function entry(r: AclRule, s: PlacedSlot, d: PlacedSlot, ports: readonly [number, number]): AclEntry {
+  return { rule: r.id, src: s.v4, dst: d.v4, src6: s.v6, dst6: d.v6, proto: r.proto, ports: ports as [number, number] };
+}
+
 function expand(r: AclRule, s: PlacedSlot, d: PlacedSlot, ranges: readonly (readonly [number, number])[], into: AclEntry[]): void {
-  for (const p of ranges) {
-    const ports = p as [number, number];
-    into.push({ rule: r.id, src: s.v4, dst: d.v4, proto: r.proto, ports }, { rule: r.id, src: s.v6, dst: d.v6, proto: r.proto, ports });
-  }
+  for (const p of ranges) into.push(entry(r, s, d, p));
 }

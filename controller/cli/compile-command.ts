@@ -42,7 +42,7 @@ function printHuman(configs: readonly NodeConfig[], issues: readonly string[]): 
     process.stdout.write(`  interface ${c.interface.addresses.join(' ')} listen ${c.interface.listenPort}\n`);
     if (c.peers.length) printTable(c.peers.map((p) => ['  peer', p.node, p.publicKey, p.endpoints.join(',') || '-', `${p.allowedIps.length} allowed ips`]));
     if (c.slots.length) printTable(c.slots.map((s) => ['  slot', s.id, s.ipv4, `${s.vcpus} vCPU ${s.memoryMiB} MiB ${s.diskGiB} GiB`, s.image]));
-    if (c.acl.length) printTable(c.acl.map((a) => ['  allow', a.src, '->', a.dst, a.proto, a.proto === 'tcp' || a.proto === 'udp' ? `${a.ports[0]}-${a.ports[1]}` : '*', `(${a.rule})`]));
+    if (c.acl.length) printTable(c.acl.map((a) => ['  allow', `${a.src} ${a.src6}`, '->', `${a.dst} ${a.dst6}`, a.proto, a.proto === 'tcp' || a.proto === 'udp' ? `${a.ports[0]}-${a.ports[1]}` : '*', `(${a.rule})`]));
     process.stdout.write('\n');
   }
   process.stdout.write(issues.length ? `${issues.length} issue(s):\n${issues.map((i) => `  ${i}`).join('\n')}\n` : 'no issues\n');

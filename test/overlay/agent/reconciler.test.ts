@@ -1,0 +1,154 @@
+/**
+ * The reconcile loop against in-memory drivers (test/helpers/fake-dataplane.ts): level-based,
+ * one pass at a time, the newest desired state wins, backoff on failure, foreign state untouched.
+ */
+import t from 'tap';
+import { compile } from '../../../fabric/compile.js';
+import type { NodeConfig } from '../../../fabric/node-config.js';
+import { Reconciler, type ReconcileResult } from '../../../overlay/agent/reconciler.js';
+import { generatePrivateKey, keyToBase64 } from '../../../overlay/wireguard/keys.js';
+import { labSnapshot } from '../../helpers/fabric-fixtures.js';
+import { FakeKernel } from '../../helpers/fake-dataplane.js';
+
+const KEY = keyToBase64(generatePrivateKey());
+const n1 = (mutate?: (raw: Record<string, any>) => void): NodeConfig => compile(labSnapshot(mutate)).configs.get('n1')!;
+const base = n1();
+/** n3 retired: n1 loses a peer, its routes and the rules that involved db-1. */
+const fewer = n1((raw) => {
+  raw.block = { number: 43, hash: `0x${'43'.padStart(64, '0')}` };
+  raw.nodes[2].state = 'retired';
+});
+const quarantined = n1((raw) => {
+  raw.block = { number: 44, hash: `0x${'44'.padStart(64, '0')}` };
+  raw.nodes[0].state = 'quarantined';
+});
+
+function loop(k: FakeKernel, opts: { withAcl?: boolean } = {}) {
+  const results: ReconcileResult[] = [];
+  const r = new Reconciler(k.dataplane(opts.withAcl ?? true), {
+    ifname: 's0-n1',
+    privateKey: KEY,
+    resolve: async () => undefined,
+    backoff: { initialMs: 10, maxMs: 40 },
+    onResult: (x) => results.push(x),
+  });
+  return { r, results };
+}
+
+t.test('a first pass builds everything; the next finds nothing to do and calls no driver', async (t) => {
+  const k = new FakeKernel();
+  const { r, results } = loop(k);
+  r.setDesired(base);
+  await r.idle();
+  t.equal(results[0]!.status, 'changed');
+  t.equal(results[0]!.applied['peer-add'], 2);
+  t.same(results[0]!.remaining, {});
+  t.matchSnapshot(k.text(), 'kernel after the first pass');
+  const journal = k.journal.length;
+  r.trigger();
+  await r.idle();
+  t.equal(results[1]!.status, 'unchanged');
+  t.same(k.journal.slice(journal), ['wg.ensure', 'acl.attach'], 'only the idempotent ensure/attach, no apply');
+  await r.stop();
+});
+
+t.test('phases keep add-before-delete across drivers; ACL removals come before route removals', async (t) => {
+  const k = new FakeKernel();
+  const { r } = loop(k);
+  r.setDesired(base);
+  await r.idle();
+  k.journal.length = 0;
+  r.setDesired(fewer);
+  await r.idle();
+  t.same(k.journal, ['wg.ensure', 'acl.attach', 'wg.apply peer-remove', 'acl.apply acl-remove', 'routes.apply route-remove']);
+  t.notMatch(k.text(), /100\.9[6-9]\S+ proto 83[\s\S]*db/, 'routes of the retired peer are gone');
+  await r.stop();
+});
+
+t.test('triggers during a pass collapse into one more pass, against the newest config', async (t) => {
+  const k = new FakeKernel();
+  k.applyDelayMs = 30;
+  const { r, results } = loop(k);
+  r.setDesired(base);
+  await new Promise((res) => setTimeout(res, 5)); // the first pass is in flight
+  r.setDesired(fewer);
+  r.trigger();
+  r.setDesired(quarantined);
+  await r.idle();
+  t.same(results.map((x) => x.revision), [42, 44], 'two passes: the one in flight, then only the newest');
+  t.equal(results[1]!.status, 'changed');
+  t.equal(k.peers.size, 0, 'quarantined: no peers');
+  t.equal(k.acl.size, 0, 'quarantined: no rules');
+  t.equal([...k.routes.values()].filter((o) => o === 'sub0').length, 0, 'quarantined: no routes');
+  t.equal(k.addresses.size, 2, 'the node keeps its own addresses');
+  await r.stop();
+});
+
+t.test('a failed pass is retried with backoff until it converges, and says what failed', async (t) => {
+  const k = new FakeKernel();
+  k.fail('routes.apply', 2);
+  const { r, results } = loop(k);
+  r.setDesired(base);
+  const end = Date.now() + 2000;
+  while (results.at(-1)?.status !== 'changed' && Date.now() < end) await new Promise((res) => setTimeout(res, 5));
+  t.same(results.map((x) => x.status), ['failed', 'failed', 'changed']);
+  t.same(results.map((x) => x.attempt), [1, 2, 0]);
+  t.match(results[0]!.errors[0], /addresses: driver: injected failure of routes.apply/);
+  t.ok((results[0]!.remaining['route-add'] ?? 0) > 0, 'the state reached is reported, with what is missing');
+  t.equal(results[0]!.reached.peers, 2, 'the other phases still ran');
+  t.ok(results[1]!.retryInMs! >= results[0]!.retryInMs! * 0.5, 'backoff grows (with jitter)');
+  await r.stop();
+});
+
+t.test('fail closed: without the ACL hook attached, no peer or route is added', async (t) => {
+  const k = new FakeKernel();
+  k.fail('acl.attach', 1);
+  const { r, results } = loop(k);
+  r.setDesired(base);
+  await r.idle();
+  t.equal(results[0]!.status, 'failed');
+  t.equal(k.peers.size, 0);
+  t.equal(k.routes.size, 0);
+  await new Promise((res) => setTimeout(res, 60));
+  await r.idle();
+  t.equal(results.at(-1)!.status, 'changed', 'the retry converges');
+  await r.stop();
+});
+
+t.test('state the agent did not create is left alone', async (t) => {
+  const k = new FakeKernel();
+  k.routes.set('100.96.0.200/32', 'static');
+  const someRoute = base.routes[0]!.dsts[0]!;
+  k.routes.set(someRoute, 'static');
+  const { r } = loop(k);
+  r.setDesired(base);
+  await r.idle();
+  r.setDesired(quarantined);
+  await r.idle();
+  t.equal(k.routes.get('100.96.0.200/32'), 'static', 'a foreign route survives a full teardown of ours');
+  await r.stop();
+});
+
+t.test('ACL off: ACL entries are neither planned nor applied', async (t) => {
+  const k = new FakeKernel();
+  const { r, results } = loop(k, { withAcl: false });
+  r.setDesired(base);
+  await r.idle();
+  t.equal(results[0]!.status, 'changed');
+  t.equal(results[0]!.applied['acl-add'], undefined);
+  t.equal(k.acl.size, 0);
+  await r.stop();
+});
+
+t.test('stop() waits for the pass in flight and ignores later triggers', async (t) => {
+  const k = new FakeKernel();
+  k.applyDelayMs = 20;
+  const { r, results } = loop(k);
+  r.setDesired(base);
+  await new Promise((res) => setTimeout(res, 5));
+  await r.stop();
+  const n = results.length;
+  r.setDesired(fewer);
+  await new Promise((res) => setTimeout(res, 30));
+  t.equal(results.length, n, 'no pass after stop');
+});
