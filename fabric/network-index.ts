@@ -90,7 +90,7 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
     if (slotById.get(s.id) !== s || s.state !== 'assigned' || s.node === null) return;
     const at = `slots[${i}]`;
     const host = nodes.get(s.node);
-    if (!host) return void issues.push(issue('unknown-node', `${at}.node`, `node "${s.node}" does not exist`, s.id));
+    if (!host) return void issues.push(issue('unknown-node', `${at}.node`, `node "${s.node}" does not exist or was refused`, s.id));
     if (host.state !== 'active') return; // placed again when its host is admitted
     if (host.capacity) {
       const cap = host.capacity;
