@@ -1,0 +1,28 @@
+/**
+ * `sub0 agent`: runs the node agent (WireGuard, routes, ACL, reconciled to the signed config it
+ * watches). `sub0 agent plan --dry-run` prints what it would change against the live kernel.
+ */
+import type { Command } from 'commander';
+import { agentFlags, type AgentFlags } from '../../overlay/agent/config.js';
+import { formatOp, planDryRun } from '../../overlay/agent/plan-command.js';
+import { runAgent } from '../../overlay/agent/run.js';
+import { action, printJson } from './output.js';
+
+export function registerAgent(program: Command): void {
+  const agent = agentFlags(program.command('agent').description('run the node agent: WireGuard mesh, routes and ACLs, reconciled to a signed config'));
+  agent.action(action((opts: AgentFlags) => runAgent(opts)));
+
+  agentFlags(agent.command('plan').description('print what the agent would change against the live kernel (changes nothing)'))
+    .option('--dry-run', 'the only mode: plan never applies (accepted for clarity)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: AgentFlags & { json?: boolean }) => {
+        const out = await planDryRun(opts);
+        if (opts.json) return printJson(out);
+        process.stdout.write(`node ${out.node} revision #${out.revision} on ${out.ifname}\n`);
+        for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
+        for (const o of out.ops) process.stdout.write(`${formatOp(o, out.ifname)}\n`);
+        process.stdout.write(out.ops.length === 0 ? 'unchanged: nothing to do\n' : `${out.ops.length} op(s) (dry run: nothing changed)\n`);
+      }),
+    );
+}

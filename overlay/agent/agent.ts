@@ -1,0 +1,106 @@
+/**
+ * The node agent: loads (or creates) the node's WireGuard key, opens the drivers, re-applies the
+ * last accepted config at once, then follows its config source. Every config passes the
+ * ConfigGate first; a refused one is logged and recorded in status.json, and the data plane keeps
+ * the previous state. Stopping the agent leaves the data plane as it is (wireguard-go keeps
+ * running): an agent restart is invisible on the wire.
+ */
+import type { Logger } from 'pino';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { isSub0Error } from '../../fabric/errors.js';
+import { RtnetlinkRouteDriver } from '../routes/rtnetlink-route-driver.js';
+import { loadOrCreateNodeKey, keyToBase64 } from '../wireguard/keys.js';
+import { openWireguardBackend } from '../wireguard/probe.js';
+import { openAclDriver } from './acl-loader.js';
+import { ifnameOf, type AgentConfig } from './config.js';
+import { ConfigGate } from './config-gate.js';
+import { SignedFileSource, type ConfigSource } from './config-source.js';
+import type { Dataplane } from './reconcile-step.js';
+import { Reconciler } from './reconciler.js';
+import { StatusFile } from './status.js';
+
+export class Agent {
+  private constructor(
+    readonly config: AgentConfig,
+    readonly ifname: string,
+    readonly dataplane: Dataplane,
+    readonly reconciler: Reconciler,
+    readonly status: StatusFile,
+    private readonly gate: ConfigGate,
+    private readonly source: ConfigSource,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: AgentConfig, log: Logger, source?: ConfigSource): Promise<Agent> {
+    const ifname = ifnameOf(config);
+    const key = loadOrCreateNodeKey(config.stateDir);
+    const privateKey = keyToBase64(key.privateKey);
+    log.info({ ifname, publicKey: key.publicKey, created: key.created, stateDir: config.stateDir }, 'node key loaded');
+
+    const wg = await openWireguardBackend({ prefer: config.wgBackend, ifname, runDir: config.stateDir, socketDir: config.socketDir, logger: log });
+    const routes = new RtnetlinkRouteDriver();
+    const acl = await openAclDriver(config.acl, config.pinDir, log);
+    const dataplane: Dataplane = { wg, routes, acl: acl.driver };
+
+    const status = new StatusFile(config.stateDir, {
+      pid: process.pid,
+      node: config.node,
+      ifname,
+      publicKey: key.publicKey,
+      backends: { wireguard: wg.kind, acl: acl.kind, ...(acl.fallbackReason ? { aclFallbackReason: acl.fallbackReason } : {}) },
+    });
+    const reconciler = new Reconciler(dataplane, {
+      ifname,
+      privateKey,
+      logger: log,
+      resyncMs: config.resyncMs,
+      onResult: (r) => status.recordResult(r),
+    });
+    const gate = new ConfigGate(config.stateDir, config.trust.map((k) => hexToBytes(k)), config.node);
+    const agent = new Agent(config, ifname, dataplane, reconciler, status, gate, source ?? new SignedFileSource(config.config), log);
+
+    try {
+      const persisted = gate.loadPersisted();
+      if (persisted) {
+        log.info({ revision: persisted.config.revision.number, hash: persisted.hash }, 're-applying the last accepted config');
+        status.update({ node: persisted.config.node, accepted: { revision: persisted.config.revision.number, hash: persisted.hash, source: persisted.source, at: Date.now() } });
+        reconciler.setDesired(persisted.config);
+      }
+    } catch (e) {
+      agent.reject(e);
+    }
+    await agent.source.start((wire, from) => agent.offer(wire, from));
+    return agent;
+  }
+
+  /** Admits one envelope through the gate; a refusal is logged and kept in status, never thrown. */
+  offer(wire: Uint8Array | string, source: string): boolean {
+    try {
+      const outcome = this.gate.offer(wire, source);
+      if (outcome.kind === 'duplicate') return true;
+      const { config, hash } = outcome.accepted;
+      this.log.info({ revision: config.revision.number, hash, source }, 'config accepted');
+      this.status.update({ node: config.node, accepted: { revision: config.revision.number, hash, source, at: Date.now() } });
+      this.reconciler.setDesired(config);
+      return true;
+    } catch (e) {
+      this.reject(e);
+      return false;
+    }
+  }
+
+  private reject(e: unknown): void {
+    const code = isSub0Error(e) ? e.code : 'internal';
+    const message = e instanceof Error ? e.message : String(e);
+    this.log.error({ code, err: message }, 'config refused; keeping the previous state');
+    this.status.update({ lastRejected: { code, message, at: Date.now() } });
+  }
+
+  /** Stops following configs and closes the drivers; the data plane stays up. */
+  async stop(): Promise<void> {
+    await this.source.stop();
+    await this.reconciler.stop();
+    await this.dataplane.wg.close();
+    await this.dataplane.routes.close();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Where signed configs come from. For now one source: a signed envelope file the agent watches
+ * (the lab and `sub0 agent --config` write it; replace it atomically, by rename). The controller's
+ * retained MQTT message comes later behind the same interface. A source only delivers bytes: the
+ * ConfigGate decides what is accepted.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+
+export interface ConfigSource {
+  /** Starts delivering envelopes; the current one (if any) is delivered once at start. */
+  start(deliver: (wire: Uint8Array, source: string) => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Watches the file's directory (a rename replaces the inode, which a watch on the file itself
+ * would lose), and also polls, since inotify can miss events on some filesystems. A read that
+ * yields the same bytes as the last delivery is not delivered again.
+ */
+export class SignedFileSource implements ConfigSource {
+  private watcher: FSWatcher | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private last: Buffer | undefined;
+  private reading: Promise<void> | undefined;
+  private again = false;
+  private deliver: ((wire: Uint8Array, source: string) => void) | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly pollMs = 2000,
+  ) {}
+
+  async start(deliver: (wire: Uint8Array, source: string) => void): Promise<void> {
+    this.deliver = deliver;
+    const name = basename(this.path);
+    this.watcher = watch(dirname(this.path), (_event, file) => {
+      if (file === null || file === name) this.check();
+    });
+    this.watcher.on('error', () => undefined); // the poll still runs
+    this.poll = setInterval(() => this.check(), this.pollMs);
+    this.check();
+    await this.reading;
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    clearInterval(this.poll);
+    this.deliver = undefined;
+    await this.reading;
+  }
+
+  private check(): void {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = this.read().finally(() => {
+      this.reading = undefined;
+      if (this.again) {
+        this.again = false;
+        this.check();
+      }
+    });
+  }
+
+  private async read(): Promise<void> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.path);
+    } catch {
+      return; // not there (yet): nothing to deliver
+    }
+    if (this.last?.equals(bytes)) return;
+    this.last = bytes;
+    this.deliver?.(new Uint8Array(bytes), this.path);
+  }
+}

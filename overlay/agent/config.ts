@@ -1,0 +1,98 @@
+/**
+ * The agent's configuration: flags and environment parsed once, at start, into one frozen object.
+ * Flags win over environment variables (SUB0_*), which win over defaults.
+ */
+import { createHash } from 'node:crypto';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { Sub0Error } from '../../fabric/errors.js';
+
+const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+/** The interface name of a node: `s0-<id>`, or a hashed form that fits Linux's 15 characters. */
+export function interfaceName(nodeId: string): string {
+  const plain = `s0-${nodeId}`;
+  if (plain.length <= 15) return plain;
+  const h = createHash('sha256').update(nodeId).digest('hex').slice(0, 5);
+  return `s0-${nodeId.slice(0, 6)}-${h}`;
+}
+
+const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 32-byte ed25519 public key in lower-case hex');
+
+export const AgentConfig = z.strictObject({
+  /** The signed NodeConfig envelope file to watch. */
+  config: z.string().min(1),
+  /** Trusted controller keys (ed25519, hex). */
+  trust: z.array(Hex32).min(1, 'at least one trusted controller key (--trust) is required'),
+  /** This node's id; when absent, the first accepted config pins it. */
+  node: z.string().optional(),
+  /** The WireGuard interface; default s0-<node>. */
+  ifname: z.string().regex(IFNAME, 'must be 1-15 characters of A-Z a-z 0-9 _ . -').optional(),
+  stateDir: z.string().min(1),
+  /** Where the ACL driver mounts its bpffs and pins its maps (never under /sys). */
+  pinDir: z.string().min(1),
+  wgBackend: z.enum(['auto', 'kernel', 'uapi']),
+  /** ebpf (falls back to nftables), nftables, or off (labs and benchmarks only: nothing is filtered). */
+  acl: z.enum(['ebpf', 'nftables', 'off']),
+  /** UAPI socket directory (wireguard-go's). */
+  socketDir: z.string().min(1),
+  resyncMs: z.number().int().min(0),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+});
+export type AgentConfig = Readonly<z.output<typeof AgentConfig>>;
+
+/** Registers the agent's flags on a command (`sub0 agent`, `sub0 agent plan`, dist/agent.js). */
+export function agentFlags(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'signed NodeConfig envelope to watch (env SUB0_CONFIG)')
+    .option('--trust <hex...>', 'trusted controller ed25519 public key(s), hex (env SUB0_TRUST, comma-separated)')
+    .option('--node <id>', 'this node id (default: taken from the first config)')
+    .option('--ifname <name>', 'WireGuard interface name (default s0-<node>; unique on the machine)')
+    .option('--state-dir <dir>', 'state directory: private key, last config, status (env SUB0_STATE_DIR)')
+    .option('--pin-dir <dir>', 'bpffs mount for the ACL maps (env SUB0_PIN_DIR)')
+    .option('--wg-backend <kind>', 'auto | kernel | uapi')
+    .option('--acl <kind>', 'ebpf | nftables | off')
+    .option('--socket-dir <dir>', 'wireguard-go UAPI socket directory')
+    .option('--resync-ms <ms>', 'periodic re-check of the kernel state, 0 to disable')
+    .option('--log-level <level>', 'pino level (env SUB0_LOG_LEVEL)');
+}
+
+export interface AgentFlags {
+  config?: string;
+  trust?: string[];
+  node?: string;
+  ifname?: string;
+  stateDir?: string;
+  pinDir?: string;
+  wgBackend?: string;
+  acl?: string;
+  socketDir?: string;
+  resyncMs?: string;
+  logLevel?: string;
+}
+
+export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const trust = flags.trust ?? env.SUB0_TRUST?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+  const raw = {
+    config: flags.config ?? env.SUB0_CONFIG,
+    trust: trust.flatMap((t) => t.split(',')).map((t) => t.trim().toLowerCase()),
+    node: flags.node ?? env.SUB0_NODE,
+    ifname: flags.ifname ?? env.SUB0_IFNAME,
+    stateDir: flags.stateDir ?? env.SUB0_STATE_DIR ?? '/var/lib/sub0/agent',
+    pinDir: flags.pinDir ?? env.SUB0_PIN_DIR ?? '/run/sub0/bpf',
+    wgBackend: flags.wgBackend ?? env.SUB0_WG_BACKEND ?? 'auto',
+    acl: flags.acl ?? env.SUB0_ACL ?? 'ebpf',
+    socketDir: flags.socketDir ?? '/var/run/wireguard',
+    resyncMs: Number(flags.resyncMs ?? env.SUB0_RESYNC_MS ?? 15000),
+    logLevel: flags.logLevel ?? env.SUB0_LOG_LEVEL ?? 'info',
+  };
+  const parsed = AgentConfig.safeParse(raw);
+  if (!parsed.success) throw new Sub0Error('invalid-input', `agent flags: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.data.ifname && !parsed.data.node) throw new Sub0Error('invalid-input', 'agent flags: give --ifname or --node (the interface name derives from the node id)');
+  if (parsed.data.pinDir.startsWith('/sys/')) throw new Sub0Error('invalid-input', `agent flags: --pin-dir ${parsed.data.pinDir}: keep pins outside /sys (ip netns exec remounts it)`);
+  return Object.freeze({ ...parsed.data, trust: Object.freeze([...parsed.data.trust]) as string[] });
+}
+
+export function ifnameOf(c: AgentConfig): string {
+  return c.ifname ?? interfaceName(c.node!);
+}

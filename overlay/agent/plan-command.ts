@@ -1,0 +1,76 @@
+/**
+ * `sub0 agent plan --dry-run`: what the agent would change, against the live kernel, for the
+ * config file given. Verifies the envelope as the agent would, reads the kernel through the same
+ * drivers, and prints fabric's plan. Changes nothing: no interface is created, no wireguard-go
+ * spawned, no state file written.
+ */
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { readFileSync } from 'node:fs';
+import { Sub0Error } from '../../fabric/errors.js';
+import { plan, type Op } from '../../fabric/plan.js';
+import { verifyConfig } from '../../fabric/signing.js';
+import { RtnetlinkRouteDriver } from '../routes/rtnetlink-route-driver.js';
+import { openWireguardBackend } from '../wireguard/probe.js';
+import { openAclDriver } from './acl-loader.js';
+import { ifnameOf, parseAgentConfig, type AgentFlags } from './config.js';
+import { desiredDataplane } from './desired.js';
+import { observeDataplane } from './reconcile-step.js';
+
+export interface PlanOutput {
+  readonly node: string;
+  readonly ifname: string;
+  readonly revision: number;
+  readonly ops: readonly Op[];
+  readonly notes: readonly string[];
+}
+
+export async function planDryRun(flags: AgentFlags): Promise<PlanOutput> {
+  const config = parseAgentConfig(flags);
+  let wire: Buffer;
+  try {
+    wire = readFileSync(config.config);
+  } catch (e) {
+    throw new Sub0Error('not-found', `cannot read the config: ${(e as Error).message}`, { where: config.config, cause: e });
+  }
+  const { config: nodeConfig } = verifyConfig(wire, config.trust.map((k) => hexToBytes(k)));
+  if (config.node !== undefined && nodeConfig.node !== config.node) {
+    throw new Sub0Error('invalid-input', `config is for node "${nodeConfig.node}", not "${config.node}"`, { where: config.config });
+  }
+  const ifname = ifnameOf({ ...config, node: config.node ?? nodeConfig.node });
+  const notes: string[] = [];
+  const wg = await openWireguardBackend({ prefer: config.wgBackend, ifname, runDir: config.stateDir, socketDir: config.socketDir });
+  const routes = new RtnetlinkRouteDriver();
+  let acl = (await openAclDriver(config.acl, config.pinDir)).driver;
+  try {
+    if (acl) {
+      try {
+        await acl.observe();
+      } catch (e) {
+        notes.push(`ACL maps not readable (${(e as Error).message}): ACL ops not planned`);
+        acl = undefined;
+      }
+    }
+    const desired = await desiredDataplane(nodeConfig);
+    const observed = await observeDataplane({ wg, routes, acl }, ifname, desired.acl);
+    return { node: nodeConfig.node, ifname, revision: nodeConfig.revision.number, ops: plan(desired, observed), notes };
+  } finally {
+    await wg.close();
+    await routes.close();
+  }
+}
+
+/** One line per op, `+` adds, `~` changes, `-` removes, like a diff of `wg`/`ip` state. */
+export function formatOp(o: Op, ifname: string): string {
+  switch (o.op) {
+    case 'address-add': return `+ address ${o.cidr} dev ${ifname}`;
+    case 'address-remove': return `- address ${o.cidr} dev ${ifname}`;
+    case 'listen-port': return `~ listen-port ${o.port}`;
+    case 'peer-add': return `+ peer ${o.peer.publicKey} endpoint ${o.peer.endpoints[0] ?? '(none)'} allowed-ips ${o.peer.allowedIps.join(',')} keepalive ${o.peer.keepalive}`;
+    case 'peer-update': return `~ peer ${o.peer.publicKey} ${o.changes.join(',')}`;
+    case 'peer-remove': return `- peer ${o.publicKey}`;
+    case 'route-add': return `+ route ${o.dst} dev ${ifname} proto 83`;
+    case 'route-remove': return `- route ${o.dst} dev ${ifname} proto 83`;
+    case 'acl-add': return `+ allow ${o.key}`;
+    case 'acl-remove': return `- allow ${o.key}`;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * One reconcile: make sure the interface and the ACL hook exist, observe what the kernel has,
+ * plan against the desired state, apply in phases, observe again, and report the state reached
+ * (not the state hoped for). Errors are collected and the other phases still run; what did not
+ * take shows up as ops that remain when the reached state is planned against again.
+ *
+ * Phase order (fabric's plan is add-before-delete; this keeps it across drivers, and cuts
+ * permission before reachability): addresses added; every peer op in one WireGuard transaction
+ * (adds and updates before removes); routes added; ACL tuples added then removed; routes and
+ * addresses removed. A new peer or route never carries traffic the ACL has not allowed, since
+ * the ACL denies by default.
+ */
+import { aclKey, type AclTuple, type DataplaneState } from '../../fabric/dataplane-state.js';
+import { isSub0Error } from '../../fabric/errors.js';
+import { plan, type Op } from '../../fabric/plan.js';
+import type { AclDriver, AclOp, PeerOp, RouteDriver, RouteOp, WireguardBackend } from '../drivers.js';
+import { canonicalCidr } from '../net/ip.js';
+
+export interface Dataplane {
+  readonly wg: WireguardBackend;
+  readonly routes: RouteDriver;
+  /** Absent when ACL enforcement is switched off (labs and benchmarks only). */
+  readonly acl: AclDriver | undefined;
+}
+
+export interface StepInput {
+  readonly ifname: string;
+  /** base64, from the agent's state dir */
+  readonly privateKey: string;
+  /** fabric's slotPrefixes() of the network */
+  readonly guarded: readonly string[];
+  readonly desired: DataplaneState;
+}
+
+export type OpCounts = Partial<Record<Op['op'], number>>;
+
+export interface StepResult {
+  /** unchanged: nothing to do; changed: everything applied; failed: something did not take. */
+  readonly status: 'unchanged' | 'changed' | 'failed';
+  readonly applied: OpCounts;
+  /** Ops still needed after the re-observation (0 unless failed). */
+  readonly remaining: OpCounts;
+  readonly errors: readonly string[];
+  /** What the kernel holds now, in counts. */
+  readonly reached: { peers: number; routes: number; acl: number; addresses: number; listenPort: number };
+}
+
+export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl?: DataplaneState['acl']): Promise<DataplaneState> {
+  const [wg, rt, acl] = await Promise.all([dp.wg.observe(ifname), dp.routes.observe(ifname), dp.acl ? dp.acl.observe() : undefined]);
+  return {
+    addresses: rt.addresses,
+    listenPort: wg.listenPort,
+    peers: wg.peers,
+    routes: rt.routes,
+    // Without an ACL driver there is nothing to reconcile: report the desired tuples as held.
+    acl: acl ? canonicalAcl(acl) : new Map(desiredAcl ?? []),
+  };
+}
+
+/** Re-keys observed tuples by the canonical spelling, keeping the driver's own tuple for removal. */
+function canonicalAcl(acl: ReadonlyMap<string, AclTuple>): Map<string, AclTuple> {
+  const out = new Map<string, AclTuple>();
+  for (const t of acl.values()) out.set(aclKey({ ...t, src: canonicalCidr(t.src), dst: canonicalCidr(t.dst) }), t);
+  return out;
+}
+
+function count(ops: readonly Op[]): OpCounts {
+  const c: OpCounts = {};
+  for (const o of ops) c[o.op] = (c[o.op] ?? 0) + 1;
+  return c;
+}
+
+function message(e: unknown): string {
+  if (isSub0Error(e)) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<StepResult> {
+  const { ifname, desired } = input;
+  const errors: string[] = [];
+  const reachedOf = (s: DataplaneState) => ({ peers: s.peers.size, routes: s.routes.size, acl: s.acl.size, addresses: s.addresses.size, listenPort: s.listenPort });
+  const failedEarly = async (e: unknown): Promise<StepResult> => {
+    errors.push(message(e));
+    let reached = { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 };
+    try {
+      reached = reachedOf(await observeDataplane(dp, ifname, desired.acl));
+    } catch {
+      /* nothing more to say */
+    }
+    return { status: 'failed', applied: {}, remaining: {}, errors, reached };
+  };
+
+  try {
+    await dp.wg.ensureInterface(ifname, input.privateKey, desired.listenPort);
+    // Fail closed: without enforcement attached, new peers and routes would carry anything.
+    if (dp.acl) await dp.acl.attach(ifname, input.guarded);
+  } catch (e) {
+    return failedEarly(e);
+  }
+
+  let observed: DataplaneState;
+  try {
+    observed = await observeDataplane(dp, ifname, desired.acl);
+  } catch (e) {
+    return failedEarly(e);
+  }
+  const ops = plan(desired, observed);
+  if (ops.length === 0) return { status: 'unchanged', applied: {}, remaining: {}, errors, reached: reachedOf(observed) };
+
+  // acl-remove ops must name the tuple as the driver holds it.
+  const aclOps = ops.filter((o): o is AclOp => o.op === 'acl-add' || o.op === 'acl-remove');
+  const routeOps = (kinds: readonly RouteOp['op'][]) => ops.filter((o): o is RouteOp => (kinds as readonly string[]).includes(o.op));
+  const peerOps = ops.filter((o): o is PeerOp => o.op === 'peer-add' || o.op === 'peer-update' || o.op === 'peer-remove' || o.op === 'listen-port');
+  const phases: [string, () => Promise<void>][] = [
+    ['addresses', () => dp.routes.apply(ifname, routeOps(['address-add']))],
+    ['peers', () => dp.wg.apply(ifname, peerOps)],
+    ['routes', () => dp.routes.apply(ifname, routeOps(['route-add']))],
+    ['acl', async () => void (dp.acl && aclOps.length > 0 && (await dp.acl.apply(aclOps)))],
+    ['removals', () => dp.routes.apply(ifname, routeOps(['route-remove', 'address-remove']))],
+  ];
+  for (const [name, run] of phases) {
+    try {
+      await run();
+    } catch (e) {
+      errors.push(`${name}: ${message(e)}`);
+    }
+  }
+
+  let reached: DataplaneState;
+  try {
+    reached = await observeDataplane(dp, ifname, desired.acl);
+  } catch (e) {
+    errors.push(`re-observe: ${message(e)}`);
+    return { status: 'failed', applied: count(ops), remaining: count(ops), errors, reached: reachedOf(observed) };
+  }
+  const left = plan(desired, reached);
+  const applied = count(ops);
+  if (left.length > 0 && errors.length === 0) errors.push(`${left.length} op(s) did not take: ${left.slice(0, 3).map((o) => o.op).join(', ')}`);
+  return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached) };
+}

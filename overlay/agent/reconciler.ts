@@ -1,0 +1,147 @@
+/**
+ * The reconcile loop (controller-runtime's contract): level-based, one reconcile at a time, the
+ * newest desired state wins. setDesired() and trigger() only mark the loop dirty; triggers that
+ * arrive while a reconcile runs collapse into one more pass, against whatever config is newest
+ * then. A failed pass is retried with exponential backoff (with jitter); a periodic resync
+ * re-checks the kernel anyway, which heals drift (a route deleted by hand, a crashed wireguard-go).
+ */
+import type { Logger } from 'pino';
+import { slotPrefixes } from '../../fabric/address.js';
+import { configHash } from '../../fabric/encoding.js';
+import type { NodeConfig } from '../../fabric/node-config.js';
+import { desiredDataplane, systemResolver, type Resolver } from './desired.js';
+import { reconcileStep, type Dataplane, type StepResult } from './reconcile-step.js';
+
+export interface ReconcileResult extends StepResult {
+  readonly revision: number;
+  readonly configHash: string;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  /** Consecutive failures so far (0 after a success). */
+  readonly attempt: number;
+  /** When failed: the delay before the retry. */
+  readonly retryInMs?: number;
+}
+
+export interface ReconcilerOptions {
+  readonly ifname: string;
+  readonly privateKey: string;
+  readonly logger?: Logger;
+  readonly resolve?: Resolver;
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Periodic re-check; 0 disables it. */
+  readonly resyncMs?: number;
+  readonly onResult?: (r: ReconcileResult) => void;
+}
+
+export class Reconciler {
+  private desired: NodeConfig | undefined;
+  private running = false;
+  private dirty = false;
+  private stopped = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private last: ReconcileResult | undefined;
+
+  constructor(
+    private readonly dp: Dataplane,
+    private readonly opts: ReconcilerOptions,
+  ) {
+    if (opts.resyncMs) {
+      this.resyncTimer = setInterval(() => this.trigger(), opts.resyncMs);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /** The config to converge to; replaces any earlier one, even one not yet applied. */
+  setDesired(config: NodeConfig): void {
+    this.desired = config;
+    this.trigger();
+  }
+
+  get current(): NodeConfig | undefined {
+    return this.desired;
+  }
+
+  get lastResult(): ReconcileResult | undefined {
+    return this.last;
+  }
+
+  /** Asks for a pass; a no-op while stopped or before any config. */
+  trigger(): void {
+    if (this.stopped || !this.desired) return;
+    this.dirty = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (!this.running) void this.loop();
+  }
+
+  /** Resolves once no pass runs and none is pending (retries scheduled for later do not count). */
+  idle(): Promise<void> {
+    if (!this.running && !this.dirty) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Stops the loop after the pass in flight; leaves the data plane as it is. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.resyncTimer);
+    this.dirty = false;
+    await this.idle();
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.dirty && !this.stopped && this.desired) {
+        this.dirty = false;
+        const config = this.desired;
+        const r = await this.pass(config);
+        this.last = r;
+        this.opts.onResult?.(r);
+        if (r.status === 'failed' && !this.dirty && !this.stopped) {
+          this.retryTimer = setTimeout(() => this.trigger(), r.retryInMs);
+        }
+      }
+    } finally {
+      this.running = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private backoffMs(): number {
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 200, maxMs: 30_000 };
+    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 20));
+    return Math.round(base * (0.75 + Math.random() * 0.5));
+  }
+
+  private async pass(config: NodeConfig): Promise<ReconcileResult> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const log = this.opts.logger;
+    let step: StepResult;
+    try {
+      const desired = await desiredDataplane(config, this.opts.resolve ?? systemResolver);
+      step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired });
+    } catch (e) {
+      step = { status: 'failed', applied: {}, remaining: {}, errors: [e instanceof Error ? e.message : String(e)], reached: { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 } };
+    }
+    this.failures = step.status === 'failed' ? this.failures + 1 : 0;
+    const r: ReconcileResult = {
+      ...step,
+      revision: config.revision.number,
+      configHash: configHash(config),
+      startedAt,
+      durationMs: Math.round((performance.now() - t0) * 10) / 10,
+      attempt: this.failures,
+      ...(step.status === 'failed' ? { retryInMs: this.backoffMs() } : {}),
+    };
+    if (r.status === 'failed') log?.warn({ revision: r.revision, errors: r.errors, remaining: r.remaining, attempt: r.attempt, retryInMs: r.retryInMs }, 'reconcile failed');
+    else if (r.status === 'changed') log?.info({ revision: r.revision, applied: r.applied, reached: r.reached, ms: r.durationMs }, 'reconciled');
+    else log?.debug({ revision: r.revision, ms: r.durationMs }, 'unchanged');
+    return r;
+  }
+}

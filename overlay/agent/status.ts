@@ -1,0 +1,58 @@
+/**
+ * The agent's status, as one JSON file in its state dir (status.json), replaced atomically on every
+ * change: which config is applied, what the last reconcile did, why the last config was refused.
+ * The lab and the tests wait on it; an operator reads it with `cat`.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ReconcileResult } from './reconciler.js';
+
+export const STATUS_FILE = 'status.json';
+
+export interface AgentStatus {
+  readonly pid: number;
+  readonly node: string | undefined;
+  readonly ifname: string;
+  readonly publicKey: string;
+  readonly backends: { readonly wireguard: string; readonly acl: string; readonly aclFallbackReason?: string };
+  /** The config accepted last (it may still be converging). */
+  readonly accepted?: { readonly revision: number; readonly hash: string; readonly source: string; readonly at: number };
+  readonly lastResult?: ReconcileResult;
+  /** The revision and hash of the last config that fully converged. */
+  readonly converged?: { readonly revision: number; readonly hash: string; readonly at: number };
+  readonly lastRejected?: { readonly code: string; readonly message: string; readonly at: number };
+  readonly updatedAt: number;
+}
+
+export class StatusFile {
+  private status: AgentStatus;
+
+  constructor(
+    private readonly stateDir: string,
+    initial: Omit<AgentStatus, 'updatedAt'>,
+  ) {
+    this.status = { ...initial, updatedAt: Date.now() };
+    this.write();
+  }
+
+  get value(): AgentStatus {
+    return this.status;
+  }
+
+  update(patch: Partial<Omit<AgentStatus, 'updatedAt'>>): void {
+    this.status = { ...this.status, ...patch, updatedAt: Date.now() };
+    this.write();
+  }
+
+  recordResult(r: ReconcileResult): void {
+    const converged = r.status === 'failed' ? this.status.converged : { revision: r.revision, hash: r.configHash, at: Date.now() };
+    this.update({ lastResult: r, ...(converged ? { converged } : {}) });
+  }
+
+  private write(): void {
+    const path = join(this.stateDir, STATUS_FILE);
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(this.status, null, 2)}\n`);
+    renameSync(tmp, path);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * What the agent accepts: signed by a trusted controller, for this node, never older than what it
+ * applied; and what it keeps across a restart.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { compile } from '../../../fabric/compile.js';
+import type { NodeConfig } from '../../../fabric/node-config.js';
+import { generateSigningKey, signConfig } from '../../../fabric/signing.js';
+import { ACCEPTED_FILE, ConfigGate } from '../../../overlay/agent/config-gate.js';
+import { SignedFileSource } from '../../../overlay/agent/config-source.js';
+import { labSnapshot } from '../../helpers/fabric-fixtures.js';
+
+const controller = generateSigningKey();
+const stranger = generateSigningKey();
+const at = (n: number, node = 'n1'): NodeConfig => compile(labSnapshot((raw) => (raw.block = { number: n, hash: `0x${n.toString(16).padStart(64, '0')}` }))).configs.get(node)!;
+const dir = mkdtempSync(join(tmpdir(), 'sub0-gate-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+let seq = 0;
+const gate = (node?: string) => {
+  const d = join(dir, String(seq++));
+  return { gate: new ConfigGate(d, [controller.publicKey], node), dir: d };
+};
+
+t.test('a signed config is accepted and kept on disk; the same one again is a duplicate', async (t) => {
+  const { gate: g, dir: d } = gate('n1');
+  mkdirSync(d, { recursive: true });
+  const wire = signConfig(at(42), controller);
+  t.equal(g.offer(wire, 'test').kind, 'accepted');
+  t.equal(readFileSync(join(d, ACCEPTED_FILE), 'utf8'), wire);
+  t.equal(g.offer(wire, 'test').kind, 'duplicate');
+});
+
+t.test('refusals name the reason, and change nothing', async (t) => {
+  const { gate: g, dir: d } = gate('n1');
+  mkdirSync(d, { recursive: true });
+  g.offer(signConfig(at(42), controller), 'test');
+  t.throws(() => g.offer(signConfig(at(41), controller), 'cfg.json'), { code: 'stale-revision', message: /cfg.json: revision #41 is older than #42/ });
+  t.throws(() => g.offer(signConfig(at(50), stranger), 'cfg.json'), { code: 'bad-signature', message: /untrusted key/ });
+  t.throws(() => g.offer('{"v":1', 'cfg.json'), { code: 'invalid-input', message: /not JSON/ });
+  t.throws(() => g.offer(signConfig(at(50, 'n2'), controller), 'cfg.json'), { code: 'invalid-input', message: /for node "n2", this agent runs node "n1"/ });
+  const tampered = signConfig(at(50), controller).replace('"mode\\":\\"active', '"mode\\":\\"quarantined');
+  t.throws(() => g.offer(tampered, 'cfg.json'), { code: 'bad-signature' });
+  const other = { ...at(42), peers: [] };
+  t.throws(() => g.offer(signConfig(other, controller), 'cfg.json'), { code: 'stale-revision', message: /different config for revision #42/ });
+  t.equal(g.accepted?.config.revision.number, 42, 'still the config accepted first');
+});
+
+t.test('a restarted agent re-applies the kept config and still refuses older ones', async (t) => {
+  const { gate: g, dir: d } = gate();
+  mkdirSync(d, { recursive: true });
+  g.offer(signConfig(at(45), controller), 'test');
+  const again = new ConfigGate(d, [controller.publicKey], undefined);
+  t.equal(again.loadPersisted()?.config.revision.number, 45);
+  t.throws(() => again.offer(signConfig(at(44), controller), 'x'), { code: 'stale-revision' });
+  t.throws(() => again.offer(signConfig(at(46, 'n2'), controller), 'x'), { message: /this agent runs node "n1"/ }, 'the node is pinned by the kept config');
+  const untrusting = new ConfigGate(d, [stranger.publicKey], undefined);
+  t.throws(() => untrusting.loadPersisted(), { code: 'bad-signature' }, 'a kept config is verified again');
+});
+
+t.test('the file source delivers the current file, then each new content once', async (t) => {
+  const path = join(dir, 'watched.json');
+  writeFileSync(path, 'one');
+  const got: string[] = [];
+  const src = new SignedFileSource(path, 50);
+  await src.start((w) => got.push(new TextDecoder().decode(w)));
+  writeFileSync(`${path}.tmp`, 'two');
+  renameSync(`${path}.tmp`, path);
+  const end = Date.now() + 2000;
+  while (got.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  writeFileSync(path, 'two'); // same bytes: not delivered again
+  await new Promise((r) => setTimeout(r, 120));
+  await src.stop();
+  t.same(got, ['one', 'two']);
+});
