@@ -4,7 +4,10 @@
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
 
-const programs = [{ entry: 'controller/cli/main.ts', out: 'dist/sub0.js' }];
+const programs = [
+  { entry: 'controller/cli/main.ts', out: 'dist/sub0.js' },
+  { entry: 'overlay/agent/main.ts', out: 'dist/agent.js' },
+];
 
 const external = ['koffi', 'netlink', 'sqlite3', '@acala-network/chopsticks', '@acala-network/chopsticks-core', '@acala-network/chopsticks-db'];
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # Debian packages: the data plane (WireGuard, eBPF, nftables), the lab (iproute2) and benchmarks.
-APT_PACKAGES=(wireguard-go wireguard-tools iproute2 clang llvm libbpf-dev bpftool nftables iperf3 procps kmod util-linux)
+APT_PACKAGES=(wireguard-go wireguard-tools iproute2 clang llvm libbpf-dev bpftool nftables iperf3 iputils-ping procps kmod util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

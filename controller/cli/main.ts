@@ -2,6 +2,7 @@
 /** sub0: the mesh admin CLI. Each command group lives in its own module and registers itself here. */
 import { Command } from 'commander';
 import { registerCompile } from './compile-command.js';
+import { registerAgent } from './agent-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -15,5 +16,6 @@ const program = new Command('sub0')
   .showHelpAfterError();
 
 registerCompile(program);
+registerAgent(program);
 
 await program.parseAsync(process.argv);
