@@ -151,6 +151,7 @@ export const AclRule = z
       ctx.addIssue({ code: 'custom', path: ['ports'], message: `a ${r.proto} rule needs at least one port range` });
     if (!ported && r.ports.length > 0)
       ctx.addIssue({ code: 'custom', path: ['ports'], message: `a ${r.proto} rule takes no ports` });
+    if (r.ports.length < 2) return;
     const sorted = r.ports.map((p, i) => ({ ...p, i })).sort((a, b) => a.from - b.from);
     for (let k = 1; k < sorted.length; k++) {
       const prev = sorted[k - 1]!;
