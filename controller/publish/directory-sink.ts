@@ -1,0 +1,39 @@
+/** A ConfigSink on a directory: `<dir>/<node>.json`, each replaced atomically by rename. */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NodeId } from '../../fabric/schema.js';
+import type { ConfigSink } from './config-sink.js';
+
+export class DirectorySink implements ConfigSink {
+  constructor(readonly dir: string) {}
+
+  path(node: NodeId): string {
+    return join(this.dir, `${node}.json`);
+  }
+
+  async publish(node: NodeId, wire: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.${node}.json.${process.pid}.tmp`);
+    await writeFile(tmp, wire, { mode: 0o644 });
+    await rename(tmp, this.path(node)); // readers see the old file or the new one, never half
+  }
+
+  async withdraw(node: NodeId): Promise<void> {
+    await rm(this.path(node), { force: true });
+  }
+
+  async current(): Promise<ReadonlyMap<NodeId, string>> {
+    const out = new Map<NodeId, string>();
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return out;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      out.set(name.slice(0, -'.json'.length), await readFile(join(this.dir, name), 'utf8'));
+    }
+    return out;
+  }
+}
