@@ -16,7 +16,10 @@ export function registerAgent(program: Command): void {
     .option('--dry-run', 'the only mode: plan never applies (accepted for clarity)')
     .option('--json', 'machine-readable output')
     .action(
-      action(async (opts: AgentFlags & { json?: boolean }) => {
+      action(async (_opts: unknown, cmd: Command) => {
+        // The flags are declared on both `agent` and `agent plan`; commander hands those that
+        // the parent also knows to the parent, so read them merged.
+        const opts = cmd.optsWithGlobals<AgentFlags & { json?: boolean }>();
         const out = await planDryRun(opts);
         if (opts.json) return printJson(out);
         process.stdout.write(`node ${out.node} revision #${out.revision} on ${out.ifname}\n`);

@@ -2,13 +2,16 @@
  * `sub0 agent plan --dry-run`: what the agent would change, against the live kernel, for the
  * config file given. Verifies the envelope as the agent would, reads the kernel through the same
  * drivers, and prints fabric's plan. Changes nothing: no interface is created, no wireguard-go
- * spawned, no state file written.
+ * spawned, no state file written (the ACL driver's idempotent attach() is the one call with
+ * write access, and on a running node it finds everything in place).
  */
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { readFileSync } from 'node:fs';
 import { Sub0Error } from '../../fabric/errors.js';
 import { plan, type Op } from '../../fabric/plan.js';
 import { verifyConfig } from '../../fabric/signing.js';
+import { slotPrefixes } from '../../fabric/address.js';
+import { findLink, openRouteSocket } from '../routes/links.js';
 import { RtnetlinkRouteDriver } from '../routes/rtnetlink-route-driver.js';
 import { openWireguardBackend } from '../wireguard/probe.js';
 import { openAclDriver } from './acl-loader.js';
@@ -43,11 +46,21 @@ export async function planDryRun(flags: AgentFlags): Promise<PlanOutput> {
   let acl = (await openAclDriver(config.acl, config.pinDir)).driver;
   try {
     if (acl) {
-      try {
-        await acl.observe();
-      } catch (e) {
-        notes.push(`ACL maps not readable (${(e as Error).message}): ACL ops not planned`);
-        acl = undefined;
+      // The ACL driver reads its pinned maps once attached. attach() is idempotent: where the
+      // agent already runs it finds the pins and the hook in place and changes nothing. Where
+      // there is no interface yet, nothing is attached and every ACL tuple shows as an add.
+      const nl = openRouteSocket();
+      const exists = (await findLink(nl, ifname)) !== undefined;
+      nl.close();
+      if (exists) {
+        try {
+          await acl.attach(ifname, slotPrefixes(nodeConfig.network));
+        } catch (e) {
+          notes.push(`ACL maps not readable (${(e as Error).message}): ACL ops not planned`);
+          acl = undefined;
+        }
+      } else {
+        notes.push(`no interface ${ifname} yet: everything shows as added`);
       }
     }
     const desired = await desiredDataplane(nodeConfig);
