@@ -1,0 +1,62 @@
+/**
+ * Where sub0 keeps its local state: `$SUB0_HOME`, or `~/.sub0`. The local chain's database and
+ * the record of where it listens live under `chain/`; followers keep their cursors beside them.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { Sub0Error } from '../../fabric/errors.js';
+
+export function sub0Home(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SUB0_HOME && env.SUB0_HOME.length > 0 ? env.SUB0_HOME : join(homedir(), '.sub0');
+}
+
+export function chainDir(home: string): string {
+  return join(home, 'chain');
+}
+
+/** What `sub0 chain up` records while it runs, so that other commands find the local chain. */
+export const LocalChainRecord = z.object({
+  endpoint: z.string().regex(/^wss?:\/\//),
+  /** The registry's root collection (see uniques-registry.ts). */
+  registry: z.string().min(1),
+  network: z.string(),
+  /** sha256 of the chain spec's raw genesis: a database from another spec is refused. */
+  genesis: z.string(),
+});
+export type LocalChainRecord = z.output<typeof LocalChainRecord>;
+
+export function localChainRecordPath(home: string): string {
+  return join(chainDir(home), 'local.json');
+}
+
+/** The record, or undefined when no local chain was ever started here. */
+export function readLocalChainRecord(home: string): LocalChainRecord | undefined {
+  const path = localChainRecordPath(home);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const r = LocalChainRecord.safeParse(safeJson(text));
+  if (!r.success) throw new Sub0Error('invalid-input', `unreadable local chain record: ${z.prettifyError(r.error)}`, { where: path });
+  return r.data;
+}
+
+/** Writes JSON through a temporary file and a rename, so that readers never see half a file. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,411 @@
+/**
+ * The Logos registry on the Uniques pallet. With uniques-codec.ts, the only code that knows how
+ * the registry sits in Uniques; a dedicated Logos pallet replaces these two files.
+ *
+ * On chain (the README's "on-chain schema"):
+ *  - the root collection holds the DVCIs as items; its collection attributes name the network
+ *    (`sub0`=logos/1, `net`, `name`) and the other collections (`nodes`, `slots`, `rules`); each
+ *    collection says what it holds in its `kind` attribute;
+ *  - one item per entry; item number = creation order (fabric's `seq`); item owner = the entry's
+ *    owner; collection owner = issuer = admin = the network operator (the root's owner is
+ *    fabric's operator; the rules collection may be owned by a governance multisig instead);
+ *  - entry fields are item attributes (uniques-codec.ts); each collection's `next` attribute is
+ *    the next item number, so numbers are never reused, not even after a burn (which leaves the
+ *    attributes behind: the reader ignores attributes of items that no longer exist).
+ * Uniques lets only a collection's owner mint and write attributes, and an item's owner or the
+ * admin burn it. So the operator writes entries, anyone else is refused by the runtime, and an
+ * entry's owner can withdraw it (retire/revoke burn the item when the signer is not the operator).
+ */
+import { Buffer } from 'node:buffer';
+import { z } from 'zod';
+import { Sub0Error } from '../../fabric/errors.js';
+import type { Issue } from '../../fabric/issues.js';
+import { parseEntries } from '../../fabric/parse-snapshot.js';
+import { AclRule, Dvci, Id, Node, Slot, type BlockRef, type ChainSnapshot, type Network } from '../../fabric/schema.js';
+import type { EventRecord } from '@polkadot/types/interfaces';
+import type { ChainClient } from './client.js';
+import type { EntryKind, LogosRegistry, RegistryChange, Signer, SnapshotRead, Submitted, Touch } from './registry.js';
+import { readPrefix } from './storage-pages.js';
+import { storage, txFn, type Call } from './pallets.js';
+import { actingAccount, submitCall } from './submit.js';
+import { AccountFormat, decodeAsset, decodeAttribute, decodeEntry, encodeEntry, itemEntryId, type RawItem } from './uniques-codec.js';
+
+export const FORMAT = 'logos/1';
+const SCHEMAS = { dvci: Dvci, node: Node, slot: Slot, rule: AclRule } as const;
+const LIST = { dvci: 'dvcis', node: 'nodes', slot: 'slots', rule: 'rules' } as const;
+const KINDS = ['dvci', 'node', 'slot', 'rule'] as const;
+/** Root collection attributes naming the collection of each kind (DVCIs live in the root). */
+const POINTER = { node: 'nodes', slot: 'slots', rule: 'rules' } as const;
+/** Item events whose second field is the item number. */
+const ITEM_EVENTS = new Set(['Issued', 'Transferred', 'Burned', 'Frozen', 'Thawed', 'ApprovedTransfer', 'ApprovalCancelled', 'MetadataSet', 'MetadataCleared']);
+
+interface Collection {
+  readonly id: number;
+  /** Collection-level attributes. */
+  readonly attrs: Map<string, Uint8Array>;
+  /** Live items (those with an owner), by item number, in item order. */
+  readonly items: Map<number, RawItem>;
+  /** One past the highest item number that any item or attribute uses. */
+  readonly highest: number;
+}
+
+interface Layout {
+  readonly root: number;
+  readonly ids: Readonly<Record<EntryKind, number>>;
+  readonly network: Network;
+}
+
+const text = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
+
+export class UniquesRegistry implements LogosRegistry {
+  readonly locator: string;
+  private readonly root: number;
+  private readonly accounts: AccountFormat;
+  private layoutCache: Layout | undefined;
+
+  constructor(private readonly client: ChainClient, locator: string) {
+    if (!/^\d{1,10}$/.test(locator)) throw new Sub0Error('invalid-input', `a Uniques registry is named by its root collection number, got "${locator}"`);
+    this.locator = locator;
+    this.root = Number(locator);
+    this.accounts = new AccountFormat(client.api.registry.chainSS58 ?? 42);
+    for (const name of ['asset', 'attribute']) {
+      const hashers = storage(client.api, 'uniques', name).creator.meta.type.asMap.hashers;
+      if (!hashers.every((h) => h.isBlake2128Concat))
+        throw new Sub0Error('unsupported', `Uniques.${name} uses hashers ${hashers.map((h) => h.type).join(',')}; this adapter decodes Blake2_128Concat keys only`);
+    }
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  async readSnapshot(blockHash: string): Promise<SnapshotRead> {
+    const block = await this.finalizedBlock(blockHash);
+    const rootCol = await this.readCollection(this.root, block.hash);
+    const layout = await this.layoutFrom(rootCol, block.hash);
+    this.layoutCache = layout;
+    const cols = await Promise.all((['node', 'slot', 'rule'] as const).map((k) => this.readCollection(layout.ids[k], block.hash)));
+    const byKind: Record<EntryKind, Collection> = { dvci: rootCol, node: cols[0]!, slot: cols[1]!, rule: cols[2]! };
+    for (const k of ['node', 'slot', 'rule'] as const) this.checkKind(byKind[k], k);
+    const issues: Issue[] = [];
+    const lists = Object.fromEntries(KINDS.map((k) => [LIST[k], this.entries(k, byKind[k], issues)]));
+    const snapshot = { network: layout.network, block, ...lists } as unknown as ChainSnapshot;
+    return { snapshot, issues };
+  }
+
+  /** Decodes and validates every live item of a collection, in item order. */
+  private entries(kind: EntryKind, col: Collection, issues: Issue[]): unknown[] {
+    const out: unknown[] = [];
+    const list = LIST[kind];
+    for (const it of col.items.values()) {
+      const at = `${list}[item ${it.item}]`;
+      const raw = decodeEntry(kind, it, this.accounts.text(it.owner!), at, issues, this.accounts);
+      if (!raw) continue;
+      // parseEntries names the entry `${list}[0]`: rename it after the chain item.
+      const found: Issue[] = [];
+      out.push(...parseEntries(SCHEMAS[kind], [raw], list, found));
+      for (const i of found) issues.push({ ...i, path: at + i.path.slice(`${list}[0]`.length) });
+    }
+    return out;
+  }
+
+  private async finalizedBlock(hash: string): Promise<BlockRef> {
+    if (!/^0x[0-9a-f]{64}$/.test(hash)) throw new Sub0Error('invalid-input', `not a block hash: "${hash}"`);
+    const [block, fin] = await Promise.all([this.client.blockRef(hash), this.client.finalizedHead()]);
+    const canonical = block.number <= fin.number ? await this.client.rpc<string | null>('chain_getBlockHash', [block.number]) : null;
+    if (canonical !== hash) throw new Sub0Error('invalid-input', `block #${block.number} ${hash} is not finalized (finalized: #${fin.number})`);
+    return block;
+  }
+
+  private async readCollection(id: number, at: string): Promise<Collection> {
+    const assetPrefix = storage(this.client.api, 'uniques', 'asset').keyPrefix(id);
+    const attrPrefix = storage(this.client.api, 'uniques', 'attribute').keyPrefix(id);
+    const rpc = this.client.rpc;
+    const [assets, attrs] = await Promise.all([readPrefix(rpc, assetPrefix, at), readPrefix(rpc, attrPrefix, at)]);
+    const items = new Map<number, RawItem>();
+    const collectionAttrs = new Map<string, Uint8Array>();
+    let highest = 0;
+    for (const [key, value] of assets) {
+      if (value === null) continue;
+      const a = decodeAsset(key, assetPrefix.length, value);
+      items.set(a.item, { item: a.item, owner: a.owner, attrs: new Map() });
+      highest = Math.max(highest, a.item + 1);
+    }
+    for (const [key, value] of attrs) {
+      if (value === null) continue;
+      const a = decodeAttribute(key, attrPrefix.length, value);
+      if (a.item === null) {
+        collectionAttrs.set(a.key, a.value);
+        continue;
+      }
+      highest = Math.max(highest, a.item + 1);
+      // Attributes of a burned item stay behind: they belong to no entry.
+      items.get(a.item)?.attrs.set(a.key, a.value);
+    }
+    const sorted = new Map([...items.entries()].sort((x, y) => x[0] - y[0]));
+    return { id, attrs: collectionAttrs, items: sorted, highest };
+  }
+
+  private async layoutFrom(rootCol: Collection, at: string): Promise<Layout> {
+    const where = `collection ${this.root}`;
+    const a = rootCol.attrs;
+    if (text(a.get('sub0')) !== FORMAT) throw new Sub0Error('invalid-input', `not a sub0 registry (attribute sub0 is not "${FORMAT}")`, { where });
+    this.checkKind(rootCol, 'dvci');
+    const net = Id.safeParse(text(a.get('net')));
+    if (!net.success) throw new Sub0Error('invalid-input', `attribute "net" is not a network id: ${z.prettifyError(net.error)}`, { where });
+    const ids = { dvci: this.root } as Record<EntryKind, number>;
+    for (const k of ['node', 'slot', 'rule'] as const) {
+      const v = text(a.get(POINTER[k]));
+      if (!v || !/^\d{1,10}$/.test(v)) throw new Sub0Error('invalid-input', `attribute "${POINTER[k]}" must name the ${k} collection`, { where });
+      ids[k] = Number(v);
+    }
+    const owner = await this.classAccounts(this.root, at);
+    const name = text(a.get('name'));
+    const network: Network = { id: net.data, operator: this.accounts.text(owner.owner), ...(name ? { name } : {}) };
+    return { root: this.root, ids, network };
+  }
+
+  private checkKind(col: Collection, kind: EntryKind): void {
+    const k = text(col.attrs.get('kind'));
+    if (k !== kind) throw new Sub0Error('invalid-input', `expected the ${kind} collection, found kind "${k ?? ''}"`, { where: `collection ${col.id}` });
+  }
+
+  /** Owner and admin of a collection, raw from `Uniques.Class` (owner, issuer, admin, freezer, …). */
+  private async classAccounts(id: number, at: string): Promise<{ owner: Uint8Array; admin: Uint8Array }> {
+    const v = await this.client.rpc<string | null>('state_getStorage', [storage(this.client.api, 'uniques', 'class').key(id), at]);
+    if (!v) throw new Sub0Error('not-found', `collection ${id} does not exist`);
+    const b = Buffer.from(v.slice(2), 'hex');
+    return { owner: b.subarray(0, 32), admin: b.subarray(64, 96) };
+  }
+
+  private async layout(at: string): Promise<Layout> {
+    if (!this.layoutCache) this.layoutCache = await this.layoutFrom(await this.readCollection(this.root, at), at);
+    return this.layoutCache;
+  }
+
+  // ---------------------------------------------------------------- following
+
+  async touchedBy(block: BlockRef): Promise<readonly Touch[]> {
+    // Before the registry was complete only its root can have changed.
+    const layout = await this.layout(block.hash).catch((e: unknown) => {
+      if (e instanceof Sub0Error && (e.code === 'invalid-input' || e.code === 'not-found')) return undefined;
+      throw e;
+    });
+    const kindOf = new Map<number, EntryKind>(layout ? KINDS.map((k) => [layout.ids[k], k]) : [[this.root, 'dvci']]);
+    const apiAt = await this.client.api.at(block.hash);
+    const records = (await storage(apiAt, 'system', 'events')()) as unknown as readonly EventRecord[];
+    const seen = new Set<string>();
+    const out: Touch[] = [];
+    for (const { event } of records) {
+      if (event.section !== 'uniques') continue;
+      const kind = kindOf.get(Number(event.data[0]!.toString()));
+      if (kind === undefined) continue;
+      let item: number | undefined;
+      if (ITEM_EVENTS.has(event.method)) item = Number(event.data[1]!.toString());
+      else if (event.method === 'AttributeSet' || event.method === 'AttributeCleared') {
+        const maybe = event.data[1] as unknown as { isSome: boolean; unwrap(): { toNumber(): number } };
+        if (maybe.isSome) item = maybe.unwrap().toNumber();
+      }
+      const t: Touch = item === undefined ? { kind: kind === 'dvci' ? 'network' : kind, event: `uniques.${event.method}` } : { kind, item, event: `uniques.${event.method}` };
+      const key = `${t.kind}/${t.item ?? '-'}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(t);
+    }
+    // The network's own attributes changed: the collections may have moved.
+    if (out.some((t) => t.kind === 'network')) this.layoutCache = undefined;
+    return out;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  async submit(changes: readonly RegistryChange[], signer: Signer): Promise<Submitted> {
+    if (changes.length === 0) throw new Sub0Error('invalid-input', 'nothing to submit');
+    const at = (await this.client.finalizedHead()).hash;
+    const plan = new Plan(this, at, actingAccount(signer, this.accounts.ss58));
+    for (const c of changes) await plan.add(c);
+    const calls = plan.calls();
+    const call = calls.length === 1 ? calls[0]! : txFn(this.client.api, 'utility', 'batchAll')(calls);
+    const r = await submitCall(this.client, call, signer);
+    return { ...r, entries: plan.entries };
+  }
+
+  /** @internal the pieces Plan needs */
+  get internals() {
+    return {
+      client: this.client,
+      accounts: this.accounts,
+      layout: (at: string) => this.layout(at),
+      readCollection: (id: number, at: string) => this.readCollection(id, at),
+      classAccounts: (id: number, at: string) => this.classAccounts(id, at),
+    };
+  }
+}
+
+/** Builds the calls for a list of changes against one finalized state. */
+class Plan {
+  readonly entries: { kind: EntryKind; id: string; item: number }[] = [];
+  private readonly out: Call[] = [];
+  private readonly cols = new Map<number, Promise<Collection>>();
+  private readonly next = new Map<number, number>();
+  private readonly created = new Map<string, number>();
+  private readonly reg: UniquesRegistry['internals'];
+
+  constructor(registry: UniquesRegistry, private readonly at: string, private readonly acting: string) {
+    this.reg = registry.internals;
+  }
+
+  calls(): Call[] {
+    const tx = uniquesTx(this.reg.client.api);
+    // Bump each collection's counter once, after its mints.
+    return [...this.out, ...[...this.next].map(([col, n]) => tx.setAttribute(col, null, 'next', String(n)))];
+  }
+
+  async add(c: RegistryChange): Promise<void> {
+    const layout = await this.reg.layout(this.at);
+    const colId = layout.ids[c.kind];
+    const col = await this.collection(colId);
+    const tx = uniquesTx(this.reg.client.api);
+    if (c.op === 'create') return this.create(c, col);
+    const it = this.find(col, c.kind, c.id);
+    const isOwner = await this.isCollectionOwner(colId);
+    if (c.op === 'remove' || (c.op === 'retire' && !isOwner)) {
+      // Uniques lets the item's owner (or the admin) burn it; anyone else is refused by the runtime.
+      this.out.push(tx.burn(colId, it.item, null));
+      if (isOwner) for (const k of it.attrs.keys()) this.out.push(tx.clearAttribute(colId, it.item, k));
+    } else {
+      const fields = c.op === 'retire' ? { state: 'retired' } : Object.fromEntries(Object.entries(c.fields).filter(([, v]) => v !== undefined));
+      const current = decodeEntry(c.kind, it, this.reg.accounts.text(it.owner!), `${c.kind} ${c.id}`, [], this.reg.accounts);
+      if (!current) throw new Sub0Error('invalid-input', `${c.kind} "${c.id}" (item ${it.item}) is unreadable on chain; remove it and create it again`);
+      const next = this.validate(c.kind, { ...current, ...fields, id: c.id }, `${c.kind} ${c.id}`);
+      const want = encodeEntry(c.kind, next, this.reg.accounts);
+      for (const [k, v] of want) if (!sameBytes(it.attrs.get(k), v)) this.out.push(tx.setAttribute(colId, it.item, k, v));
+      for (const k of it.attrs.keys()) if (!want.has(k)) this.out.push(tx.clearAttribute(colId, it.item, k));
+    }
+    this.entries.push({ kind: c.kind, id: c.id, item: it.item });
+  }
+
+  private async create(c: Extract<RegistryChange, { op: 'create' }>, col: Collection): Promise<void> {
+    const where = `${c.kind} ${String(c.fields.id ?? '?')}`;
+    const owner = this.reg.accounts.normalize(c.owner ?? this.acting);
+    if (!owner) throw new Sub0Error('invalid-input', `owner "${c.owner}" is not an account`, { where });
+    const raw = c.kind === 'dvci' ? { ...c.fields, operator: owner } : { ...c.fields, owner };
+    const entry = this.validate(c.kind, raw, where);
+    const taken = [...col.items.values()].find((it) => itemEntryId(it) === entry.id);
+    if (taken || this.created.has(`${c.kind}/${entry.id}`))
+      throw new Sub0Error('invalid-input', `${c.kind} "${entry.id}" already exists${taken ? ` (item ${taken.item})` : ''}`);
+    const item = this.next.get(col.id) ?? Math.max(col.highest, Number(text(col.attrs.get('next')) ?? 0));
+    this.next.set(col.id, item + 1);
+    this.created.set(`${c.kind}/${entry.id}`, item);
+    const tx = uniquesTx(this.reg.client.api);
+    this.out.push(tx.mint(col.id, item, owner));
+    for (const [k, v] of encodeEntry(c.kind, entry, this.reg.accounts)) this.out.push(tx.setAttribute(col.id, item, k, v));
+    this.entries.push({ kind: c.kind, id: entry.id, item });
+  }
+
+  private validate(kind: EntryKind, raw: Record<string, unknown>, where: string): Dvci | Node | Slot | AclRule {
+    const r = SCHEMAS[kind].safeParse(raw);
+    if (!r.success) throw new Sub0Error('invalid-input', z.prettifyError(r.error).replace(/\n/g, '; '), { where });
+    return r.data as Dvci | Node | Slot | AclRule;
+  }
+
+  /** The oldest live item with this entry id (the one fabric keeps). */
+  private find(col: Collection, kind: EntryKind, id: string): RawItem {
+    for (const it of col.items.values()) if (itemEntryId(it) === id) return it;
+    throw new Sub0Error('not-found', `${kind} "${id}" is not in the registry (collection ${col.id})`);
+  }
+
+  private collection(id: number): Promise<Collection> {
+    let p = this.cols.get(id);
+    if (!p) this.cols.set(id, (p = this.reg.readCollection(id, this.at)));
+    return p;
+  }
+
+  private async isCollectionOwner(id: number): Promise<boolean> {
+    const { owner } = await this.reg.classAccounts(id, this.at);
+    return this.reg.accounts.text(owner) === this.reg.accounts.normalize(this.acting);
+  }
+}
+
+/**
+ * The Uniques calls this adapter makes. Attribute keys and values always go as hex: the API
+ * would read a Uint8Array as length-prefixed and a text starting with 0x as hex.
+ */
+function uniquesTx(api: ChainClient['api']) {
+  const f = (name: string) => txFn(api, 'uniques', name);
+  const set = f('setAttribute');
+  const clear = f('clearAttribute');
+  return {
+    create: f('create'),
+    mint: f('mint'),
+    burn: f('burn'),
+    setAttribute: (col: number, item: number | null, key: string, value: string | Uint8Array) => set(col, item, keyHex(key), hexOf(value)),
+    clearAttribute: (col: number, item: number | null, key: string) => clear(col, item, keyHex(key)),
+  };
+}
+
+/** Keys as the reader names them: one character per byte (they are ASCII by construction). */
+function keyHex(k: string): string {
+  return `0x${Buffer.from(k, 'latin1').toString('hex')}`;
+}
+
+function hexOf(v: string | Uint8Array): string {
+  return `0x${Buffer.from(typeof v === 'string' ? Buffer.from(v, 'utf8') : v).toString('hex')}`;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && Buffer.compare(a, b) === 0;
+}
+
+// ---------------------------------------------------------------- creating a registry
+
+export interface CreateOptions {
+  readonly network: string;
+  readonly name?: string;
+  /** The root collection's number; the node, slot and rule collections follow it. */
+  readonly firstCollection: number;
+  /** The network operator: owns the root, node and slot collections (and rules, unless governed). */
+  readonly operator: Signer;
+  /** When set, the rules collection is created by and owned by this multisig: each approver signs in turn. */
+  readonly ruleGovernance?: readonly Signer[];
+  readonly onProgress?: (step: string) => void;
+}
+
+/** Creates the collections of a new registry and returns its locator. Not idempotent: fails if any collection exists. */
+export async function createUniquesRegistry(client: ChainClient, o: CreateOptions): Promise<{ locator: string; block: BlockRef }> {
+  const net = Id.safeParse(o.network);
+  if (!net.success) throw new Sub0Error('invalid-input', `network id: ${z.prettifyError(net.error)}`);
+  const { api } = client;
+  const tx = uniquesTx(api);
+  const root = o.firstCollection;
+  const ids = { dvci: root, node: root + 1, slot: root + 2, rule: root + 3 };
+  for (const id of Object.values(ids))
+    if (!((await storage(api, 'uniques', 'class')(id)) as unknown as { isNone: boolean }).isNone) throw new Sub0Error('invalid-input', `collection ${id} already exists; choose another --collections`);
+  const ss58 = api.registry.chainSS58 ?? 42;
+  const operator = actingAccount(o.operator, ss58);
+  const governed = o.ruleGovernance !== undefined && o.ruleGovernance.length > 0;
+  const calls: Call[] = [];
+  for (const k of KINDS) {
+    if (k === 'rule' && governed) continue;
+    calls.push(tx.create(ids[k], operator), tx.setAttribute(ids[k], null, 'kind', k));
+  }
+  const attrs: [string, string | undefined][] = [['sub0', FORMAT], ['net', net.data], ['name', o.name], ['nodes', `${ids.node}`], ['slots', `${ids.slot}`], ['rules', `${ids.rule}`]];
+  for (const [k, v] of attrs) if (v !== undefined) calls.push(tx.setAttribute(root, null, k, v));
+  o.onProgress?.(`creating collections ${root}-${ids.rule} for network "${net.data}"`);
+  const batchAll = txFn(api, 'utility', 'batchAll');
+  let r = await submitCall(client, batchAll(calls), o.operator);
+  if (governed) {
+    const owner = actingAccount(o.ruleGovernance![0]!, ss58);
+    const call = batchAll([tx.create(ids.rule, owner), tx.setAttribute(ids.rule, null, 'kind', 'rule')]);
+    for (const s of o.ruleGovernance!) {
+      o.onProgress?.(`rules collection ${ids.rule}: approval by ${s.pair.address}`);
+      r = await submitCall(client, call, s);
+      if (r.status === 'applied') break;
+    }
+    if (r.status !== 'applied') throw new Sub0Error('invalid-input', 'the rule governance approvers did not reach the multisig threshold');
+  }
+  return { locator: String(root), block: r.block };
+}
+
+/** The registry for `locator` on the chain behind `client`. */
+export function openUniquesRegistry(client: ChainClient, locator: string): LogosRegistry {
+  return new UniquesRegistry(client, locator);
+}
