@@ -3,6 +3,10 @@
 import { Command } from 'commander';
 import { registerCompile } from './compile-command.js';
 import { registerAgent } from './agent-command.js';
+import { registerChain } from './chain-command.js';
+import { registerNode } from './node-command.js';
+import { registerSlot } from './slot-command.js';
+import { registerAcl } from './acl-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -17,5 +21,9 @@ const program = new Command('sub0')
 
 registerCompile(program);
 registerAgent(program);
+registerChain(program);
+registerNode(program);
+registerSlot(program);
+registerAcl(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,122 @@
+/**
+ * What every chain command shares: where the chain is (`--endpoint`, `--registry`), who signs
+ * (`--suri`, `--multisig`), and how a submitted change is reported. Flags win over the
+ * environment (SUB0_ENDPOINT, SUB0_REGISTRY, SUB0_SURI), which wins over the local chain that
+ * `sub0 chain up` recorded in the data directory.
+ */
+import type { Command } from 'commander';
+import { decodeAddress } from '@polkadot/util-crypto';
+import { Sub0Error } from '../../fabric/errors.js';
+import { connect, type ChainClient } from '../chain/client.js';
+import { readLocalChainRecord, sub0Home } from '../chain/home.js';
+import { keyFromSuri, resolveSuri } from '../chain/keys.js';
+import { openRegistry } from '../chain/open-registry.js';
+import type { LogosRegistry, RegistryChange, Signer, Submitted } from '../chain/registry.js';
+import { printJson } from './output.js';
+
+export interface ChainFlags {
+  endpoint?: string;
+  registry?: string;
+  suri?: string;
+  multisig?: string;
+  json?: boolean;
+}
+
+export interface OpenChain {
+  readonly client: ChainClient;
+  readonly registry: LogosRegistry;
+  /** True when talking to the local lab chain, where dev keys are allowed. */
+  readonly lab: boolean;
+  close(): Promise<void>;
+}
+
+/** Adds --endpoint and --registry (and, for writes, --suri and --multisig, and --json). */
+export function chainOptions(cmd: Command, o: { write?: boolean; multisig?: boolean; json?: boolean } = {}): Command {
+  cmd
+    .option('--endpoint <ws-url>', 'Substrate node to use (env SUB0_ENDPOINT; default: the local chain of `sub0 chain up`)')
+    .option('--registry <id>', 'the registry on that chain (env SUB0_REGISTRY; default: the local chain\'s)');
+  if (o.write) cmd.option('--suri <secret>', 'signing key: mnemonic, seed or URI (env SUB0_SURI); //Alice-style dev keys only on the local chain');
+  if (o.multisig) cmd.option('--multisig <threshold:accounts>', 'sign as one of a multisig, e.g. 2:ACCOUNT1,ACCOUNT2,ACCOUNT3');
+  if (o.json ?? true) cmd.option('--json', 'machine-readable output');
+  return cmd;
+}
+
+export async function openChain(flags: ChainFlags, env: NodeJS.ProcessEnv = process.env): Promise<OpenChain> {
+  const record = readLocalChainRecord(sub0Home(env));
+  const endpoint = flags.endpoint ?? env.SUB0_ENDPOINT ?? record?.endpoint;
+  if (!endpoint) throw new Sub0Error('not-found', 'no chain to talk to: run `sub0 chain up` first, or pass --endpoint ws://…');
+  const lab = record !== undefined && endpoint === record.endpoint;
+  const locator = flags.registry ?? env.SUB0_REGISTRY ?? (lab ? record.registry : undefined);
+  if (!locator) throw new Sub0Error('invalid-input', `which registry on ${endpoint}? pass --registry <id> (printed by \`sub0 chain init\`)`);
+  const client = await connect(endpoint);
+  try {
+    return { client, registry: openRegistry(client, locator), lab, close: () => client.close() };
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+}
+
+/** The signer the flags name: a key, optionally acting as one signatory of a multisig. */
+export async function signerFrom(flags: ChainFlags, lab: boolean, env: NodeJS.ProcessEnv = process.env): Promise<Signer> {
+  const pair = await keyFromSuri(resolveSuri(flags.suri, env), { lab });
+  return flags.multisig === undefined ? { pair } : { pair, multisig: parseMultisig(flags.multisig) };
+}
+
+export function parseMultisig(s: string): { threshold: number; signatories: string[] } {
+  const m = /^(\d{1,3}):(.+)$/.exec(s);
+  const signatories = m ? m[2]!.split(',').map((a) => a.trim()).filter(Boolean) : [];
+  const threshold = m ? Number(m[1]) : 0;
+  if (!m || threshold < 1 || threshold > signatories.length)
+    throw new Sub0Error('invalid-input', `--multisig must be THRESHOLD:ACCOUNT,ACCOUNT,… with 1 <= threshold <= accounts, got "${s}"`);
+  for (const a of signatories) {
+    try {
+      decodeAddress(a);
+    } catch {
+      throw new Sub0Error('invalid-input', `--multisig: "${a}" is not an account address`);
+    }
+  }
+  return { threshold, signatories };
+}
+
+/** Opens the chain, submits `changes` as one extrinsic and prints what happened. */
+export async function submitChanges(flags: ChainFlags, changes: readonly RegistryChange[], what: string): Promise<Submitted> {
+  const chain = await openChain(flags);
+  try {
+    const signer = await signerFrom(flags, chain.lab);
+    const r = await chain.registry.submit(changes, signer);
+    if (flags.json) printJson(r);
+    else process.stdout.write(describe(r, what));
+    return r;
+  } finally {
+    await chain.close();
+  }
+}
+
+function describe(r: Submitted, what: string): string {
+  const where = `block #${r.block.number} ${r.block.hash}\n  extrinsic ${r.extrinsic}\n`;
+  const items = r.entries.map((e) => `${e.kind} ${e.id} (item ${e.item})`).join(', ');
+  if (r.status === 'pending-approval')
+    return `${what}: approval ${r.approvals!.have} of ${r.approvals!.need} recorded for ${items}; it runs at the last approval\n  ${where}`;
+  return `${what}: ${items}\n  ${where}`;
+}
+
+/** Strict integer flags: `--vcpus 2`, never `--vcpus 2x`. Undefined stays undefined. */
+export function intFlag(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(v)) throw new Sub0Error('invalid-input', `--${name} must be a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** Repeatable flags collect into a list. */
+export function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+/** `8/16384/500` -> resources. */
+export function resourcesFlag(v: string | undefined, name: string): { vcpus: number; memoryMiB: number; diskGiB: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d{1,10})\/(\d{1,10})\/(\d{1,10})$/.exec(v);
+  if (!m) throw new Sub0Error('invalid-input', `--${name} must be VCPUS/MEMORY_MIB/DISK_GIB, e.g. 8/16384/500, got "${v}"`);
+  return { vcpus: Number(m[1]), memoryMiB: Number(m[2]), diskGiB: Number(m[3]) };
+}

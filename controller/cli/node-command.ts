@@ -1,0 +1,92 @@
+/**
+ * `sub0 node register|update|retire` and `sub0 dvci define`: registry writes for machines and
+ * the data centres they sit in, as signed extrinsics. The runtime decides who may: the network
+ * operator writes entries; a node's owner may retire (withdraw) it; anyone else is refused.
+ */
+import type { Command } from 'commander';
+import { action } from './output.js';
+import { chainOptions, collect, intFlag, resourcesFlag, submitChanges, type ChainFlags } from './chain-options.js';
+
+interface NodeFlags extends ChainFlags {
+  dvci?: string;
+  key?: string;
+  addr?: string[];
+  listenPort?: string;
+  state?: string;
+  capacity?: string;
+  salt?: string;
+  owner?: string;
+}
+
+export function registerNode(program: Command): void {
+  const node = program.command('node').description('register and retire hypervisor nodes in the chain registry');
+
+  chainOptions(node.command('register'), { write: true })
+    .description('register a node (signed by the network operator; --owner is the machine owner)')
+    .argument('<id>', 'node id (a-z 0-9 . _ -, up to 32)')
+    .requiredOption('--dvci <id>', 'the DVCI (data centre) the node belongs to')
+    .requiredOption('--key <wg-public-key>', 'the node\'s WireGuard public key (base64)')
+    .option('--addr <host:port>', 'an endpoint peers reach the node at (repeatable)', collect)
+    .option('--listen-port <port>', 'WireGuard listen port (default 51820)')
+    .option('--state <state>', 'pending | active | quarantined | retired', 'active')
+    .option('--capacity <v/m/d>', 'what the machine offers: VCPUS/MEMORY_MIB/DISK_GIB')
+    .option('--salt <n>', 'address salt 0-255')
+    .option('--owner <account>', 'the node\'s owner (default: the signer)')
+    .action(
+      action(async (id: string, o: NodeFlags) => {
+        const fields = nodeFields(o);
+        await submitChanges(o, [{ op: 'create', kind: 'node', fields: { id, ...fields }, ...(o.owner ? { owner: o.owner } : {}) }], `node ${id} registered`);
+      }),
+    );
+
+  chainOptions(node.command('update'), { write: true })
+    .description('change some fields of a node (the runtime lets only the operator)')
+    .argument('<id>', 'node id')
+    .option('--dvci <id>', 'move to another DVCI')
+    .option('--key <wg-public-key>', 'a new WireGuard public key')
+    .option('--addr <host:port>', 'replace the endpoints (repeatable)', collect)
+    .option('--listen-port <port>', 'WireGuard listen port')
+    .option('--state <state>', 'pending | active | quarantined | retired')
+    .option('--capacity <v/m/d>', 'VCPUS/MEMORY_MIB/DISK_GIB')
+    .action(
+      action(async (id: string, o: NodeFlags) => {
+        await submitChanges(o, [{ op: 'update', kind: 'node', id, fields: nodeFields(o) }], `node ${id} updated`);
+      }),
+    );
+
+  chainOptions(node.command('retire'), { write: true })
+    .description('retire a node: the operator marks it retired; its owner withdraws it from the registry')
+    .argument('<id>', 'node id')
+    .action(
+      action(async (id: string, o: ChainFlags) => {
+        await submitChanges(o, [{ op: 'retire', kind: 'node', id }], `node ${id} retired`);
+      }),
+    );
+
+  const dvci = program.command('dvci').description('data centres (DVCIs) in the chain registry');
+  chainOptions(dvci.command('define'), { write: true })
+    .description('define a DVCI (signed by the network operator; --owner is its operator)')
+    .argument('<id>', 'DVCI id')
+    .option('--name <text>', 'display name')
+    .option('--region <text>', 'region')
+    .option('--owner <account>', 'the DVCI\'s operator (default: the signer)')
+    .action(
+      action(async (id: string, o: ChainFlags & { name?: string; region?: string; owner?: string }) => {
+        const fields = { id, ...(o.name ? { name: o.name } : {}), ...(o.region ? { region: o.region } : {}) };
+        await submitChanges(o, [{ op: 'create', kind: 'dvci', fields, ...(o.owner ? { owner: o.owner } : {}) }], `dvci ${id} defined`);
+      }),
+    );
+}
+
+/** The node fields the flags set; absent flags are left out (an update keeps those fields). */
+function nodeFields(o: NodeFlags): Record<string, unknown> {
+  return {
+    dvci: o.dvci,
+    wgPublicKey: o.key,
+    endpoints: o.addr,
+    listenPort: intFlag(o.listenPort, 'listen-port'),
+    state: o.state,
+    capacity: resourcesFlag(o.capacity, 'capacity'),
+    salt: intFlag(o.salt, 'salt'),
+  };
+}
