@@ -64,7 +64,7 @@ export class Agent {
       if (persisted) {
         log.info({ revision: persisted.config.revision.number, hash: persisted.hash }, 're-applying the last accepted config');
         status.update({ node: persisted.config.node, accepted: { revision: persisted.config.revision.number, hash: persisted.hash, source: persisted.source, at: Date.now() } });
-        reconciler.setDesired(persisted.config);
+        reconciler.setDesired(persisted.config, persisted.hash);
       }
     } catch (e) {
       agent.reject(e);
@@ -76,12 +76,13 @@ export class Agent {
   /** Admits one envelope through the gate; a refusal is logged and kept in status, never thrown. */
   offer(wire: Uint8Array | string, source: string): boolean {
     try {
+      const t0 = performance.now();
       const outcome = this.gate.offer(wire, source);
       if (outcome.kind === 'duplicate') return true;
       const { config, hash } = outcome.accepted;
-      this.log.info({ revision: config.revision.number, hash, source }, 'config accepted');
+      this.log.info({ revision: config.revision.number, hash, source, verifyMs: Math.round(performance.now() - t0) }, 'config accepted');
       this.status.update({ node: config.node, accepted: { revision: config.revision.number, hash, source, at: Date.now() } });
-      this.reconciler.setDesired(config);
+      this.reconciler.setDesired(config, hash);
       return true;
     } catch (e) {
       this.reject(e);

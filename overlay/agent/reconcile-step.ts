@@ -43,6 +43,8 @@ export interface StepResult {
   readonly errors: readonly string[];
   /** What the kernel holds now, in counts. */
   readonly reached: { peers: number; routes: number; acl: number; addresses: number; listenPort: number };
+  /** ms spent per step (ensure, observe, plan, each apply phase, reobserve): where a slow pass went. */
+  readonly timings?: Readonly<Record<string, number>>;
 }
 
 export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl?: DataplaneState['acl']): Promise<DataplaneState> {
@@ -54,6 +56,25 @@ export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl
     routes: rt.routes,
     // Without an ACL driver there is nothing to reconcile: report the desired tuples as held.
     acl: acl ? canonicalAcl(acl) : new Map(desiredAcl ?? []),
+  };
+}
+
+/**
+ * Reads back what the pass touched; a driver that got no op keeps its first observation (nothing
+ * of ours changed there, and re-reading 20,000 ACL tuples or 1,000 peers costs 100s of ms).
+ */
+async function reobserve(dp: Dataplane, ifname: string, before: DataplaneState, desiredAcl: DataplaneState['acl'], touched: { wg: boolean; routes: boolean; acl: boolean }): Promise<DataplaneState> {
+  const [wg, rt, acl] = await Promise.all([
+    touched.wg ? dp.wg.observe(ifname) : undefined,
+    touched.routes ? dp.routes.observe(ifname) : undefined,
+    touched.acl && dp.acl ? dp.acl.observe() : undefined,
+  ]);
+  return {
+    addresses: rt ? rt.addresses : before.addresses,
+    listenPort: wg ? wg.listenPort : before.listenPort,
+    peers: wg ? wg.peers : before.peers,
+    routes: rt ? rt.routes : before.routes,
+    acl: acl ? canonicalAcl(acl) : dp.acl ? before.acl : new Map(desiredAcl),
   };
 }
 
@@ -78,6 +99,13 @@ function message(e: unknown): string {
 export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<StepResult> {
   const { ifname, desired } = input;
   const errors: string[] = [];
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = Math.round((now - mark) * 10) / 10;
+    mark = now;
+  };
   const reachedOf = (s: DataplaneState) => ({ peers: s.peers.size, routes: s.routes.size, acl: s.acl.size, addresses: s.addresses.size, listenPort: s.listenPort });
   const failedEarly = async (e: unknown): Promise<StepResult> => {
     errors.push(message(e));
@@ -97,6 +125,7 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
   } catch (e) {
     return failedEarly(e);
   }
+  lap('ensure');
 
   let observed: DataplaneState;
   try {
@@ -104,8 +133,10 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
   } catch (e) {
     return failedEarly(e);
   }
+  lap('observe');
   const ops = plan(desired, observed);
-  if (ops.length === 0) return { status: 'unchanged', applied: {}, remaining: {}, errors, reached: reachedOf(observed) };
+  lap('plan');
+  if (ops.length === 0) return { status: 'unchanged', applied: {}, remaining: {}, errors, reached: reachedOf(observed), timings };
 
   // acl-remove ops must name the tuple as the driver holds it.
   const aclOps = ops.filter((o): o is AclOp => o.op === 'acl-add' || o.op === 'acl-remove');
@@ -124,17 +155,23 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     } catch (e) {
       errors.push(`${name}: ${message(e)}`);
     }
+    lap(name);
   }
 
   let reached: DataplaneState;
   try {
-    reached = await observeDataplane(dp, ifname, desired.acl);
+    reached = await reobserve(dp, ifname, observed, desired.acl, {
+      wg: peerOps.length > 0,
+      routes: ops.some((o) => o.op.startsWith('address-') || o.op.startsWith('route-')),
+      acl: aclOps.length > 0,
+    });
   } catch (e) {
     errors.push(`re-observe: ${message(e)}`);
     return { status: 'failed', applied: count(ops), remaining: count(ops), errors, reached: reachedOf(observed) };
   }
+  lap('reobserve');
   const left = plan(desired, reached);
   const applied = count(ops);
   if (left.length > 0 && errors.length === 0) errors.push(`${left.length} op(s) did not take: ${left.slice(0, 3).map((o) => o.op).join(', ')}`);
-  return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached) };
+  return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached), timings };
 }

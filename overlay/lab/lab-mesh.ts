@@ -103,16 +103,28 @@ export class LabMesh {
 
   /**
    * Compiles, signs and writes every node's config (atomically, by rename), and puts each hosted
-   * slot's addresses on its node's dummy interface. Returns the configs published.
+   * slot's addresses on its node's loopback. Returns the configs published.
    */
   publish(spec: MeshSpec, only?: readonly string[]): ReadonlyMap<string, NodeConfig> {
+    const prepared = this.prepare(spec, only);
+    this.write(prepared);
+    return prepared.configs;
+  }
+
+  /** Compiles and signs, writes nothing: for timing the write alone (see write()). */
+  prepare(spec: MeshSpec, only?: readonly string[]): { configs: ReadonlyMap<string, NodeConfig>; envelopes: ReadonlyMap<string, string> } {
     const configs = this.compile(spec);
+    const envelopes = new Map<string, string>();
     for (const [node, cfg] of configs) {
       if (only && !only.includes(node)) continue;
       this.lab.addSlotAddresses(node, cfg.slots.flatMap((s) => [s.ipv4, s.ipv6]));
-      this.writeEnvelope(node, signConfig(cfg, this.key));
+      envelopes.set(node, signConfig(cfg, this.key));
     }
-    return configs;
+    return { configs, envelopes };
+  }
+
+  write(prepared: { envelopes: ReadonlyMap<string, string> }): void {
+    for (const [node, text] of prepared.envelopes) this.writeEnvelope(node, text);
   }
 
   /** Writes any text as the node's config file (atomically): for malformed-config tests. */

@@ -146,8 +146,9 @@ export class Lab {
    * agent never looks; idempotent. Traffic from a slot is sent with that source address.
    */
   addSlotAddresses(nodeId: string, cidrs: readonly string[]): void {
-    const ns = this.node(nodeId).netns;
-    for (const c of cidrs) ipIn(ns, ...(c.includes(':') ? ['-6'] : []), 'addr', 'replace', c, 'dev', 'lo');
+    if (cidrs.length === 0) return;
+    const batch = cidrs.map((c) => `addr replace ${c} dev lo\n`).join('');
+    run('ip', ['-n', this.node(nodeId).netns, '-batch', '-'], { input: batch });
   }
 
   /** An append-only log file in the node's state dir. */

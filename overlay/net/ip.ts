@@ -77,9 +77,21 @@ export function formatCidr(c: { addr: Uint8Array; bits: number }): string {
   return `${formatIp(c.addr)}/${c.bits}`;
 }
 
-/** The canonical spelling of a CIDR (`FD12::1/128` -> `fd12::1/128`); idempotent. */
+const canonical = new Map<string, string>();
+
+/**
+ * The canonical spelling of a CIDR (`FD12::1/128` -> `fd12::1/128`); idempotent. Memoized: a
+ * node's desired state repeats the same few hundred slot addresses across 10,000s of ACL tuples,
+ * and is canonicalized again on every reconcile pass.
+ */
 export function canonicalCidr(text: string): string {
-  return formatCidr(parseCidr(text));
+  let c = canonical.get(text);
+  if (c === undefined) {
+    c = formatCidr(parseCidr(text));
+    if (canonical.size > 200_000) canonical.clear();
+    canonical.set(text, c);
+  }
+  return c;
 }
 
 /** Splits `1.2.3.4:51820` / `[fd00::1]:51820` into host and port, host without brackets. */
