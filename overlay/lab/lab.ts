@@ -15,7 +15,7 @@ import { type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreateNodeKey } from '../wireguard/keys.js';
-import { createNetns, deleteNetns, execIn, ipIn, netnsExists, netnsPids, run, spawnIn } from './netns.js';
+import { createNetns, deleteNetns, execIn, ipIn, netnsExists, netnsPids, processAlive, run, spawnIn, sweepStaleNetns } from './netns.js';
 
 export const DEFAULT_LAB_ROOT = '/run/sub0-lab';
 const SOCKET_DIR = '/var/run/wireguard';
@@ -164,8 +164,9 @@ export class Lab {
     Lab.teardown(this.dir);
   }
 
-  /** Removes the labs under `root` whose creating process is gone. */
+  /** Removes the labs under `root` whose creating process is gone, and their stray namespaces. */
   static sweepStale(root = DEFAULT_LAB_ROOT): void {
+    sweepStaleNetns();
     if (!existsSync(root)) return;
     for (const name of readdirSync(root)) {
       const dir = join(root, name);
@@ -201,14 +202,7 @@ function readRecord(dir: string): LabRecord | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+const pidAlive = processAlive;
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {
   try {

@@ -7,7 +7,7 @@
  * agent's hot path.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { Sub0Error } from '../../fabric/errors.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -47,6 +47,43 @@ export function netnsPids(name: string): number[] {
 
 export function deleteNetns(name: string): void {
   if (netnsExists(name)) run('ip', ['netns', 'del', name], { allowFail: true });
+}
+
+/**
+ * Removes namespaces that sub0's labs and tests left behind: names `s0-<tag>-<pid>…` whose pid
+ * is gone. Every process still inside one was started by that run, and is killed first.
+ */
+export function sweepStaleNetns(): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(NETNS_DIR);
+  } catch {
+    return [];
+  }
+  const swept: string[] = [];
+  for (const name of names) {
+    const m = /^s0-[a-z0-9]+-(\d+)(?:-|$)/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    for (const pid of netnsPids(name)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    deleteNetns(name);
+    swept.push(name);
+  }
+  return swept;
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** `ip -n NAME …` */

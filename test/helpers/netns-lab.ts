@@ -6,7 +6,7 @@
 import type { Test } from 'tap';
 import { Lab, type LabOptions } from '../../overlay/lab/lab.js';
 import { LabMesh } from '../../overlay/lab/lab-mesh.js';
-import { createNetns, deleteNetns, enterNetns, netnsPids } from '../../overlay/lab/netns.js';
+import { createNetns, deleteNetns, enterNetns, netnsPids, sweepStaleNetns } from '../../overlay/lab/netns.js';
 
 const cleanups = new Set<() => void>();
 let hooked = false;
@@ -50,6 +50,7 @@ export function useMesh(t: Test, opts: LabOptions): LabMesh {
  */
 export async function useOwnNetns(t: Test, tag: string): Promise<string> {
   const name = `s0-${tag}-${process.pid}`;
+  sweepStaleNetns();
   deleteNetns(name);
   createNetns(name);
   const back = await enterNetns(name);
