@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
 import type { AclDriver, AclOp } from '../drivers.js';
 import { run, runOk } from './exec.js';
@@ -99,7 +99,7 @@ async function withLab<T>(tag: string, n: number, fn: (c: Ctx) => Promise<T>): P
     await b.close();
     await lab.destroy();
     await run('umount', [pinRoot]);
-    rmSync(pinRoot, { recursive: true, force: true });
+    rmSync(dirname(pinRoot), { recursive: true, force: true }); // the per-run directory holding the mount
   }
 }
 

@@ -19,6 +19,8 @@ export interface AclDriverOptions {
   readonly pinDir?: string;
   /** 'nftables' skips eBPF; 'ebpf' (the default) falls back to nftables only when eBPF fails. */
   readonly prefer?: 'ebpf' | 'nftables';
+  /** The built program; default overlay/acl/bpf/acl.bpf.o beside this module. */
+  readonly objectPath?: string;
   /** Attach through iproute2's tc instead of libbpf's bpf_tc_* API. */
   readonly attachVia?: 'libbpf' | 'tc';
   readonly logger?: Logger;
@@ -32,9 +34,10 @@ export async function createAclDriver(opts: AclDriverOptions = {}): Promise<Sele
   if (opts.prefer === 'nftables') {
     return withReason(new NftAclDriver({ logger: log }), 'nftables preferred by configuration');
   }
-  const reason = await probeEbpf(opts.pinDir ?? DEFAULT_PIN_ROOT);
+  const objectPath = opts.objectPath ?? OBJECT_PATH;
+  const reason = await probeEbpf(opts.pinDir ?? DEFAULT_PIN_ROOT, objectPath);
   if (reason === undefined) {
-    return new EbpfAclDriver({ pinRoot: opts.pinDir, attachVia: opts.attachVia, logger: log });
+    return new EbpfAclDriver({ pinRoot: opts.pinDir, objectPath, attachVia: opts.attachVia, logger: log });
   }
   log?.warn({ reason }, 'acl: eBPF unavailable, enforcing with nftables');
   return withReason(new NftAclDriver({ logger: log }), reason);
@@ -45,12 +48,12 @@ function withReason(d: AclDriver, fallbackReason: string): SelectedAclDriver {
 }
 
 /** Undefined when eBPF works here; otherwise what failed, in words. Loads nothing that stays. */
-export async function probeEbpf(pinRoot: string): Promise<string | undefined> {
+export async function probeEbpf(pinRoot: string, objectPath = OBJECT_PATH): Promise<string | undefined> {
   try {
     const bpf = libbpf();
     await ensureBpffs(pinRoot);
-    const obj = bpf.objectOpenFile(OBJECT_PATH);
-    if (!obj) return `cannot open ${OBJECT_PATH} (errno ${bpf.errno()})`;
+    const obj = bpf.objectOpenFile(objectPath);
+    if (!obj) return `cannot open ${objectPath} (errno ${bpf.errno()})`;
     try {
       const rc = bpf.objectLoad(obj);
       if (rc < 0) return `the kernel refused the ACL program (bpf_object__load: ${errnoName(rc)})`;

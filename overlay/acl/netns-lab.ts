@@ -4,7 +4,9 @@
  * between these namespaces. Commands inside a namespace run through `nsenter --net=` (not
  * `ip netns exec`, which remounts /sys and with it would hide nothing we need but costs a mount).
  */
+import type { ChildProcess } from 'node:child_process';
 import { runOk, run } from './exec.js';
+import { startWg, stopWg, wgKeys, type WgEnd } from './lab-wireguard.js';
 
 export interface Side {
   readonly ns: string;
@@ -34,9 +36,11 @@ export function inNs(ns: string, cmd: string, args: readonly string[]): Promise<
 
 /**
  * Creates `<tag>a` and `<tag>b` namespaces; `n` (1..250) picks the addresses, so labs that run at
- * once must use different tags and numbers. Returns after IPv6 DAD has settled.
+ * once must use different tags and numbers. link 'veth' (default): the sides' addresses sit on the
+ * veth pair. link 'wireguard': they sit on a wireguard-go tunnel whose underlay is the veth pair
+ * (100.64.n.0/24), and `ifname` is the tunnel's. Returns once the link answers.
  */
-export async function createLab(tag: string, n: number): Promise<Lab> {
+export async function createLab(tag: string, n: number, link: 'veth' | 'wireguard' = 'veth'): Promise<Lab> {
   const side = (s: 'a' | 'b', host: number): Side => ({
     ns: `${tag}${s}`,
     ifname: `${tag}${s}`.slice(-15),
@@ -47,32 +51,65 @@ export async function createLab(tag: string, n: number): Promise<Lab> {
   });
   const a = side('a', 1);
   const b = side('b', 2);
-  await destroyNs(a.ns, b.ns);
-  await runOk('ip', ['netns', 'add', a.ns]);
-  await runOk('ip', ['netns', 'add', b.ns]);
-  const link = async () => {
-    await runOk('ip', ['link', 'add', a.ifname, 'netns', a.ns, 'type', 'veth', 'peer', 'name', b.ifname, 'netns', b.ns]);
-    for (const x of [a, b]) {
-      const ip = (...args: string[]) => inNs(x.ns, 'ip', args);
-      await ip('link', 'set', 'lo', 'up');
-      await ip('addr', 'add', `${x.v4}/24`, 'dev', x.ifname);
-      await ip('addr', 'add', `${x.v4Unguarded}/24`, 'dev', x.ifname);
-      await ip('addr', 'add', `${x.v6}/112`, 'dev', x.ifname, 'nodad');
-      await ip('addr', 'add', `${x.v6Unguarded}/112`, 'dev', x.ifname, 'nodad');
-      await ip('link', 'set', x.ifname, 'up');
-    }
+  const wg = link === 'wireguard';
+  const under = (x: Side) => (wg ? `${x.ifname}u`.slice(-15) : x.ifname);
+  const underAddr = (x: Side) => `100.64.${n}.${x === a ? 1 : 2}`;
+  const keys = wg ? { a: await wgKeys(), b: await wgKeys() } : undefined;
+  const daemons = new Map<Side, ChildProcess>();
+  const addAddrs = async (x: Side, dev: string) => {
+    const ip = (...args: string[]) => inNs(x.ns, 'ip', args);
+    await ip('addr', 'add', `${x.v4}/24`, 'dev', dev);
+    await ip('addr', 'add', `${x.v4Unguarded}/24`, 'dev', dev);
+    await ip('addr', 'add', `${x.v6}/112`, 'dev', dev, 'nodad');
+    await ip('addr', 'add', `${x.v6Unguarded}/112`, 'dev', dev, 'nodad');
+    await ip('link', 'set', dev, 'up');
   };
-  await link();
-  await settle(a, b);
+  const wgEnd = (x: Side): WgEnd => ({ ns: x.ns, ifname: x.ifname, underlay: underAddr(x), addrs: [x.v4, x.v4Unguarded, x.v6, x.v6Unguarded] });
+  const startTunnel = async (x: Side) => {
+    const [peer, mine, theirs] = x === a ? [b, keys!.a, keys!.b] : [a, keys!.b, keys!.a];
+    daemons.set(x, await startWg(wgEnd(x), mine, wgEnd(peer), theirs.pub));
+    await addAddrs(x, x.ifname);
+  };
+  const teardown = async () => {
+    for (const [x, child] of daemons) await stopWg(child, x.ns, x.ifname);
+    await destroyNs(a.ns, b.ns);
+  };
+  await destroyNs(a.ns, b.ns);
+  try {
+    await runOk('ip', ['netns', 'add', a.ns]);
+    await runOk('ip', ['netns', 'add', b.ns]);
+    await runOk('ip', ['link', 'add', under(a), 'netns', a.ns, 'type', 'veth', 'peer', 'name', under(b), 'netns', b.ns]);
+    for (const x of [a, b]) {
+      await inNs(x.ns, 'ip', ['link', 'set', 'lo', 'up']);
+      if (wg) {
+        await inNs(x.ns, 'ip', ['addr', 'add', `${underAddr(x)}/24`, 'dev', under(x)]);
+        await inNs(x.ns, 'ip', ['link', 'set', under(x), 'up']);
+        await startTunnel(x);
+      } else {
+        await addAddrs(x, x.ifname);
+      }
+    }
+    await settle(a, b);
+  } catch (e) {
+    await teardown(); // the caller has no Lab to destroy yet: leave nothing behind
+    throw e;
+  }
   return {
     a,
     b,
     async recreateLink() {
-      await run('nsenter', [`--net=/run/netns/${a.ns}`, 'ip', 'link', 'del', a.ifname]);
-      await link();
+      if (wg) {
+        await stopWg(daemons.get(a), a.ns, a.ifname);
+        await startTunnel(a);
+      } else {
+        await run('nsenter', [`--net=/run/netns/${a.ns}`, 'ip', 'link', 'del', a.ifname]);
+        await runOk('ip', ['link', 'add', a.ifname, 'netns', a.ns, 'type', 'veth', 'peer', 'name', b.ifname, 'netns', b.ns]);
+        await addAddrs(a, a.ifname);
+        await addAddrs(b, b.ifname);
+      }
       await settle(a, b);
     },
-    destroy: () => destroyNs(a.ns, b.ns),
+    destroy: teardown,
   };
 }
 
@@ -83,12 +120,16 @@ export async function ping(ns: string, to: string, waitS = 1): Promise<boolean> 
 }
 
 /**
- * A fresh veth pair drops the first packets while its carrier comes up: wait until it answers.
- * Pings the unguarded addresses, which pass whatever ACL is in force.
+ * A fresh veth pair drops the first packets while its carrier comes up, and a WireGuard handshake
+ * sent before the peer listened is retried only after 5 s (REKEY_TIMEOUT): wait until the link
+ * answers both ways, up to 20 s. Pings the unguarded addresses, which pass whatever ACL is in force.
  */
 async function settle(a: Side, b: Side): Promise<void> {
-  for (const to of [b.v4Unguarded, b.v6Unguarded]) {
-    for (let i = 0; i < 20 && !(await ping(a.ns, to, 0.2)); i++) await new Promise((r) => setTimeout(r, 100));
+  const deadline = Date.now() + 20_000;
+  for (const [from, to] of [[a, b.v4Unguarded], [a, b.v6Unguarded], [b, a.v4Unguarded], [b, a.v6Unguarded]] as const) {
+    while (!(await ping(from.ns, to, 0.3))) {
+      if (Date.now() > deadline) throw new Error(`lab link ${from.ns} -> ${to} never came up`);
+    }
   }
 }
 

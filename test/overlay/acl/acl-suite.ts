@@ -4,6 +4,7 @@
  * (through a lab agent) and is attached to A's end. TCP and UDP through node's net/dgram (the lab
  * agents), ICMP through iputils' ping. Packets go only between the test's own namespaces.
  */
+import { dirname } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { Test } from 'tap';
 import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
@@ -20,6 +21,10 @@ export interface SuiteOptions {
   readonly tag: string;
   readonly n: number;
   readonly pinRoot: string;
+  /** The device the ACL guards: a veth end, or a wireguard-go tunnel (link type none). */
+  readonly link?: 'veth' | 'wireguard';
+  /** What the implementation has put in the kernel for lab.a.ifname, as text, and what it must show. */
+  readonly attached?: { show(lab: Lab): Promise<string>; expect: RegExp };
   /** What the implementation leaves in the kernel for `ifname`, as text; '' when nothing. */
   leftovers(lab: Lab): Promise<string>;
 }
@@ -52,7 +57,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.before(async () => {
     rmSync(o.pinRoot, { recursive: true, force: true });
-    lab = await createLab(o.tag, o.n);
+    lab = await createLab(o.tag, o.n, o.link);
     a = LabAgent.spawn(lab.a.ns);
     b = LabAgent.spawn(lab.b.ns);
     for (const x of [a, b]) {
@@ -68,7 +73,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
     await b?.close();
     await lab?.destroy();
     await run('umount', [o.pinRoot]);
-    rmSync(o.pinRoot, { recursive: true, force: true });
+    rmSync(dirname(o.pinRoot), { recursive: true, force: true }); // the per-run directory holding the mount
   });
 
   t.test('the driver in force is the one asked for', async (t) => {
@@ -79,6 +84,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
     const { a: A, b: B } = lab;
     t.ok(await ping(A.ns, B.v4), 'before attach, ping passes');
     await drv.attach(A.ifname, LAB_GUARDED);
+    if (o.attached) t.match(await o.attached.show(lab), o.attached.expect, 'the expected enforcement is in place');
     await setAcl([]);
     t.notOk(await ping(A.ns, B.v4, 0.4), 'ping v4 A->B dropped');
     t.notOk(await ping(A.ns, B.v6, 0.4), 'ping v6 A->B dropped');

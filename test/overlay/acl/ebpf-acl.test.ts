@@ -1,23 +1,29 @@
 // The shared ACL suite against the eBPF driver (tc clsact program + maps, attached via libbpf).
 import { readdirSync } from 'node:fs';
 import t from 'tap';
-import { inNs } from '../../../overlay/acl/netns-lab.js';
+import { inNs, type Lab } from '../../../overlay/acl/netns-lab.js';
 import { aclSuite } from './acl-suite.js';
 
 const pinRoot = `/run/sub0-test-${process.pid}/bpf`;
+
+/** Our filter lines on A's ingress then egress. */
+async function filters(lab: Lab): Promise<string[]> {
+  const lines = [];
+  for (const dir of ['ingress', 'egress']) {
+    const out = await inNs(lab.a.ns, 'tc', ['filter', 'show', 'dev', lab.a.ifname, dir]);
+    lines.push(...out.split('\n').filter((l) => l.includes('acl_')));
+  }
+  return lines;
+}
 
 aclSuite(t, {
   prefer: 'ebpf',
   tag: `ae${process.pid % 100000}`,
   n: 11,
   pinRoot,
+  attached: { show: (lab) => filters(lab).then((l) => l.join('\n')), expect: /name acl_eth .*\n.*name acl_eth / },
   async leftovers(lab) {
-    const filters = [];
-    for (const dir of ['ingress', 'egress']) {
-      const out = await inNs(lab.a.ns, 'tc', ['filter', 'show', 'dev', lab.a.ifname, dir]);
-      filters.push(...out.split('\n').filter((l) => l.includes('acl_')));
-    }
     const pins = readdirSync(pinRoot).filter((d) => d.startsWith('net-')).flatMap((d) => readdirSync(`${pinRoot}/${d}`));
-    return [...filters, ...pins].join('\n');
+    return [...(await filters(lab)), ...pins].join('\n');
   },
 });

@@ -1,5 +1,6 @@
 // The eBPF driver attached through iproute2's tc (the fallback where libbpf lacks bpf_tc_*), and
-// createAclDriver's choice: eBPF here, nftables when asked, with the reason in the driver.
+// createAclDriver's choice: eBPF here, nftables when asked or when eBPF cannot load, with the reason.
+import { dirname } from 'node:path';
 import { rmSync } from 'node:fs';
 import t from 'tap';
 import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
@@ -17,7 +18,7 @@ t.teardown(async () => {
   await b?.close();
   await lab?.destroy();
   await run('umount', [pinRoot]);
-  rmSync(pinRoot, { recursive: true, force: true });
+  rmSync(dirname(pinRoot), { recursive: true, force: true }); // the per-run directory holding the mount
 });
 
 const filters = async (l: Lab) => {
@@ -57,4 +58,10 @@ t.test('createAclDriver: nftables when preferred, with the reason', async (t) =>
   const drv = await a!.driver({ prefer: 'nftables', pinDir: pinRoot });
   t.equal(drv.kind, 'nftables');
   t.match(drv.fallbackReason, /preferred/);
+});
+
+t.test('createAclDriver falls back to nftables when the eBPF object cannot load, and says why', async (t) => {
+  const drv = await a!.driver({ pinDir: pinRoot, objectPath: '/nonexistent/acl.bpf.o' });
+  t.equal(drv.kind, 'nftables');
+  t.match(drv.fallbackReason, /cannot open \/nonexistent\/acl.bpf.o/);
 });

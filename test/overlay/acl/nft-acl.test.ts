@@ -8,6 +8,10 @@ aclSuite(t, {
   tag: `an${process.pid % 100000}`,
   n: 12,
   pinRoot: `/run/sub0-test-${process.pid}/bpf`,
+  attached: {
+    show: (lab) => inNs(lab.a.ns, 'nft', ['list', 'ruleset']),
+    expect: /table inet sub0_\S+ \{[^]*hook prerouting[^]*hook postrouting/,
+  },
   async leftovers(lab) {
     const out = await inNs(lab.a.ns, 'nft', ['list', 'tables']);
     return out.split('\n').filter((l) => l.includes('sub0_')).join('\n');

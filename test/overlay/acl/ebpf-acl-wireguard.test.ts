@@ -1,0 +1,31 @@
+// The shared ACL suite against the eBPF driver on a WireGuard (wireguard-go) interface: an L3
+// device without a MAC header, so the acl_raw program.
+import { readdirSync } from 'node:fs';
+import t from 'tap';
+import { inNs, type Lab } from '../../../overlay/acl/netns-lab.js';
+import { aclSuite } from './acl-suite.js';
+
+const pinRoot = `/run/sub0-test-${process.pid}/bpf`;
+
+/** Our filter lines on A's ingress then egress. */
+async function filters(lab: Lab): Promise<string[]> {
+  const lines = [];
+  for (const dir of ['ingress', 'egress']) {
+    const out = await inNs(lab.a.ns, 'tc', ['filter', 'show', 'dev', lab.a.ifname, dir]);
+    lines.push(...out.split('\n').filter((l) => l.includes('acl_')));
+  }
+  return lines;
+}
+
+aclSuite(t, {
+  prefer: 'ebpf',
+  tag: `we${process.pid % 100000}`,
+  link: 'wireguard',
+  n: 31,
+  pinRoot,
+  attached: { show: (lab) => filters(lab).then((l) => l.join('\n')), expect: /name acl_raw .*\n.*name acl_raw / },
+  async leftovers(lab) {
+    const pins = readdirSync(pinRoot).filter((d) => d.startsWith('net-')).flatMap((d) => readdirSync(`${pinRoot}/${d}`));
+    return [...(await filters(lab)), ...pins].join('\n');
+  },
+});

@@ -1,0 +1,20 @@
+// The shared ACL suite against the nftables fallback driver on a WireGuard (wireguard-go) interface.
+import t from 'tap';
+import { inNs } from '../../../overlay/acl/netns-lab.js';
+import { aclSuite } from './acl-suite.js';
+
+aclSuite(t, {
+  prefer: 'nftables',
+  tag: `wn${process.pid % 100000}`,
+  link: 'wireguard',
+  n: 32,
+  pinRoot: `/run/sub0-test-${process.pid}/bpf`,
+  attached: {
+    show: (lab) => inNs(lab.a.ns, 'nft', ['list', 'ruleset']),
+    expect: /table inet sub0_\S+ \{[^]*hook prerouting[^]*hook postrouting/,
+  },
+  async leftovers(lab) {
+    const out = await inNs(lab.a.ns, 'nft', ['list', 'tables']);
+    return out.split('\n').filter((l) => l.includes('sub0_')).join('\n');
+  },
+});
