@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Blockchain } from '@acala-network/chopsticks-core';
 import type { Logger } from 'pino';
 import { Sub0Error } from '../../fabric/errors.js';
 import { connect } from './client.js';
@@ -46,6 +47,8 @@ export interface LocalChain {
   readonly genesis: string;
   /** True when this start created the chain (rather than resuming it). */
   readonly created: boolean;
+  /** chopsticks' chain object, for diagnostics and tests. */
+  readonly blockchain: Blockchain;
   /** Stops serving and closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -111,6 +114,7 @@ export async function startLocalChain(o: LocalChainOptions): Promise<LocalChain>
         const [prefix, size, start, at] = req.params as [string, number, string | undefined, string | undefined];
         return index.keysPaged(prefix, Math.min(size, 1000), start, at);
       }
+      if (req.method === 'chain_getBlockHash' && isGenesisNumber(req.params[0])) return genesisHashOf(chain);
       if (req.method.startsWith('dev_')) index.clear();
       return base(req as { method: string; params: string[] }, subs);
     },
@@ -151,7 +155,7 @@ export async function startLocalChain(o: LocalChainOptions): Promise<LocalChain>
     }
     writeJsonAtomic(localChainRecordPath(o.home), rec);
     log.info({ endpoint, registry: rec.registry, network: rec.network, head: chain.head.number }, 'local chain ready');
-    return { endpoint, registry: rec.registry, network: rec.network, genesis, created: !resume, close };
+    return { endpoint, registry: rec.registry, network: rec.network, genesis, created: !resume, blockchain: chain, close };
   } catch (e) {
     await close();
     throw e;
@@ -190,6 +194,22 @@ async function labFunding(withGovernance: boolean): Promise<{ System: { Account:
   const accounts = await Promise.all(LAB_SURIS.map(async (s) => (await keyFromSuri(s, { lab: true })).address));
   if (withGovernance) accounts.push(actingAccount((await governanceSigners())[0]!, 42));
   return { System: { Account: accounts.map((a) => [[a], { providers: 1, data: { free: LAB_FUNDS } }]) } };
+}
+
+function isGenesisNumber(p: unknown): boolean {
+  return p === 0 || p === '0x0' || p === '0x00' || p === '0';
+}
+
+/**
+ * The genesis hash the runtime knows (block #1's parent). A resumed chopsticks answers
+ * chain_getBlockHash(0) with another hash than the one the chain started with, and clients
+ * then sign for the wrong genesis (the runtime answers badProof).
+ */
+async function genesisHashOf(chain: Blockchain): Promise<string> {
+  if (chain.head.number === 0) return chain.head.hash;
+  const first = await chain.getBlockAt(1);
+  if (!first) throw new Error('block #1 is missing');
+  return (await first.header).parentHash.toHex();
 }
 
 /**

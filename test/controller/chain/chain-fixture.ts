@@ -28,7 +28,7 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export const quietLog = pino({ level: process.env.SUB0_TEST_LOG ?? 'warn' });
+export const quietLog = pino({ level: process.env.SUB0_TEST_LOG ?? 'silent' });
 
 export async function startTestChain(t: Teardown, o: Partial<LocalChainOptions> = {}): Promise<TestChain> {
   const home = o.home ?? mkdtempSync(join(tmpdir(), 'sub0-chain-'));
