@@ -53,11 +53,38 @@ export interface Allocation {
   readonly moved: readonly { readonly id: string; readonly heldBy: string; readonly attempts: number }[];
 }
 
-/** The ULA /48 prefix of a network: `fd` + 40 bits of sha256(network id), as three hextets. */
-export function ulaPrefix(networkId: string): string {
+/** The three hextets of a network's ULA /48: `fd` + 40 bits of sha256(network id). */
+function ulaHextets(networkId: string): [number, number, number] {
   const h = sha256(utf8ToBytes(`sub0/ula/${networkId}`));
-  const hextet = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
-  return `${hextet(0xfd, h[0]!)}:${hextet(h[1]!, h[2]!)}:${hextet(h[3]!, h[4]!)}`;
+  return [(0xfd << 8) | h[0]!, (h[1]! << 8) | h[2]!, (h[3]! << 8) | h[4]!];
+}
+
+/** The ULA /48 prefix of a network, as text (`fdc4:66d8:3627`). */
+export function ulaPrefix(networkId: string): string {
+  return ulaHextets(networkId).map((x) => x.toString(16)).join(':');
+}
+
+/**
+ * RFC 5952 text of eight hextets: lower case, no leading zeros, the longest run of two or more
+ * zero hextets (the first, on a tie) as `::`. The kernel reads addresses back in this form, so
+ * configs and observed state compare as strings.
+ */
+export function formatIpv6(h: readonly number[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (h[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && h[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (xs: readonly number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(h);
+  return `${hex(h.slice(0, best))}::${hex(h.slice(best + bestLen))}`;
 }
 
 export function formatIpv4(v4: number): string {
@@ -88,8 +115,8 @@ function byAge(a: Allocatable, b: Allocatable): number {
  * retired ones included, so that their addresses stay reserved.
  */
 export function allocate(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Allocation {
-  const prefix = ulaPrefix(networkId);
-  const subnet = POOLS[kind].subnet.toString(16);
+  const prefix = ulaHextets(networkId);
+  const subnet = POOLS[kind].subnet;
   const holder = new Map<number, string>();
   const addresses = new Map<string, OverlayAddress>();
   const moved: { id: string; heldBy: string; attempts: number }[] = [];
@@ -102,7 +129,7 @@ export function allocate(networkId: string, kind: AddressKind, entries: readonly
     while (holder.has(v)) v = candidate(networkId, kind, e, ++attempt);
     if (firstHolder !== undefined) moved.push({ id: e.id, heldBy: firstHolder, attempts: attempt });
     holder.set(v, e.id);
-    addresses.set(e.id, { v4: v, ipv4: formatIpv4(v), ipv6: `${prefix}:${subnet}::${(v >>> 16).toString(16)}:${(v & 0xffff).toString(16)}` });
+    addresses.set(e.id, { v4: v, ipv4: formatIpv4(v), ipv6: formatIpv6([...prefix, subnet, 0, 0, v >>> 16, v & 0xffff]) });
   }
   return { addresses, moved };
 }
@@ -112,5 +139,5 @@ export function allocate(networkId: string, kind: AddressKind, entries: readonly
  * default); traffic between node addresses is the mesh's own and is not filtered.
  */
 export function slotPrefixes(networkId: string): readonly [string, string] {
-  return ['100.96.0.0/11', `${ulaPrefix(networkId)}:${POOLS.slot.subnet.toString(16)}::/64`];
+  return ['100.96.0.0/11', `${formatIpv6([...ulaHextets(networkId), POOLS.slot.subnet, 0, 0, 0, 0])}/64`];
 }

@@ -39,6 +39,8 @@ export interface RouteDriver {
 /** ACL enforcement on the WireGuard interface: eBPF tc programs + maps, or an nftables set. */
 export interface AclDriver {
   readonly kind: 'ebpf' | 'nftables';
+  /** Why this is not the eBPF driver, when it is the fallback: shown in the agent's status. */
+  readonly fallbackReason?: string;
   /**
    * Attaches enforcement (ingress and egress) to the interface; idempotent, also after the
    * interface was re-created. `guarded` are the CIDR prefixes the ACL governs (fabric's

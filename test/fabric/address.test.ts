@@ -72,3 +72,12 @@ t.test('collisions: the older entry keeps the address, the newer moves, determin
   const salted = allocate('net', 'node', [{ id: older, seq: 0 }, { id: newer, seq: 1, salt }]);
   t.same(salted.moved, [], 'salted: no collision');
 });
+
+t.test('IPv6 text is canonical (RFC 5952), as the kernel prints it', async (t) => {
+  const { formatIpv6 } = await import('../../fabric/address.js');
+  t.equal(formatIpv6([0xfd12, 0x3456, 0x789a, 2, 0, 0, 0x6460, 0x102]), 'fd12:3456:789a:2::6460:102');
+  t.equal(formatIpv6([0xfd00, 0, 0, 2, 0, 0, 0x6460, 0x102]), 'fd00::2:0:0:6460:102', 'first of two equal runs');
+  t.equal(formatIpv6([0xfd00, 0, 0, 2, 0, 0, 0, 0]), 'fd00:0:0:2::', 'longest run wins');
+  t.equal(formatIpv6([0xfd00, 1, 0, 2, 3, 0, 5, 6]), 'fd00:1:0:2:3:0:5:6', 'a lone zero is not compressed');
+  t.equal(formatIpv6([0, 0, 0, 0, 0, 0, 0, 1]), '::1');
+});
