@@ -66,26 +66,45 @@ t.test('an agent killed mid-traffic and restarted: the mesh never notices', asyn
 
 t.test('plan --dry-run against the live kernel: nothing to do, then exactly the drift', async (t) => {
   const n = lab.node('n2');
+  // The agent is stopped meanwhile (the data plane stays up), so that its resync cannot repair
+  // the drift before the dry run sees it.
+  await mesh.stopAgent('n2', 'SIGTERM');
   const plan = () =>
     lab.exec('n2', process.execPath, [
       '--import', 'tsx', 'controller/cli/main.ts', 'agent', 'plan', '--dry-run',
       '--config', n.configPath, '--node', 'n2', '--ifname', n.ifname, '--state-dir', n.stateDir, '--pin-dir', lab.pinDir, '--trust', mesh.trustHex,
     ]);
   t.match(plan(), /unchanged: nothing to do/);
-  // Drift: a route of ours deleted by hand.
   lab.exec('n2', 'ip', ['route', 'del', `${db.v4}/32`, 'dev', n.ifname, 'proto', '83']);
   const out = plan();
   t.match(out, new RegExp(`\\+ route ${db.v4.replace(/\./g, '\\.')}/32 dev ${n.ifname} proto 83\\n1 op\\(s\\) \\(dry run: nothing changed\\)`), 'the missing route, and nothing else');
   t.notMatch(lab.exec('n2', 'ip', ['route']), new RegExp(db.v4.replace(/\./g, '\\.')), 'the dry run changed nothing');
+
+  const restarted = mesh.startAgent('n2');
+  const s = await mesh.waitStatus('n2', (x) => x.pid === restarted.proc.pid && x.lastResult !== undefined, 'the restarted agent');
+  t.same(s.lastResult!.applied, { 'route-add': 1 }, 'the restarted agent repairs exactly that');
 });
 
 t.test('drift is repaired by the periodic resync', async (t) => {
   const n = lab.node('n2');
   const seen = mesh.status('n2')!.lastResult!.startedAt;
+  lab.exec('n2', 'ip', ['route', 'del', `${db.v4}/32`, 'dev', n.ifname, 'proto', '83']);
   const s = await mesh.waitStatus('n2', (x) => x.lastResult!.startedAt > seen && x.lastResult!.status !== 'unchanged', 'a resync pass', 10_000);
   t.same(s.lastResult!.applied, { 'route-add': 1 }, 'exactly the missing route was re-added');
   t.match(lab.exec('n2', 'ip', ['route', 'show', 'dev', n.ifname]), new RegExp(db.v4.replace(/\./g, '\\.')));
   t.ok(await tcpConnect(lab, 'n2', rpc.v4, db.v4, 5432), 'rpc-to-db works again');
+});
+
+t.test('a crashed wireguard-go is respawned and the node rebuilt (peers, routes, ACL hook)', async (t) => {
+  const old = wgGoPid('n2');
+  const seen = mesh.status('n2')!.lastResult!.startedAt;
+  process.kill(old, 'SIGKILL');
+  const s = await mesh.waitStatus('n2', (x) => x.lastResult!.startedAt > seen && x.lastResult!.status === 'changed', 'a rebuilding pass', 10_000);
+  t.not(wgGoPid('n2'), old, 'a new daemon');
+  t.equal(s.lastResult!.applied['peer-add'], 2, 'peers re-added');
+  t.ok((s.lastResult!.applied['route-add'] ?? 0) >= 8, 'routes re-added');
+  t.ok(await tcpConnect(lab, 'n1', web.v4, rpc.v4, 9944), 'allowed traffic flows again');
+  t.notOk(await tcpConnect(lab, 'n1', web.v4, rpc.v4, 9945, 500), 'and the ACL enforces again on the new interface');
 });
 
 t.test('the agent stops cleanly on SIGTERM and leaves the data plane up', async (t) => {
