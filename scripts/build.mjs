@@ -2,7 +2,7 @@
 // Bundles each program into one ESM file under dist/ with esbuild. The agent bundle is what the
 // boot image carries. Native addons (koffi, netlink, sqlite3) stay external: they ship beside it.
 import { build } from 'esbuild';
-import { chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
 
 const programs = [
   { entry: 'controller/cli/main.ts', out: 'dist/sub0.js' },
@@ -27,4 +27,10 @@ for (const p of programs) {
   });
   chmodSync(p.out, 0o755);
   console.log(`built ${p.out}`);
+}
+
+// The ACL's eBPF object is loaded from beside the bundle (overlay/acl resolves it from import.meta.url).
+if (existsSync('overlay/acl/bpf/acl.bpf.o')) {
+  mkdirSync('dist/bpf', { recursive: true });
+  copyFileSync('overlay/acl/bpf/acl.bpf.o', 'dist/bpf/acl.bpf.o');
 }
