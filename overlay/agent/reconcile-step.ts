@@ -4,11 +4,12 @@
  * (not the state hoped for). Errors are collected and the other phases still run; what did not
  * take shows up as ops that remain when the reached state is planned against again.
  *
- * Phase order (fabric's plan is add-before-delete; this keeps it across drivers, and cuts
- * permission before reachability): addresses added; every peer op in one WireGuard transaction
- * (adds and updates before removes); routes added; ACL tuples added then removed; routes and
- * addresses removed. A new peer or route never carries traffic the ACL has not allowed, since
- * the ACL denies by default.
+ * Phase order (fabric's plan is add-before-delete; this keeps it across drivers): addresses
+ * added; every peer op in one WireGuard transaction (adds and updates before removes, so a peer
+ * is never down while its replacement comes up); routes added; ACL tuples added then removed;
+ * routes and addresses removed (ACL removals come first: permission is cut before reachability).
+ * A new peer or route never carries traffic the ACL has not allowed: the ACL denies by default,
+ * and its hook is attached before anything is added (fail closed).
  */
 import { aclKey, type AclTuple, type DataplaneState } from '../../fabric/dataplane-state.js';
 import { isSub0Error } from '../../fabric/errors.js';

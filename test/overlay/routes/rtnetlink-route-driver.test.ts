@@ -70,8 +70,8 @@ t.test('2,000 routes go out as one batch, fast, and come back exactly', async (t
   const t1 = performance.now();
   const seen = await drv.observe(IF);
   const obsMs = performance.now() - t1;
-  t.ok(addMs < 500, `added 2,000 routes in ${addMs.toFixed(0)} ms`);
-  t.ok(obsMs < 300, `observed in ${obsMs.toFixed(0)} ms`);
+  t.ok(addMs < 1000, `added 2,000 routes in ${addMs.toFixed(0)} ms`);
+  t.ok(obsMs < 1000, `observed in ${obsMs.toFixed(0)} ms`);
   t.equal(dsts.filter((d) => seen.routes.has(d.replace('::0/', '::/'))).length, 2000);
   await drv.apply(IF, [...seen.routes].filter((r) => r.startsWith('100.97.') || r.startsWith('fd00:97:')).map((dst) => ({ op: 'route-remove' as const, dst })));
   t.equal([...(await drv.observe(IF)).routes].filter((r) => r.startsWith('100.97.')).length, 0, 'and removed as one batch');
