@@ -16,7 +16,7 @@ import { Sub0Error, isSub0Error } from '../../fabric/errors.js';
 import type { PeerState } from '../../fabric/dataplane-state.js';
 import type { PeerOp, WireguardBackend, WireguardObserved } from '../drivers.js';
 import type { NlSocket } from '../netlink/nl-socket.js';
-import { findLink, openRouteSocket, setLinkUp } from '../routes/links.js';
+import { deleteLink, findLink, openRouteSocket, setLinkUp } from '../routes/links.js';
 import { base64ToHex } from './keys.js';
 import { UapiConnection } from './uapi-connection.js';
 import { GET_REQUEST, encodeSet, parseErrno, parseGet, type DeviceSettings, type UapiDevice } from './uapi-protocol.js';
@@ -94,18 +94,27 @@ export class UapiBackend implements WireguardBackend {
     await this.set(ifname, conn!, encodeSet({}, ops));
   }
 
-  /** Stops wireguard-go for `ifname` (its TUN and socket go with it); already gone is fine. */
+  /**
+   * Removes the interface; already gone is fine. Deleting the TUN link makes wireguard-go exit
+   * (and remove its socket) whoever started it; a daemon of ours that lingers is then signalled.
+   */
   async deleteInterface(ifname: string): Promise<void> {
     this.conns.get(ifname)?.close();
     this.conns.delete(ifname);
+    await deleteLink(this.nl, ifname);
     const pid = readPid(this.pidFile(ifname));
     if (pid !== undefined && isWireguardGo(pid, ifname)) {
-      process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
+      for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(20);
+      if (isAlive(pid)) process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(20);
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     rmSync(this.pidFile(ifname), { force: true });
-    rmSync(this.socketPath(ifname), { force: true });
+    // A socket nothing listens on is a leftover; one that answers belongs to a daemon in another
+    // namespace (same name, global socket dir) and is not ours to remove.
+    const other = await UapiConnection.connect(this.socketPath(ifname), 500).catch(() => undefined);
+    if (other) other.close();
+    else rmSync(this.socketPath(ifname), { force: true });
   }
 
   async close(): Promise<void> {
