@@ -40,11 +40,19 @@ export async function connect(endpoint: string, opts: { timeoutMs?: number } = {
     provider.connect().catch((e: unknown) => fail(String(e)));
   });
   let api: ApiPromise;
+  // Older runtimes (the lab's among them) lack the metadata runtime API, and polkadot-js warns
+  // about it on every connection, on stderr of every command: that one line is not news.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!args.some((a) => typeof a === 'string' && a.includes('MetadataApi not available'))) warn(...args);
+  };
   try {
     api = await ApiPromise.create({ provider, noInitWarn: true, throwOnConnect: true });
   } catch (e) {
     await provider.disconnect().catch(() => undefined);
     throw new Sub0Error('chain', `${endpoint} is not a usable Substrate node: ${(e as Error).message}`, { cause: e });
+  } finally {
+    console.warn = warn;
   }
   const rpc = <T>(method: string, params: unknown[]) => provider.send<T>(method, params);
   const blockRef = async (hash: string): Promise<BlockRef> => {

@@ -209,7 +209,7 @@ export function registerChain(program: Command): void {
 async function openEndpoint(o: ChainFlags) {
   const { readLocalChainRecord } = await import('../chain/home.js');
   const record = readLocalChainRecord(sub0Home());
-  const endpoint = o.endpoint ?? process.env.SUB0_ENDPOINT ?? record?.endpoint;
+  const endpoint = o.endpoint ?? (process.env.SUB0_ENDPOINT || undefined) ?? record?.endpoint;
   if (!endpoint) throw new Sub0Error('not-found', 'no chain to talk to: pass --endpoint ws://… (or run `sub0 chain up`)');
   return { client: await connect(endpoint), lab: record !== undefined && record.endpoint === endpoint };
 }

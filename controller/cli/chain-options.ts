@@ -43,10 +43,10 @@ export function chainOptions(cmd: Command, o: { write?: boolean; multisig?: bool
 
 export async function openChain(flags: ChainFlags, env: NodeJS.ProcessEnv = process.env): Promise<OpenChain> {
   const record = readLocalChainRecord(sub0Home(env));
-  const endpoint = flags.endpoint ?? env.SUB0_ENDPOINT ?? record?.endpoint;
+  const endpoint = flags.endpoint ?? (env.SUB0_ENDPOINT || undefined) ?? record?.endpoint;
   if (!endpoint) throw new Sub0Error('not-found', 'no chain to talk to: run `sub0 chain up` first, or pass --endpoint ws://…');
   const lab = record !== undefined && endpoint === record.endpoint;
-  const locator = flags.registry ?? env.SUB0_REGISTRY ?? (lab ? record.registry : undefined);
+  const locator = flags.registry ?? (env.SUB0_REGISTRY || undefined) ?? (lab ? record.registry : undefined);
   if (!locator) throw new Sub0Error('invalid-input', `which registry on ${endpoint}? pass --registry <id> (printed by \`sub0 chain init\`)`);
   const client = await connect(endpoint);
   try {
