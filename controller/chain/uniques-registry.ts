@@ -409,3 +409,48 @@ export async function createUniquesRegistry(client: ChainClient, o: CreateOption
 export function openUniquesRegistry(client: ChainClient, locator: string): LogosRegistry {
   return new UniquesRegistry(client, locator);
 }
+
+// ---------------------------------------------------------------- bench fixtures
+
+/**
+ * The storage that registering `entries` (fabric-parsed, with owners) through this adapter would
+ * leave in Uniques, as raw [key, value] pairs for dev_setStorage: items with owners and
+ * attributes, the owners' account index, the collections' counters, no deposits. For loading a
+ * registry of tens of thousands of entries into the local chain in seconds (bench:chain); the
+ * extrinsic path (`submit`) is what the tests exercise.
+ */
+export async function uniquesFixtureStorage(client: ChainClient, locator: string, entries: Readonly<Record<EntryKind, readonly (Dvci | Node | Slot | AclRule)[]>>): Promise<[string, string][]> {
+  const registry = new UniquesRegistry(client, locator);
+  const { api } = client;
+  const at = (await client.finalizedHead()).hash;
+  const { layout, accounts } = registry.internals;
+  const ids = (await layout(at)).ids;
+  const q = (name: string) => storage(api, 'uniques', name);
+  const valueType = (name: string) => api.registry.createLookupType(q(name).creator.meta.type.asMap.value);
+  const out: [string, string][] = [];
+  for (const kind of KINDS) {
+    const col = ids[kind];
+    const list = entries[kind];
+    let attributes = 0;
+    list.forEach((e, item) => {
+      const owner = kind === 'dvci' ? (e as Dvci).operator : (e as Node).owner;
+      out.push([q('asset').key(col, item), api.createType(valueType('asset'), { owner, approved: null, isFrozen: false, deposit: 0 }).toHex()]);
+      out.push([q('account').key(owner, col, item), '0x']);
+      for (const [k, v] of encodeEntry(kind, e, accounts)) {
+        out.push([q('attribute').key(col, item, keyHex(k)), attributeValueHex(v)]);
+        attributes++;
+      }
+    });
+    out.push([q('attribute').key(col, null, keyHex('next')), attributeValueHex(Buffer.from(String(list.length)))]);
+    const details = ((await q('class')(col)) as unknown as { unwrap(): { toJSON(): Record<string, unknown> } }).unwrap().toJSON();
+    const counted = { ...details, instances: list.length, attributes: Number(details.attributes ?? 0) + attributes + 1 };
+    out.push([q('class').key(col), api.createType(valueType('class'), counted).toHex()]);
+  }
+  return out;
+}
+
+/** `(BoundedVec<u8>, Balance)`: the value, SCALE length-prefixed, and a zero deposit. */
+function attributeValueHex(v: Uint8Array): string {
+  const len = v.length < 64 ? Buffer.from([v.length << 2]) : Buffer.from([((v.length << 2) | 1) & 0xff, v.length >> 6]);
+  return `0x${Buffer.concat([len, v, Buffer.alloc(16)]).toString('hex')}`;
+}

@@ -1,0 +1,102 @@
+/**
+ * bench:chain — time to read a snapshot of 1,000 nodes / 10,000 slots / 10,000 rules from the
+ * local runtime, against the lower bound measured in the same run: reading the same storage
+ * entries raw (state_getKeysPaged + state_queryStorageAt over the same prefixes, same paging,
+ * same concurrency), without decoding or validating anything.
+ *
+ * The registry is loaded as Uniques storage through dev_setStorage (the extrinsic path would
+ * take minutes of runtime execution for 160k calls; the tests cover that path), then sealed in a
+ * block, so that the read is of one finalized block like any other.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { AclRule, Dvci, Node, Slot } from '../fabric/schema.js';
+import { connect } from '../controller/chain/client.js';
+import { keyFromSuri } from '../controller/chain/keys.js';
+import { startLocalChain } from '../controller/chain/local-chain.js';
+import { openRegistry } from '../controller/chain/open-registry.js';
+import { storage } from '../controller/chain/pallets.js';
+import { readPrefix } from '../controller/chain/storage-pages.js';
+import { uniquesFixtureStorage } from '../controller/chain/uniques-registry.js';
+
+const NODES = 1000;
+const SLOTS = 10_000;
+const RULES = 10_000;
+const OWNERS = 50;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+const home = mkdtempSync(join(tmpdir(), 'sub0-bench-chain-'));
+const log = pino({ level: 'warn' });
+const chain = await startLocalChain({ home, port: 0, log });
+const client = await connect(chain.endpoint);
+try {
+  const t0 = performance.now();
+  const owners = await Promise.all(Array.from({ length: OWNERS }, (_, i) => keyFromSuri(`//Alice//owner/${i}`, { lab: true }).then((p) => p.address)));
+  const operator = (await keyFromSuri('//Alice', { lab: true })).address;
+  const key = (i: number) => Buffer.from(Array.from({ length: 32 }, (_, b) => (i * 31 + b * 7 + (i >> 8)) & 0xff)).toString('base64');
+  const dvcis = Array.from({ length: 10 }, (_, i) => Dvci.parse({ id: `dc-${i}`, operator, name: `data centre ${i}` }));
+  const nodes = Array.from({ length: NODES }, (_, i) =>
+    Node.parse({ id: `node-${i}`, owner: owners[i % OWNERS], dvci: `dc-${i % 10}`, wgPublicKey: key(i), endpoints: [`10.${i >> 8}.${i & 255}.1:51820`], state: 'active', capacity: { vcpus: 64, memoryMiB: 262144, diskGiB: 4000 } }),
+  );
+  const slots = Array.from({ length: SLOTS }, (_, i) =>
+    Slot.parse({ id: `slot-${i}`, owner: owners[i % OWNERS], node: `node-${i % NODES}`, vcpus: 2, memoryMiB: 2048, diskGiB: 20, image: 'debian-12', state: 'assigned', groups: [`g${i % 100}`, 'all'] }),
+  );
+  const rules = Array.from({ length: RULES }, (_, i) =>
+    AclRule.parse({ id: `rule-${i}`, owner: owners[i % OWNERS], from: `group:g${(i * 7) % 100}`, to: `slot:slot-${i}`, proto: 'tcp', ports: ['443', `${8000 + (i % 100)}-${8100 + (i % 100)}`] }),
+  );
+  const pairs = await uniquesFixtureStorage(client, chain.registry, { dvci: dvcis, node: nodes, slot: slots, rule: rules });
+  for (let i = 0; i < pairs.length; i += 20_000) await client.rpc('dev_setStorage', [pairs.slice(i, i + 20_000)]);
+  await client.rpc('dev_newBlock', [{}]);
+  const head = await client.finalizedHead();
+  const setupMs = performance.now() - t0;
+
+  // The prefixes the reader reads: items and attributes of the four collections.
+  const api = client.api;
+  const cols = [1000, 1001, 1002, 1003];
+  const prefixes = (c: number) => [storage(api, 'uniques', 'asset').keyPrefix(c), storage(api, 'uniques', 'attribute').keyPrefix(c)];
+  const raw = async () => {
+    // Same shape as the reader: the root collection first, then the other three at once.
+    const root = await Promise.all(prefixes(cols[0]!).map((p) => readPrefix(client.rpc, p, head.hash)));
+    const rest = await Promise.all(cols.slice(1).flatMap((c) => prefixes(c).map((p) => readPrefix(client.rpc, p, head.hash))));
+    return [...root, ...rest].reduce((n, page) => n + page.length, 0);
+  };
+  const registry = openRegistry(client, chain.registry);
+  const read = () => registry.readSnapshot(head.hash);
+
+  const entries = await raw(); // warm-up: builds the key index for this block
+  const first = await read();
+  const s = first.snapshot;
+  if (first.issues.length || s.nodes.length !== NODES || s.slots.length !== SLOTS || s.rules.length !== RULES)
+    throw new Error(`unexpected snapshot: ${s.nodes.length} nodes, ${s.slots.length} slots, ${s.rules.length} rules, ${first.issues.length} issues`);
+
+  const rawMs: number[] = [];
+  const readMs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let t = performance.now();
+    await raw();
+    rawMs.push(performance.now() - t);
+    t = performance.now();
+    await read();
+    readMs.push(performance.now() - t);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const rawMedian = median(rawMs);
+  const readMedian = median(readMs);
+  const ratio = readMedian / rawMedian;
+
+  const rows = [
+    ['case', 'storage entries', 'median ms', 'runs ms'],
+    ['raw storage read (keys paged + query at)', String(entries), rawMedian.toFixed(0), rawMs.map((x) => x.toFixed(0)).join(' ')],
+    [`snapshot ${NODES} nodes / ${SLOTS} slots / ${RULES} rules`, String(entries), readMedian.toFixed(0), readMs.map((x) => x.toFixed(0)).join(' ')],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  console.log(`setup (fixture + block): ${(setupMs / 1000).toFixed(1)} s; ratio ${ratio.toFixed(2)} (target <= 2)`);
+  console.log(JSON.stringify({ bench: 'chain', case: `snapshot ${NODES} nodes`, metric: 'ms', value: Math.round(readMedian), baseline: 'raw storage read', ratio: Number(ratio.toFixed(2)) }));
+} finally {
+  await client.close();
+  await chain.close();
+  rmSync(home, { recursive: true, force: true });
+}
