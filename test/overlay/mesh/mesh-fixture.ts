@@ -60,7 +60,7 @@ export async function meshFixture(t: Test, tag: string): Promise<Fixture> {
     },
   };
   const first = mesh.publish({ block: 10, slots: SLOTS, rules: RULES });
-  for (const n of mesh.lab.nodes) mesh.startAgent(n.id);
+  for (const n of mesh.lab.nodes) mesh.startAgent(n.id, { resyncMs: 2000 });
   for (const [node, ports] of Object.entries(PORTS)) for (const p of ports) await echoServer(mesh.lab, node, p);
   await mesh.waitAll(first, 30_000);
   last = first;

@@ -52,7 +52,7 @@ t.test('an agent killed mid-traffic and restarted: the mesh never notices', asyn
   await new Promise((r) => setTimeout(r, 500));
   t.ok(flow.echoes() > whileDead + 5, `traffic flows while the agent is dead (${flow.echoes() - whileDead} echoes in 500 ms)`);
 
-  const restarted = mesh.startAgent('n1');
+  const restarted = mesh.startAgent('n1', { resyncMs: 2000 });
   const s = await mesh.waitStatus('n1', (x) => x.pid === restarted.proc.pid && x.lastResult !== undefined, 'the first pass of the restarted agent');
   t.equal(s.lastResult!.status, 'unchanged', 'the restarted agent finds nothing to change');
   t.same(s.lastResult!.applied, {}, 'no op applied');
@@ -80,7 +80,7 @@ t.test('plan --dry-run against the live kernel: nothing to do, then exactly the 
   t.match(out, new RegExp(`\\+ route ${db.v4.replace(/\./g, '\\.')}/32 dev ${n.ifname} proto 83\\n1 op\\(s\\) \\(dry run: nothing changed\\)`), 'the missing route, and nothing else');
   t.notMatch(lab.exec('n2', 'ip', ['route']), new RegExp(db.v4.replace(/\./g, '\\.')), 'the dry run changed nothing');
 
-  const restarted = mesh.startAgent('n2');
+  const restarted = mesh.startAgent('n2', { resyncMs: 2000 });
   const s = await mesh.waitStatus('n2', (x) => x.pid === restarted.proc.pid && x.lastResult !== undefined, 'the restarted agent');
   t.same(s.lastResult!.applied, { 'route-add': 1 }, 'the restarted agent repairs exactly that');
 });
