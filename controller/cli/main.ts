@@ -7,6 +7,7 @@ import { registerChain } from './chain-command.js';
 import { registerNode } from './node-command.js';
 import { registerSlot } from './slot-command.js';
 import { registerAcl } from './acl-command.js';
+import { registerController } from './controller-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -25,5 +26,6 @@ registerChain(program);
 registerNode(program);
 registerSlot(program);
 registerAcl(program);
+registerController(program);
 
 await program.parseAsync(process.argv);
