@@ -4,7 +4,6 @@
  * a revision no older than the one accepted last. An accepted envelope is kept on disk, so that a
  * restarted agent re-applies it at once and still refuses anything older.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
@@ -76,18 +75,18 @@ export class ConfigGate {
   }
 
   private check(wire: string | Uint8Array, source: string): GateOutcome {
-    let verified: { config: NodeConfig; key: string };
+    let verified: { config: NodeConfig; key: string; hash: string };
     try {
       verified = verifyConfig(wire, this.trusted);
     } catch (e) {
       if (e instanceof Sub0Error) throw new Sub0Error(e.code, e.message, { cause: e, where: source });
       throw e;
     }
-    const { config, key } = verified;
+    const { config, key, hash } = verified;
     if (this.node !== undefined && config.node !== this.node) {
       throw new Sub0Error('invalid-input', `config is for node "${config.node}", this agent runs node "${this.node}"`, { where: source });
     }
-    const accepted: AcceptedConfig = { config, hash: payloadHash(wire), signer: key, source };
+    const accepted: AcceptedConfig = { config, hash, signer: key, source };
     const cur = this.current?.config.revision;
     if (cur && this.current) {
       const r = config.revision;
@@ -102,15 +101,4 @@ export class ConfigGate {
     }
     return { kind: 'accepted', accepted };
   }
-}
-
-/**
- * fabric's configHash() of the config an envelope carries, taken from the signed payload: the
- * payload is the config's canonical encoding, so its sha256 is the same hash, without encoding a
- * large config again (10,000 ACL entries: 3 ms here against 60 ms). Call after verifyConfig().
- */
-function payloadHash(wire: string | Uint8Array): string {
-  const text = typeof wire === 'string' ? wire : new TextDecoder().decode(wire);
-  const { payload } = JSON.parse(text) as { payload: string };
-  return createHash('sha256').update(payload, 'utf8').digest('hex');
 }

@@ -67,3 +67,8 @@ t.test('hashes are canonical; the content hash ignores only the revision', async
   t.equal(contentHash(later), contentHash(config), 'the content hash does not');
   t.not(contentHash({ ...config, acl: [] }), contentHash(config));
 });
+
+t.test('verifyConfig returns the config hash it computed while verifying', async (t) => {
+  const { hash } = verifyConfig(signConfig(config, key), [key.publicKey]);
+  t.equal(hash, configHash(config));
+});
