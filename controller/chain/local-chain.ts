@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import type { Blockchain } from '@acala-network/chopsticks-core';
 import type { Logger } from 'pino';
@@ -66,6 +67,8 @@ export async function startLocalChain(o: LocalChainOptions): Promise<LocalChain>
   const db = join(dir, 'local.sqlite');
   if (o.fresh) wipe(o.home);
   const record = readLocalChainRecord(o.home);
+  if (record && (await listening(record.endpoint)))
+    throw new Sub0Error('invalid-input', `a local chain already runs at ${record.endpoint} for this data directory (${o.home})`);
   // A database without a record is a start that died before the registry existed: start over.
   if (existsSync(db) && !record) wipe(o.home);
   const resume = existsSync(db) && record !== undefined;
@@ -194,6 +197,21 @@ async function labFunding(withGovernance: boolean): Promise<{ System: { Account:
   const accounts = await Promise.all(LAB_SURIS.map(async (s) => (await keyFromSuri(s, { lab: true })).address));
   if (withGovernance) accounts.push(actingAccount((await governanceSigners())[0]!, 42));
   return { System: { Account: accounts.map((a) => [[a], { providers: 1, data: { free: LAB_FUNDS } }]) } };
+}
+
+/** Whether something accepts connections at a ws:// URL's host and port. */
+function listening(endpoint: string): Promise<boolean> {
+  const url = new URL(endpoint);
+  return new Promise((resolve) => {
+    const sock = netConnect({ host: url.hostname, port: Number(url.port) });
+    const done = (up: boolean) => {
+      sock.destroy();
+      resolve(up);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
 }
 
 function isGenesisNumber(p: unknown): boolean {

@@ -17,6 +17,7 @@
  * entry's owner can withdraw it (retire/revoke burn the item when the signer is not the operator).
  */
 import { Buffer } from 'node:buffer';
+import { decodeAddress } from '@polkadot/util-crypto';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import type { Issue } from '../../fabric/issues.js';
@@ -246,7 +247,6 @@ class Plan {
   private readonly out: Call[] = [];
   private readonly cols = new Map<number, Promise<Collection>>();
   private readonly next = new Map<number, number>();
-  private readonly created = new Map<string, number>();
   private readonly reg: UniquesRegistry['internals'];
 
   constructor(registry: UniquesRegistry, private readonly at: string, private readonly acting: string) {
@@ -271,6 +271,7 @@ class Plan {
       // Uniques lets the item's owner (or the admin) burn it; anyone else is refused by the runtime.
       this.out.push(tx.burn(colId, it.item, null));
       if (isOwner) for (const k of it.attrs.keys()) this.out.push(tx.clearAttribute(colId, it.item, k));
+      col.items.delete(it.item);
     } else {
       const fields = c.op === 'retire' ? { state: 'retired' } : Object.fromEntries(Object.entries(c.fields).filter(([, v]) => v !== undefined));
       const current = decodeEntry(c.kind, it, this.reg.accounts.text(it.owner!), `${c.kind} ${c.id}`, [], this.reg.accounts);
@@ -279,6 +280,9 @@ class Plan {
       const want = encodeEntry(c.kind, next, this.reg.accounts);
       for (const [k, v] of want) if (!sameBytes(it.attrs.get(k), v)) this.out.push(tx.setAttribute(colId, it.item, k, v));
       for (const k of it.attrs.keys()) if (!want.has(k)) this.out.push(tx.clearAttribute(colId, it.item, k));
+      // Later changes in this batch build on this one.
+      it.attrs.clear();
+      for (const [k, v] of want) it.attrs.set(k, v);
     }
     this.entries.push({ kind: c.kind, id: c.id, item: it.item });
   }
@@ -290,14 +294,15 @@ class Plan {
     const raw = c.kind === 'dvci' ? { ...c.fields, operator: owner } : { ...c.fields, owner };
     const entry = this.validate(c.kind, raw, where);
     const taken = [...col.items.values()].find((it) => itemEntryId(it) === entry.id);
-    if (taken || this.created.has(`${c.kind}/${entry.id}`))
-      throw new Sub0Error('invalid-input', `${c.kind} "${entry.id}" already exists${taken ? ` (item ${taken.item})` : ''}`);
+    if (taken) throw new Sub0Error('invalid-input', `${c.kind} "${entry.id}" already exists (item ${taken.item})`);
     const item = this.next.get(col.id) ?? Math.max(col.highest, Number(text(col.attrs.get('next')) ?? 0));
     this.next.set(col.id, item + 1);
-    this.created.set(`${c.kind}/${entry.id}`, item);
     const tx = uniquesTx(this.reg.client.api);
+    const attrs = encodeEntry(c.kind, entry, this.reg.accounts);
     this.out.push(tx.mint(col.id, item, owner));
-    for (const [k, v] of encodeEntry(c.kind, entry, this.reg.accounts)) this.out.push(tx.setAttribute(col.id, item, k, v));
+    for (const [k, v] of attrs) this.out.push(tx.setAttribute(col.id, item, k, v));
+    // Later changes in this batch see the new entry.
+    col.items.set(item, { item, owner: decodeAddress(owner), attrs: new Map(attrs) });
     this.entries.push({ kind: c.kind, id: entry.id, item });
   }
 

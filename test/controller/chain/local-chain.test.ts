@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { readLocalChainRecord } from '../../../controller/chain/home.js';
-import { startTestChain } from './chain-fixture.js';
+import { startLocalChain } from '../../../controller/chain/local-chain.js';
+import { quietLog, startTestChain } from './chain-fixture.js';
 
 const home = mkdtempSync(join(tmpdir(), 'sub0-chain-'));
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
@@ -33,6 +34,7 @@ t.test('state survives a restart', async (t) => {
   }
   const c = await startTestChain(t, { home });
   t.notOk(c.chain.created, 'the second start resumes');
+  await t.rejects(startLocalChain({ home, port: 0, log: quietLog }), { code: 'invalid-input', message: /already runs at ws:\/\/127\.0\.0\.1/ }, 'one chain per data directory');
   t.equal(c.chain.registry, before.registry);
   const head = await c.client.finalizedHead();
   t.equal(head.number, before.block, 'the chain resumes at the block it stopped at');
