@@ -109,6 +109,29 @@ t.test('register, define, assign, allow, update and revoke round-trip', async (t
   await t.rejects(c.registry.submit([{ op: 'create', kind: 'slot', fields: { id: 'bad', vcpus: 0, memoryMiB: 1, diskGiB: 1, image: 'x', state: 'defined' } }], c.operator), { code: 'invalid-input', where: 'slot bad' });
 });
 
+t.test('one batch may create an entry and change it: one atomic extrinsic', async (t) => {
+  const r = await c.registry.submit(
+    [
+      { op: 'create', kind: 'slot', fields: { id: 'tmp-1', vcpus: 1, memoryMiB: 512, diskGiB: 5, image: 'alpine', state: 'defined' } },
+      { op: 'update', kind: 'slot', id: 'tmp-1', fields: { node: 'n3', state: 'assigned' } },
+      { op: 'remove', kind: 'rule', id: 'no-such-rule' },
+    ],
+    c.operator,
+  ).catch((e: unknown) => e);
+  t.match(r, { code: 'not-found' }, 'a failing change refuses the whole batch before submitting');
+  t.notOk((await read()).snapshot.slots.some((s) => s.id === 'tmp-1'));
+  const ok = await c.registry.submit(
+    [
+      { op: 'create', kind: 'slot', fields: { id: 'tmp-1', vcpus: 1, memoryMiB: 512, diskGiB: 5, image: 'alpine', state: 'defined' } },
+      { op: 'update', kind: 'slot', id: 'tmp-1', fields: { node: 'n3', state: 'assigned' } },
+    ],
+    c.operator,
+  );
+  t.same(ok.entries.map((e) => e.item), [4, 4]);
+  t.match((await read()).snapshot.slots.find((s) => s.id === 'tmp-1'), { node: 'n3', state: 'assigned', seq: 4 });
+  await c.registry.submit([{ op: 'remove', kind: 'slot', id: 'tmp-1' }], c.operator);
+});
+
 t.test('the runtime refuses a stranger; an owner may withdraw but not edit', async (t) => {
   const before = (await read()).snapshot;
   const charlie = { pair: c.keys.charlie };
