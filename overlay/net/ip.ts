@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { Sub0Error } from '../../fabric/errors.js';
+import { formatIpv6 } from '../../fabric/address.js';
 
 export interface Cidr {
   readonly family: 4 | 6;
@@ -42,25 +43,7 @@ export function formatIp(addr: Uint8Array): string {
   if (addr.length !== 16) throw new Sub0Error('invalid-input', `an IP address is 4 or 16 bytes, got ${addr.length}`);
   const hextets: number[] = [];
   for (let i = 0; i < 16; i += 2) hextets.push((addr[i]! << 8) | addr[i + 1]!);
-  // RFC 5952: compress the first longest run of two or more zero hextets.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (hextets[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && hextets[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(hextets);
-  return `${hex(hextets.slice(0, best))}::${hex(hextets.slice(best + bestLen))}`;
+  return formatIpv6(hextets); // fabric's RFC 5952 text: configs and kernel state compare as strings
 }
 
 export function parseCidr(text: string): Cidr {

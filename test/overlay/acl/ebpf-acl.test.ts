@@ -1,20 +1,10 @@
 // The shared ACL suite against the eBPF driver (tc clsact program + maps, attached via libbpf).
 import { readdirSync } from 'node:fs';
 import t from 'tap';
-import { inNs, type Lab } from '../../../overlay/acl/netns-lab.js';
+import { aclFilters as filters } from './tc-filters.js';
 import { aclSuite } from './acl-suite.js';
 
 const pinRoot = `/run/sub0-test-${process.pid}/bpf`;
-
-/** Our filter lines on A's ingress then egress. */
-async function filters(lab: Lab): Promise<string[]> {
-  const lines = [];
-  for (const dir of ['ingress', 'egress']) {
-    const out = await inNs(lab.a.ns, 'tc', ['filter', 'show', 'dev', lab.a.ifname, dir]);
-    lines.push(...out.split('\n').filter((l) => l.includes('acl_')));
-  }
-  return lines;
-}
 
 aclSuite(t, {
   prefer: 'ebpf',
