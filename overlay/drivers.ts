@@ -48,8 +48,18 @@ export interface AclDriver {
    * allows it or it belongs to an allowed flow; a packet touching none of them passes.
    */
   attach(ifname: string, guarded: readonly string[]): Promise<void>;
-  /** The allowed tuples as the kernel holds them, keyed by fabric's aclKey(). */
-  observe(): Promise<ReadonlyMap<string, AclTuple>>;
+  /**
+   * The allowed tuples, keyed by fabric's aclKey(), as the kernel holds them — read from the kernel
+   * or served from the driver's shadow. A driver may keep an in-memory shadow of what it wrote
+   * (changed only after the kernel accepted the write) and serve it here, so that a pass over
+   * 10,000s of tuples costs no full re-read. It must read the whole kernel state, and replace its
+   * shadow with what it read, when `fresh` is asked for (the reconciler's periodic resync, a retry
+   * after a failed pass, an explicit trigger), on its first observe after attach, and on the first
+   * observe after any failed apply. So a change made behind the agent's back (an entry deleted by
+   * hand) is invisible at most until the next fresh observe, and repaired by the pass that follows.
+   * The map returned belongs to the caller: later applies do not change it.
+   */
+  observe(opts?: { readonly fresh?: boolean }): Promise<ReadonlyMap<string, AclTuple>>;
   /** Adds and removes tuples; a removed tuple also cuts the flows it had allowed. */
   apply(ops: readonly AclOp[]): Promise<void>;
   /** Detaches and removes everything this driver created. */

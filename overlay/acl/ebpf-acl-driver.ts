@@ -8,6 +8,12 @@
  * reconcile loop calls attach() every round: it re-attaches when the filter is missing (the
  * interface was re-created) and does nothing otherwise. Program pins carry a hash of the object,
  * so an upgraded agent replaces the program but keeps compatible maps.
+ *
+ * Shadow (see AclDriver.observe): the driver keeps what the rules map holds in memory — read in
+ * full at attach, then changed by apply() only after each map write succeeded — and observe()
+ * serves it, so a pass at 10,000s of entries does not re-read and re-decode the whole map. A
+ * fresh observe, or the first observe after a failed apply, reads the map again; when that read
+ * differs from the shadow (an entry changed behind the agent's back), the read replaces it.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
@@ -24,7 +30,7 @@ import {
   RULE_KEY_SIZE, RULE_VAL_SIZE, ruleKey, ruleValue,
 } from './bpf-maps.js';
 import { check, libbpf, type Libbpf } from './libbpf.js';
-import { RuleSet, type RuleGroup } from './rule-set.js';
+import { RuleSet, ShadowTable, type RuleGroup } from './rule-set.js';
 import { attachLibbpf, attachTcCli, detachLibbpf, detachTcCli, linkType } from './tc-attach.js';
 
 export const OBJECT_PATH = join(dirname(fileURLToPath(import.meta.url)), 'bpf', 'acl.bpf.o');
@@ -64,7 +70,9 @@ export class EbpfAclDriver implements AclDriver {
   private readonly log: Logger | undefined;
   private at: Attached | undefined;
   /** What the rules map holds, as far as this process wrote or read it. */
-  private rules = new RuleSet();
+  private readonly shadow = new ShadowTable();
+  /** The shadow may be wrong (not read yet, or an apply failed): the next observe reads the map. */
+  private stale = true;
 
   constructor(opts: EbpfAclOptions = {}) {
     this.bpf = libbpf();
@@ -82,64 +90,71 @@ export class EbpfAclDriver implements AclDriver {
     if (!this.at) {
       await ensureBpffs(this.root);
       this.at = this.open(ifname);
-      this.rules = this.readRules();
+      this.resync();
     }
     this.syncGuard(guarded);
     await this.hook(this.at);
   }
 
-  async observe(): Promise<ReadonlyMap<string, AclTuple>> {
+  /** The shadow; read from the map first when `fresh`, or when the shadow may be wrong. */
+  async observe(opts?: { readonly fresh?: boolean }): Promise<ReadonlyMap<string, AclTuple>> {
     if (!this.at) return new Map();
-    this.rules = this.readRules();
-    return this.rules.tuples();
+    if (opts?.fresh || this.stale) this.resync();
+    return this.shadow.tuples();
   }
 
   /**
    * Writes each touched (src, dst, proto) entry once, updates before deletes; a revoke then sweeps
    * the flow map of the flows no remaining tuple allows. Errors are collected, the rest applied,
-   * and one Sub0Error listing them is thrown at the end (observe() tells the state reached).
+   * and one Sub0Error listing them is thrown at the end (observe() then reads the map again).
    */
   async apply(ops: readonly AclOp[]): Promise<void> {
     const at = this.at;
     if (!at) throw new Sub0Error('driver', 'apply() before attach()', { where: 'acl/ebpf' });
     const errors: string[] = [];
-    const next = this.rules.clone();
-    const touched = new Set<string>();
+    // The touched groups only (empty ones too), over the shadow: no copy of 10,000s of groups.
+    const next = new RuleSet();
     let revoked = false;
     for (const o of ops) {
       try {
-        const { id, group } = next.with(o.entry, o.op === 'acl-add');
-        next.set(id, group);
-        touched.add(id);
+        const { id, group } = next.with(o.entry, o.op === 'acl-add', this.shadow.rules.groups);
+        next.groups.set(id, group);
         revoked ||= o.op === 'acl-remove';
       } catch (e) {
         errors.push(`${o.op} ${o.key}: ${(e as Error).message}`);
       }
     }
-    const write = (id: string, g: RuleGroup | undefined) => {
-      const old = this.rules.groups.get(id);
+    const write = (id: string, g: RuleGroup) => {
+      const old = this.shadow.rules.groups.get(id);
       try {
-        if (g) {
+        if (g.ranges.length > 0) {
           if (g.ranges.length > MAX_RANGES) {
             throw new Sub0Error('unsupported', `more than ${MAX_RANGES} port ranges for one (src, dst, proto)`, { where: id });
           }
           at.rules.update(ruleKey(g), ruleValue(g.ranges));
-          this.rules.set(id, g);
+          this.shadow.remember(id, g);
         } else if (old) {
           at.rules.delete(ruleKey(old));
-          this.rules.groups.delete(id);
+          this.shadow.remember(id, undefined);
         }
       } catch (e) {
         errors.push(`${id}: ${(e as Error).message}`);
       }
     };
-    for (const id of touched) if (next.groups.has(id)) write(id, next.groups.get(id));
-    for (const id of touched) if (!next.groups.has(id)) write(id, undefined);
-    if (revoked) {
-      const cut = this.sweepFlows(at);
-      this.log?.debug({ cut }, 'acl: flows cut after revoke');
+    try {
+      for (const [id, g] of next.groups) if (g.ranges.length > 0) write(id, g);
+      for (const [id, g] of next.groups) if (g.ranges.length === 0) write(id, g);
+      if (revoked) {
+        const cut = this.sweepFlows(at);
+        this.log?.debug({ cut }, 'acl: flows cut after revoke');
+      }
+    } catch (e) {
+      errors.push((e as Error).message);
     }
-    if (errors.length > 0) throw new Sub0Error('driver', `acl apply: ${errors.join('; ')}`, { where: `acl/ebpf ${at.ifname}` });
+    if (errors.length > 0) {
+      this.stale = true;
+      throw new Sub0Error('driver', `acl apply: ${errors.join('; ')}`, { where: `acl/ebpf ${at.ifname}` });
+    }
   }
 
   /** Detaches from the interface (if it still exists), closes the fds and removes the pins. */
@@ -147,6 +162,7 @@ export class EbpfAclDriver implements AclDriver {
     const at = this.at;
     if (!at) return;
     this.at = undefined;
+    this.stale = true;
     const ifindex = this.bpf.ifIndex(at.ifname);
     if (ifindex > 0) {
       if (this.via === 'libbpf' && this.bpf.tc) detachLibbpf(this.bpf.tc, ifindex);
@@ -161,7 +177,7 @@ export class EbpfAclDriver implements AclDriver {
     let cut = 0;
     for (const [k, v] of at.flows.entries()) {
       const f = decodeFlow(k, v);
-      if (!this.rules.allows(f.src, f.dst, f.proto, f.dport)) {
+      if (!this.shadow.rules.allows(f.src, f.dst, f.proto, f.dport)) {
         at.flows.delete(k);
         cut++;
       }
@@ -172,6 +188,14 @@ export class EbpfAclDriver implements AclDriver {
   private readRules(): RuleSet {
     if (!this.at) return new RuleSet();
     return RuleSet.of(this.at.rules.entries().map(([k, v]) => decodeRule(k, v)));
+  }
+
+  /** Reads the rules map in full; replaces the shadow when the kernel holds something else. */
+  private resync(): void {
+    const read = this.readRules();
+    const drift = this.shadow.replace(read, this.stale);
+    if (drift > 0 && !this.stale) this.log?.warn({ ifname: this.at?.ifname, groups: drift }, 'acl: the rules map differs from what the agent wrote; the next pass repairs it');
+    this.stale = false;
   }
 
   private syncGuard(guarded: readonly string[]): void {
@@ -283,3 +307,4 @@ export class EbpfAclDriver implements AclDriver {
     }
   }
 }
+

@@ -60,7 +60,7 @@ const handlers: Record<string, (a: Args) => Promise<unknown>> = {
   },
   attach: async (a) => need().attach(a.ifname as string, a.guarded as string[]),
   apply: async (a) => need().apply(a.ops as never),
-  observe: async () => [...(await need().observe()).entries()],
+  observe: async (a) => [...(await need().observe({ fresh: a.fresh === true })).entries()],
   destroy: async () => need().destroy(),
   async listen(a) {
     const srv = createServer((s) => {

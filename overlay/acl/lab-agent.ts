@@ -68,7 +68,7 @@ export class LabAgent {
       kind: r.kind,
       fallbackReason: r.fallbackReason,
       attach: (ifname: string, guarded: readonly string[]) => this.call<void>('attach', { ifname, guarded }),
-      observe: async () => new Map(await this.call<[string, AclTuple][]>('observe')),
+      observe: async (o?: { readonly fresh?: boolean }) => new Map(await this.call<[string, AclTuple][]>('observe', { fresh: o?.fresh ?? false })),
       apply: (ops: readonly AclOp[]) => this.call<void>('apply', { ops }),
       destroy: () => this.call<void>('destroy'),
     };

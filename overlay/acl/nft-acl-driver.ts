@@ -5,6 +5,9 @@
  * packets see the old set or the new one, never a mix, and the kernel converges to the full desired
  * state whatever it held before. The table matches the interface by name, so it keeps working when
  * the interface is re-created, and it survives an agent restart (observe() reads it back).
+ * Like the eBPF driver it keeps a shadow of the tuples it wrote (see AclDriver.observe): observe()
+ * serves it and apply() starts from it, and both read the table again on a fresh observe, after
+ * attach wrote the table, and after a failed apply.
  */
 import type { Logger } from 'pino';
 import type { AclTuple } from '../../fabric/dataplane-state.js';
@@ -13,7 +16,7 @@ import type { AclDriver, AclOp } from '../drivers.js';
 import { parseHost } from './addr.js';
 import { run, runOk } from './exec.js';
 import { renderTable, renderTuples, tableName } from './nft-ruleset.js';
-import { groupId, RuleSet, type RuleGroup } from './rule-set.js';
+import { groupId, RuleSet, ShadowTable, type RuleGroup } from './rule-set.js';
 
 export interface NftAclOptions {
   readonly logger?: Logger;
@@ -28,6 +31,9 @@ export class NftAclDriver implements AclDriver {
   private ifname: string | undefined;
   private attachedWith: string | undefined;
   private readonly log: Logger | undefined;
+  private readonly shadow = new ShadowTable();
+  /** The shadow may be wrong (not read yet, table re-rendered, apply failed): read before use. */
+  private stale = true;
 
   constructor(opts: NftAclOptions = {}) {
     this.log = opts.logger;
@@ -40,32 +46,47 @@ export class NftAclDriver implements AclDriver {
     }
     const text = renderTable(ifname, guarded);
     if (text === this.attachedWith && (await run('nft', ['list', 'chain', 'inet', tableName(ifname), 'ingress'])).code === 0) return;
+    this.stale = true; // a table re-created (deleted by hand) comes back with empty sets
     await runOk('nft', ['-f', '-'], text);
     this.ifname = ifname;
     this.attachedWith = text;
     this.log?.info({ ifname, table: tableName(ifname) }, 'acl: nftables table in place');
   }
 
-  async observe(): Promise<ReadonlyMap<string, AclTuple>> {
+  async observe(opts?: { readonly fresh?: boolean }): Promise<ReadonlyMap<string, AclTuple>> {
     if (!this.ifname) return new Map();
-    return (await this.read(this.ifname)).tuples();
+    if (opts?.fresh || this.stale) await this.resync(this.ifname);
+    return this.shadow.tuples();
   }
 
-  /** Reads the record, applies the ops to it and replaces every tuple set in one transaction. */
+  /** Applies the ops to the shadow (the record) and replaces every tuple set in one transaction. */
   async apply(ops: readonly AclOp[]): Promise<void> {
     const ifname = this.ifname;
     if (!ifname) throw new Sub0Error('driver', 'apply() before attach()', { where: 'acl/nftables' });
-    const next = await this.read(ifname);
+    if (this.stale) await this.resync(ifname);
+    const base = this.shadow.rules.groups;
+    const touched = new RuleSet();
     const errors: string[] = [];
     for (const o of ops) {
       try {
-        const { id, group } = next.with(o.entry, o.op === 'acl-add');
-        next.set(id, group);
+        const { id, group } = touched.with(o.entry, o.op === 'acl-add', base);
+        touched.groups.set(id, group);
       } catch (e) {
         errors.push(`${o.op} ${o.key}: ${(e as Error).message}`);
       }
     }
-    await runOk('nft', ['-f', '-'], renderTuples(ifname, next.groups.values()));
+    const next = new Map(base);
+    for (const [id, g] of touched.groups) {
+      if (g.ranges.length > 0) next.set(id, g);
+      else next.delete(id);
+    }
+    try {
+      await runOk('nft', ['-f', '-'], renderTuples(ifname, next.values()));
+    } catch (e) {
+      this.stale = true;
+      throw e;
+    }
+    for (const [id, g] of touched.groups) this.shadow.remember(id, g);
     if (errors.length > 0) throw new Sub0Error('driver', `acl apply: ${errors.join('; ')}`, { where: `acl/nftables ${ifname}` });
   }
 
@@ -74,6 +95,14 @@ export class NftAclDriver implements AclDriver {
     await run('nft', ['delete', 'table', 'inet', tableName(this.ifname)]);
     this.ifname = undefined;
     this.attachedWith = undefined;
+    this.stale = true;
+  }
+
+  /** Reads the record; replaces the shadow when the table holds something else. */
+  private async resync(ifname: string): Promise<void> {
+    const drift = this.shadow.replace(await this.read(ifname), this.stale);
+    if (drift > 0 && !this.stale) this.log?.warn({ ifname, groups: drift }, 'acl: the nftables sets differ from what the agent wrote; the next pass repairs it');
+    this.stale = false;
   }
 
   /** The record sets (tuples4, tuples6) as a RuleSet. */

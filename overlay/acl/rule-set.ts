@@ -90,10 +90,14 @@ export class RuleSet {
     return s;
   }
 
-  /** The group after adding (true) or removing (false) the tuple; the table itself is unchanged. */
-  with(t: AclTuple, add: boolean): { id: string; group: RuleGroup } {
+  /**
+   * The group after adding (true) or removing (false) the tuple; the table itself is unchanged.
+   * With `base`, a group this table does not hold is taken from there (this table an overlay of
+   * changes over base: only the touched groups, empty ones included, are copied into it).
+   */
+  with(t: AclTuple, add: boolean, base?: ReadonlyMap<string, RuleGroup>): { id: string; group: RuleGroup } {
     const at = locate(t);
-    const cur = this.groups.get(at.id);
+    const cur = this.groups.has(at.id) ? this.groups.get(at.id) : base?.get(at.id);
     const ranges = (cur?.ranges ?? []).filter((r) => !(r[0] === at.range[0] && r[1] === at.range[1]));
     if (add) ranges.push(at.range);
     return { id: at.id, group: { src: at.src, dst: at.dst, proto: at.proto, ranges } };
@@ -117,4 +121,53 @@ export class RuleSet {
     if (g && (!ported || g.ranges.some(([lo, hi]) => dport >= lo && dport <= hi))) return true;
     return this.groups.has(groupId(src, dst, IPPROTO.any));
   }
+}
+
+/**
+ * A driver's shadow of its kernel table (see AclDriver.observe): the groups it wrote or read, and
+ * their tuples keyed by aclKey(), kept in step group by group so that serving them costs a copy,
+ * not a re-format of 10,000s of groups.
+ */
+export class ShadowTable {
+  rules = new RuleSet();
+  private byKey = new Map<string, AclTuple>();
+
+  /** A copy of the tuples, keyed by aclKey(). */
+  tuples(): Map<string, AclTuple> {
+    return new Map(this.byKey);
+  }
+
+  /**
+   * Replaces the shadow with a full read of the kernel; returns how many groups differed
+   * (added, removed, or with other ranges). Without a difference (and unless `force`), the shadow
+   * and its tuples stay as they are.
+   */
+  replace(read: RuleSet, force = false): number {
+    let drift = 0;
+    for (const [id, g] of this.rules.groups) if (!sameRanges(g, read.groups.get(id))) drift++;
+    for (const id of read.groups.keys()) if (!this.rules.groups.has(id)) drift++;
+    if (drift > 0 || force) {
+      this.rules = read;
+      this.byKey = read.tuples();
+    }
+    return drift;
+  }
+
+  /** Records one group as now held by the kernel (undefined or no ranges: deleted). */
+  remember(id: string, g: RuleGroup | undefined): void {
+    const old = this.rules.groups.get(id);
+    if (old) for (const t of groupTuples(old)) this.byKey.delete(aclKey(t));
+    if (g && g.ranges.length > 0) {
+      this.rules.groups.set(id, g);
+      for (const t of groupTuples(g)) this.byKey.set(aclKey(t), t);
+    } else {
+      this.rules.groups.delete(id);
+    }
+  }
+}
+
+/** Same ranges, in any order (the nftables record lists them in its own order). */
+function sameRanges(a: RuleGroup, b: RuleGroup | undefined): boolean {
+  if (b === undefined || a.ranges.length !== b.ranges.length) return false;
+  return a.ranges.every((r, i) => (r[0] === b.ranges[i]![0] && r[1] === b.ranges[i]![1]) || b.ranges.some((x) => x[0] === r[0] && x[1] === r[1]));
 }

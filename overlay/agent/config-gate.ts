@@ -64,10 +64,9 @@ export class ConfigGate {
   offer(wire: string | Uint8Array, source: string): GateOutcome {
     const outcome = this.check(wire, source);
     if (outcome.kind === 'duplicate') return outcome;
-    const text = typeof wire === 'string' ? wire : new TextDecoder().decode(wire);
     const path = join(this.stateDir, ACCEPTED_FILE);
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, text, { mode: 0o600 });
+    writeFileSync(tmp, wire, { mode: 0o600 }); // the bytes as verified (no re-decoding of 2 MB)
     renameSync(tmp, path);
     this.current = outcome.accepted;
     this.node ??= outcome.accepted.config.node;

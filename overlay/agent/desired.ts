@@ -44,10 +44,14 @@ export async function canonicalState(s: DataplaneState, resolve: Resolver = syst
     }
     peers.set(p.publicKey, { ...p, endpoints, allowedIps: p.allowedIps.map(canonicalCidr) });
   }
-  const acl = new Map<string, AclTuple>();
+  // fabric already spells CIDRs canonically: then the tuples and their keys (aclKey(), as every
+  // DataplaneState keys its ACL) are taken as they are, without rebuilding 20,000 of them.
+  let acl: ReadonlyMap<string, AclTuple> = s.acl;
   for (const t of s.acl.values()) {
-    const c: AclTuple = { ...t, src: canonicalCidr(t.src), dst: canonicalCidr(t.dst) };
-    acl.set(aclKey(c), c);
+    if (canonicalCidr(t.src) !== t.src || canonicalCidr(t.dst) !== t.dst) {
+      acl = canonicalAcl(s.acl);
+      break;
+    }
   }
   return {
     addresses: new Set([...s.addresses].map(canonicalCidr)),
@@ -56,4 +60,19 @@ export async function canonicalState(s: DataplaneState, resolve: Resolver = syst
     routes: new Set([...s.routes].map(canonicalCidr)),
     acl,
   };
+}
+
+function canonicalAcl(from: ReadonlyMap<string, AclTuple>): Map<string, AclTuple> {
+  const acl = new Map<string, AclTuple>();
+  for (const [k, t] of from) {
+    const src = canonicalCidr(t.src);
+    const dst = canonicalCidr(t.dst);
+    if (src === t.src && dst === t.dst) {
+      acl.set(k, t);
+      continue;
+    }
+    const c: AclTuple = { ...t, src, dst };
+    acl.set(aclKey(c), c);
+  }
+  return acl;
 }

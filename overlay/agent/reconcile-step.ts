@@ -10,6 +10,10 @@
  * routes and addresses removed (ACL removals come first: permission is cut before reachability).
  * A new peer or route never carries traffic the ACL has not allowed: the ACL denies by default,
  * and its hook is attached before anything is added (fail closed).
+ *
+ * Observation cost: the ACL driver serves its shadow of what it wrote (AclDriver.observe) unless
+ * the pass is `fresh` (the reconciler's resync, a retry, an explicit trigger), so a rule change at
+ * 10,000s of tuples re-reads no map; the WireGuard and route drivers read the kernel every time.
  */
 import { aclKey, type AclTuple, type DataplaneState } from '../../fabric/dataplane-state.js';
 import { isSub0Error } from '../../fabric/errors.js';
@@ -31,6 +35,8 @@ export interface StepInput {
   /** fabric's slotPrefixes() of the network */
   readonly guarded: readonly string[];
   readonly desired: DataplaneState;
+  /** Read the kernel in full, shadows included (resync, retry): see AclDriver.observe. */
+  readonly fresh?: boolean;
 }
 
 export type OpCounts = Partial<Record<Op['op'], number>>;
@@ -48,8 +54,8 @@ export interface StepResult {
   readonly timings?: Readonly<Record<string, number>>;
 }
 
-export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl?: DataplaneState['acl']): Promise<DataplaneState> {
-  const [wg, rt, acl] = await Promise.all([dp.wg.observe(ifname), dp.routes.observe(ifname), dp.acl ? dp.acl.observe() : undefined]);
+export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl?: DataplaneState['acl'], fresh = true): Promise<DataplaneState> {
+  const [wg, rt, acl] = await Promise.all([dp.wg.observe(ifname), dp.routes.observe(ifname), dp.acl ? dp.acl.observe({ fresh }) : undefined]);
   return {
     addresses: rt.addresses,
     listenPort: wg.listenPort,
@@ -62,7 +68,8 @@ export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl
 
 /**
  * Reads back what the pass touched; a driver that got no op keeps its first observation (nothing
- * of ours changed there, and re-reading 20,000 ACL tuples or 1,000 peers costs 100s of ms).
+ * of ours changed there, and re-reading 20,000 ACL tuples or 1,000 peers costs 100s of ms). The
+ * ACL driver answers from its shadow (it re-reads the kernel by itself after a failed apply).
  */
 async function reobserve(dp: Dataplane, ifname: string, before: DataplaneState, desiredAcl: DataplaneState['acl'], touched: { wg: boolean; routes: boolean; acl: boolean }): Promise<DataplaneState> {
   const [wg, rt, acl] = await Promise.all([
@@ -79,8 +86,20 @@ async function reobserve(dp: Dataplane, ifname: string, before: DataplaneState, 
   };
 }
 
-/** Re-keys observed tuples by the canonical spelling, keeping the driver's own tuple for removal. */
-function canonicalAcl(acl: ReadonlyMap<string, AclTuple>): Map<string, AclTuple> {
+/**
+ * Re-keys observed tuples by the canonical spelling, keeping the driver's own tuple for removal.
+ * The drivers already spell addresses canonically and key by aclKey(): then the map is taken as
+ * it is (observe() hands over a map of its own), without re-keying 20,000 tuples.
+ */
+function canonicalAcl(acl: ReadonlyMap<string, AclTuple>): ReadonlyMap<string, AclTuple> {
+  let canonical = true;
+  for (const t of acl.values()) {
+    if (canonicalCidr(t.src) !== t.src || canonicalCidr(t.dst) !== t.dst) {
+      canonical = false;
+      break;
+    }
+  }
+  if (canonical) return acl;
   const out = new Map<string, AclTuple>();
   for (const t of acl.values()) out.set(aclKey({ ...t, src: canonicalCidr(t.src), dst: canonicalCidr(t.dst) }), t);
   return out;
@@ -130,7 +149,7 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
 
   let observed: DataplaneState;
   try {
-    observed = await observeDataplane(dp, ifname, desired.acl);
+    observed = await observeDataplane(dp, ifname, desired.acl, input.fresh ?? false);
   } catch (e) {
     return failedEarly(e);
   }

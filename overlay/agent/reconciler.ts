@@ -4,6 +4,11 @@
  * arrive while a reconcile runs collapse into one more pass, against whatever config is newest
  * then. A failed pass is retried with exponential backoff (with jitter); a periodic resync
  * re-checks the kernel anyway, which heals drift (a route deleted by hand, a crashed wireguard-go).
+ *
+ * Fresh and shadow passes: a pass for a new config (setDesired) lets the ACL driver answer from
+ * its shadow of what it wrote (AclDriver.observe), which keeps a rule change at 10,000s of entries
+ * fast; the first pass, the periodic resync, a retry after a failure and an explicit trigger() are
+ * fresh: every driver reads the kernel in full, so drift behind a shadow lasts at most one resync.
  */
 import type { Logger } from 'pino';
 import { slotPrefixes } from '../../fabric/address.js';
@@ -39,6 +44,8 @@ export class Reconciler {
   private desiredHash: string | undefined;
   private running = false;
   private dirty = false;
+  /** The next pass reads the kernel in full (see the file comment). */
+  private fresh = true;
   private stopped = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -63,7 +70,7 @@ export class Reconciler {
   setDesired(config: NodeConfig, hash?: string): void {
     this.desired = config;
     this.desiredHash = hash ?? configHash(config);
-    this.trigger();
+    this.kick(false);
   }
 
   get current(): NodeConfig | undefined {
@@ -74,9 +81,14 @@ export class Reconciler {
     return this.last;
   }
 
-  /** Asks for a pass; a no-op while stopped or before any config. */
+  /** Asks for a fresh pass (every driver reads the kernel); a no-op while stopped or before any config. */
   trigger(): void {
+    this.kick(true);
+  }
+
+  private kick(fresh: boolean): void {
     if (this.stopped || !this.desired) return;
+    this.fresh ||= fresh;
     this.dirty = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -104,11 +116,14 @@ export class Reconciler {
       while (this.dirty && !this.stopped && this.desired) {
         this.dirty = false;
         const config = this.desired;
-        const r = await this.pass(config, this.desiredHash!);
+        const fresh = this.fresh;
+        this.fresh = false;
+        const r = await this.pass(config, this.desiredHash!, fresh);
         this.last = r;
         this.opts.onResult?.(r);
-        if (r.status === 'failed' && !this.dirty && !this.stopped) {
-          this.retryTimer = setTimeout(() => this.trigger(), r.retryInMs);
+        if (r.status === 'failed') {
+          this.fresh = true; // whatever comes next, it re-reads the kernel
+          if (!this.dirty && !this.stopped) this.retryTimer = setTimeout(() => this.trigger(), r.retryInMs);
         }
       }
     } finally {
@@ -123,7 +138,7 @@ export class Reconciler {
     return Math.round(base * (0.75 + Math.random() * 0.5));
   }
 
-  private async pass(config: NodeConfig, hash: string): Promise<ReconcileResult> {
+  private async pass(config: NodeConfig, hash: string, fresh: boolean): Promise<ReconcileResult> {
     const startedAt = Date.now();
     const t0 = performance.now();
     const log = this.opts.logger;
@@ -132,7 +147,7 @@ export class Reconciler {
     try {
       const desired = await desiredDataplane(config, this.opts.resolve ?? systemResolver);
       desiredMs = performance.now() - t0;
-      step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired });
+      step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh });
     } catch (e) {
       step = { status: 'failed', applied: {}, remaining: {}, errors: [e instanceof Error ? e.message : String(e)], reached: { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 } };
     }
@@ -149,7 +164,7 @@ export class Reconciler {
     };
     if (r.status === 'failed') log?.warn({ revision: r.revision, errors: r.errors, remaining: r.remaining, attempt: r.attempt, retryInMs: r.retryInMs }, 'reconcile failed');
     else if (r.status === 'changed') log?.info({ revision: r.revision, applied: r.applied, reached: r.reached, ms: r.durationMs, timings: r.timings }, 'reconciled');
-    else log?.debug({ revision: r.revision, ms: r.durationMs }, 'unchanged');
+    else log?.debug({ revision: r.revision, ms: r.durationMs, fresh }, 'unchanged');
     return r;
   }
 }

@@ -5,15 +5,19 @@
  * agents), ICMP through iputils' ping. Packets go only between the test's own namespaces.
  */
 import { dirname } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import type { Test } from 'tap';
 import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
 import { plan } from '../../../fabric/plan.js';
 import { emptyState } from '../../../fabric/dataplane-state.js';
 import type { AclDriver, AclOp } from '../../../overlay/drivers.js';
+import { BpfMap, RULE_KEY_SIZE, RULE_VAL_SIZE, ruleKey } from '../../../overlay/acl/bpf-maps.js';
 import { run } from '../../../overlay/acl/exec.js';
+import { check, libbpf } from '../../../overlay/acl/libbpf.js';
+import { tableName, TUPLE_SETS } from '../../../overlay/acl/nft-ruleset.js';
+import { locate } from '../../../overlay/acl/rule-set.js';
 import { LabAgent } from '../../../overlay/acl/lab-agent.js';
-import { createLab, LAB_GUARDED, ping, type Lab } from '../../../overlay/acl/netns-lab.js';
+import { createLab, inNs, LAB_GUARDED, ping, type Lab } from '../../../overlay/acl/netns-lab.js';
 
 export interface SuiteOptions {
   readonly prefer: 'ebpf' | 'nftables';
@@ -27,7 +31,35 @@ export interface SuiteOptions {
   readonly attached?: { show(lab: Lab): Promise<string>; expect: RegExp };
   /** What the implementation leaves in the kernel for `ifname`, as text; '' when nothing. */
   leftovers(lab: Lab): Promise<string>;
+  /**
+   * Takes the tuple out of the kernel behind the driver's back (bpf map entry deleted through the
+   * raw map API, nftables sets flushed): the drift a driver's shadow must not hide for ever.
+   */
+  tamper(lab: Lab, t: AclTuple): Promise<void>;
 }
+
+/** SuiteOptions.tamper of the eBPF driver: deletes the tuple's rules-map entry through the raw map API. */
+export function tamperEbpf(pinRoot: string): SuiteOptions['tamper'] {
+  return async (lab, x) => {
+    const [net] = readdirSync(pinRoot).filter((d) => d.startsWith('net-'));
+    const bpf = libbpf();
+    const fd = check(bpf.objGet(`${pinRoot}/${net}/${lab.a.ifname}/acl_rules`), 'bpf_obj_get', 'acl_rules');
+    try {
+      const map = new BpfMap(bpf, fd, 'acl_rules', RULE_KEY_SIZE, RULE_VAL_SIZE);
+      const k = ruleKey(locate(x));
+      if (!map.lookup(k)) throw new Error(`no rules-map entry for ${aclKey(x)}`);
+      map.delete(k);
+    } finally {
+      bpf.close(fd);
+    }
+  };
+}
+
+/** SuiteOptions.tamper of the nftables driver: flushes every tuple set (the suite holds one tuple then). */
+export const tamperNft: SuiteOptions['tamper'] = async (lab) => {
+  const table = tableName(lab.a.ifname);
+  for (const set of TUPLE_SETS) for (const n of [4, 6]) await inNs(lab.a.ns, 'nft', ['flush', 'set', 'inet', table, `${set}${n}`]);
+};
 
 const NO = 400; // ms to wait for something that must not arrive
 
@@ -161,6 +193,21 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
     t.notOk(after.has(aclKey(tup(A.v4, B.v4, 'tcp', 85, 95))), 'the removed one is gone');
     await drv.apply(removes([tup(A.v4, B.v4, 'tcp', 85, 95)]));
     t.pass('removing what is gone is not an error');
+  });
+
+  t.test('drift behind the shadow: a fresh observe sees an entry deleted by hand, and the next plan repairs it', async (t) => {
+    const { a: A, b: B } = lab;
+    const x = tup(A.v4, B.v4, 'tcp', 8080, 8080);
+    await setAcl([x]);
+    t.ok(await a.connect(B.v4, 8080), 'allowed');
+    await o.tamper(lab, x);
+    t.notOk(await a.connect(B.v4, 8080, NO), 'deleted behind the driver: the kernel no longer allows it');
+    t.ok((await drv.observe()).has(aclKey(x)), 'a shadow observe still reports what the driver wrote');
+    t.same([...(await drv.observe({ fresh: true })).keys()], [], 'a fresh observe reads the kernel: the entry is gone');
+    t.same([...(await drv.observe()).keys()], [], 'and the shadow now holds what the kernel holds');
+    await setAcl([x]); // the next pass: plan against the observation re-adds it
+    t.ok(await a.connect(B.v4, 8080), 'repaired: allowed again');
+    t.same([...(await drv.observe({ fresh: true })).keys()], [aclKey(x)], 'the kernel holds it again');
   });
 
   t.test('a tuple added takes effect; a revoked one cuts its open TCP flows', async (t) => {

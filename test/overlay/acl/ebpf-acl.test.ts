@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import t from 'tap';
 import { aclFilters as filters } from './tc-filters.js';
-import { aclSuite } from './acl-suite.js';
+import { aclSuite, tamperEbpf } from './acl-suite.js';
 
 const pinRoot = `/run/sub0-test-${process.pid}/bpf`;
 
@@ -12,6 +12,7 @@ aclSuite(t, {
   n: 11,
   pinRoot,
   attached: { show: (lab) => filters(lab).then((l) => l.join('\n')), expect: /name acl_eth .*\n.*name acl_eth / },
+  tamper: tamperEbpf(pinRoot),
   async leftovers(lab) {
     const pins = readdirSync(pinRoot).filter((d) => d.startsWith('net-')).flatMap((d) => readdirSync(`${pinRoot}/${d}`));
     return [...(await filters(lab)), ...pins].join('\n');

@@ -1,7 +1,7 @@
 // The shared ACL suite against the nftables fallback driver (inet table, sets, conntrack).
 import t from 'tap';
 import { inNs } from '../../../overlay/acl/netns-lab.js';
-import { aclSuite } from './acl-suite.js';
+import { aclSuite, tamperNft } from './acl-suite.js';
 
 aclSuite(t, {
   prefer: 'nftables',
@@ -12,6 +12,7 @@ aclSuite(t, {
     show: (lab) => inNs(lab.a.ns, 'nft', ['list', 'ruleset']),
     expect: /table inet sub0_\S+ \{[^]*hook prerouting[^]*hook postrouting/,
   },
+  tamper: tamperNft,
   async leftovers(lab) {
     const out = await inNs(lab.a.ns, 'nft', ['list', 'tables']);
     return out.split('\n').filter((l) => l.includes('sub0_')).join('\n');

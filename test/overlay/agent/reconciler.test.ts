@@ -154,3 +154,44 @@ t.test('stop() waits for the pass in flight and ignores later triggers', async (
   await new Promise((res) => setTimeout(res, 30));
   t.equal(results.length, n, 'no pass after stop');
 });
+
+t.test('a new config is planned against the ACL shadow; the first pass, retries, resyncs and trigger() read fresh', async (t) => {
+  const k = new FakeKernel();
+  const dp = k.dataplane(true);
+  const reads: boolean[] = [];
+  const acl = dp.acl!;
+  const observe = acl.observe.bind(acl);
+  Object.assign(acl, { observe: (o?: { fresh?: boolean }) => (reads.push(o?.fresh === true), observe(o)) });
+  const results: ReconcileResult[] = [];
+  const r = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, backoff: { initialMs: 10, maxMs: 40 }, onResult: (x) => results.push(x) });
+  r.setDesired(base);
+  await r.idle();
+  t.equal(reads[0], true, 'the first pass reads the kernel');
+  reads.length = 0;
+  r.setDesired(fewer);
+  await r.idle();
+  t.same(reads, [false, false], 'a new config: observe and re-observe from the shadow');
+  reads.length = 0;
+  r.trigger();
+  await r.idle();
+  t.same(reads, [true], 'trigger(): fresh');
+  reads.length = 0;
+  k.fail('acl.apply', 1);
+  r.setDesired(base);
+  await r.idle();
+  await new Promise((res) => setTimeout(res, 80)); // the retry
+  await r.idle();
+  t.equal(results.at(-2)!.status, 'failed');
+  t.equal(results.at(-1)!.status, 'changed');
+  t.same(reads, [false, false, true, false], 'the failed pass used the shadow; its retry reads the kernel first');
+  await r.stop();
+
+  const timed = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, resyncMs: 20 });
+  timed.setDesired(base);
+  await timed.idle();
+  reads.length = 0;
+  await new Promise((res) => setTimeout(res, 70));
+  await timed.idle();
+  t.ok(reads.length >= 1 && reads.every((x) => x), 'periodic resyncs read the kernel');
+  await timed.stop();
+});
