@@ -30,8 +30,8 @@ const rows: string[][] = [
   [`apply 1,000 peers + ${apply.aclEntries} entries (ms)`, apply.totalMs.toFixed(0), `target < 1000; ${apply.peers} peers, ${apply.routes} routes, ${apply.kernelTuples} tuples`],
   ['  of which, in the drivers (ms)', '', Object.entries(apply.phasesMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')],
   ['  baseline: wg setconf, same peers (ms)', apply.wgSetconfMs.toFixed(0), 'wireguard-tools loading the peers alone'],
-  ['rule change to enforcement (ms, median)', mesh.enforceSmallMedianMs.toFixed(1), `target < 50; config written -> first packet; ${mesh.enforceSmallMs.map((x) => x.toFixed(0)).join(' ')}`],
-  [`  the same with ${mesh.aclEntries} entries loaded (ms)`, mesh.enforceMedianMs.toFixed(1), mesh.enforceMs.map((x) => x.toFixed(0)).join(' ')],
+  [`rule change to enforcement, ${mesh.aclEntries} entries loaded (ms, median)`, mesh.enforceMedianMs.toFixed(1), `target < 50; config written -> first packet; ${mesh.enforceMs.map((x) => x.toFixed(0)).join(' ')}`],
+  ['  the same with a small config (one rule) (ms)', mesh.enforceSmallMedianMs.toFixed(1), mesh.enforceSmallMs.map((x) => x.toFixed(0)).join(' ')],
 ];
 const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 2 ? c : c.padEnd(w[i]!))).join('  '));
@@ -41,7 +41,8 @@ const lines = [
   { bench: 'overlay', case: 'wireguard vs veth', metric: 'throughput-ratio', value: r3(mesh.wgOverVeth), baseline: 'veth' },
   { bench: 'overlay', case: `acl ${mesh.aclEntries} entries`, metric: 'throughput-ratio', value: r3(mesh.aclOverWg), baseline: 'wireguard' },
   { bench: 'overlay', case: `apply 1000 peers + ${apply.aclEntries} entries`, metric: 'ms', value: r1(apply.totalMs), baseline: 'wg setconf', ratio: r3(apply.totalMs / apply.wgSetconfMs) },
-  { bench: 'overlay', case: 'rule change to enforcement', metric: 'ms', value: r1(mesh.enforceSmallMedianMs), baseline: 'target 50 ms', ratio: r3(mesh.enforceSmallMedianMs / 50) },
-  { bench: 'overlay', case: `rule change to enforcement, ${mesh.aclEntries} entries`, metric: 'ms', value: r1(mesh.enforceMedianMs), baseline: 'target 50 ms', ratio: r3(mesh.enforceMedianMs / 50) },
+  // THE figure: measured with the 10,000 entries loaded on both nodes.
+  { bench: 'overlay', case: 'rule change to enforcement', metric: 'ms', value: r1(mesh.enforceMedianMs), baseline: 'target 50 ms', ratio: r3(mesh.enforceMedianMs / 50), aclEntries: mesh.aclEntries },
+  { bench: 'overlay', case: 'rule change to enforcement, small config', metric: 'ms', value: r1(mesh.enforceSmallMedianMs), baseline: 'target 50 ms', ratio: r3(mesh.enforceSmallMedianMs / 50) },
 ];
 for (const l of lines) console.log(JSON.stringify(l));
