@@ -46,14 +46,13 @@ export function desiredState(config: NodeConfig): DataplaneState {
       peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoints, allowedIps: p.allowedIps, keepalive: p.keepalive });
     }
     for (const r of config.routes) for (const d of r.dsts) routes.add(d);
+    // aclKey() of both tuples, spelled out (10,000s of entries: one shared suffix, no temporaries).
     for (const e of config.acl) {
-      for (const t of [
-        { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports },
-        { src: e.src6, dst: e.dst6, proto: e.proto, ports: e.ports },
-      ]) {
-        const k = aclKey(t);
-        if (!acl.has(k)) acl.set(k, t);
-      }
+      const rest = `/${e.proto}:${e.ports[0]}-${e.ports[1]}`;
+      const k4 = `${e.src}>${e.dst}${rest}`;
+      if (!acl.has(k4)) acl.set(k4, { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports });
+      const k6 = `${e.src6}>${e.dst6}${rest}`;
+      if (!acl.has(k6)) acl.set(k6, { src: e.src6, dst: e.dst6, proto: e.proto, ports: e.ports });
     }
   }
   return { addresses: new Set(config.interface.addresses), listenPort: config.interface.listenPort, peers, routes, acl };

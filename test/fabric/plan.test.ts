@@ -75,3 +75,11 @@ t.test('quarantine empties everything but the interface', async (t) => {
   t.equal(ops.filter((o) => o.op === 'peer-remove').length, active.peers.size);
   t.same(q.addresses, active.addresses, 'the interface keeps its addresses');
 });
+
+t.test('desiredState keys every ACL tuple by aclKey()', async (t) => {
+  for (const n of ['n1', 'n2']) {
+    const s = desiredState(compile(labSnapshot()).configs.get(n)!);
+    t.ok(s.acl.size > 0, `${n} has ACL tuples`);
+    for (const [k, v] of s.acl) t.equal(k, aclKey(v));
+  }
+});
