@@ -96,6 +96,17 @@ t.test('--endpoint reaches the chain without the local record; dev keys are for 
   const dev = await runCli(['node', 'retire', 'n1', '--endpoint', chain!.endpoint, '--registry', '1000', '--suri', '//Bob'], other);
   t.equal(dev.code, 2);
   t.match(dev.stderr, /dev key "\/\/Bob" is only accepted on the local lab chain/);
+
+  // A second registry on the same chain, created with `chain init` and read by its number.
+  const init = await runCli(['chain', 'init', '--endpoint', chain!.endpoint, '--network', 'other', '--collections', '2000', '--suri', '//Dave', '--json'], env);
+  t.equal(init.code, 0, init.stderr);
+  t.match(JSON.parse(init.stdout), { registry: '2000', block: { hash: HASH } });
+  const second = await runCli(['chain', 'snapshot', '--registry', '2000', '--json'], env);
+  t.equal(second.code, 0, second.stderr);
+  t.match(JSON.parse(second.stdout), { network: { id: 'other' }, dvcis: [], nodes: [], slots: [], rules: [], issues: [] });
+  const taken = await runCli(['chain', 'init', '--network', 'again', '--collections', '2001', '--suri', '//Dave'], env);
+  t.equal(taken.code, 2);
+  t.match(taken.stderr, /collection 2001 already exists/);
 });
 
 t.test('chain up again resumes the stored chain', async (t) => {
