@@ -87,6 +87,21 @@ export class BpfMap {
     check(this.bpf.mapUpdate(this.fd, key, value, BPF_ANY), 'bpf_map_update_elem', `acl/${this.name}`);
   }
 
+  /**
+   * Writes entries in one bpf_map_update_batch call (kernel >= 5.6); returns how many, from the
+   * first, the kernel took: all of them, or fewer when it stopped at an error (the caller writes
+   * the rest one by one, which names the failing entry), 0 when batching is unavailable.
+   */
+  updateBatch(entries: readonly (readonly [Buffer, Buffer])[]): number {
+    const batch = this.bpf.mapUpdateBatch;
+    if (!batch || entries.length === 0) return 0;
+    const keys = Buffer.concat(entries.map((e) => e[0]));
+    const values = Buffer.concat(entries.map((e) => e[1]));
+    const count = new Uint32Array([entries.length]);
+    const rc = batch(this.fd, keys, values, count, BPF_ANY);
+    return rc === 0 ? entries.length : Math.min(count[0]!, entries.length);
+  }
+
   /** Deleting a missing key is not an error. */
   delete(key: Buffer): void {
     const rc = this.bpf.mapDelete(this.fd, key);

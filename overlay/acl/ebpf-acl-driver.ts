@@ -35,6 +35,8 @@ import { attachLibbpf, attachTcCli, detachLibbpf, detachTcCli, linkType } from '
 
 export const OBJECT_PATH = join(dirname(fileURLToPath(import.meta.url)), 'bpf', 'acl.bpf.o');
 const MAPS = ['acl_rules', 'acl_flows', 'acl_guard', 'acl_stats'] as const;
+/** From this many updates in one apply on, they go to the kernel as one batch. */
+const BATCH_MIN = 64;
 
 export interface EbpfAclOptions {
   /** Mount point of the agent's own bpffs. Default /run/sub0/bpf. */
@@ -142,7 +144,15 @@ export class EbpfAclDriver implements AclDriver {
       }
     };
     try {
-      for (const [id, g] of next.groups) if (g.ranges.length > 0) write(id, g);
+      const updates = [...next.groups].filter(([, g]) => g.ranges.length > 0 && g.ranges.length <= MAX_RANGES);
+      // Many updates (a node joining, a big rule): one batch syscall; the rest, if it stopped, one by one.
+      let batched = 0;
+      if (updates.length >= BATCH_MIN) {
+        batched = at.rules.updateBatch(updates.map(([, g]) => [ruleKey(g), ruleValue(g.ranges)] as const));
+        for (const [id, g] of updates.slice(0, batched)) this.shadow.remember(id, g);
+      }
+      const written = new Set(updates.slice(0, batched).map(([id]) => id));
+      for (const [id, g] of next.groups) if (g.ranges.length > 0 && !written.has(id)) write(id, g);
       for (const [id, g] of next.groups) if (g.ranges.length === 0) write(id, g);
       if (revoked) {
         const cut = this.sweepFlows(at);

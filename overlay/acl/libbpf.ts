@@ -27,6 +27,11 @@ export interface Libbpf {
   mapDelete(fd: number, key: Uint8Array): number;
   /** key null: the first key. */
   mapNextKey(fd: number, key: Uint8Array | null, next: Uint8Array): number;
+  /**
+   * bpf_map_update_batch (kernel >= 5.6): `count[0]` keys and values, packed; on return `count[0]`
+   * is how many were written (all of them when rc is 0). Absent when the library lacks it.
+   */
+  readonly mapUpdateBatch: ((fd: number, keys: Uint8Array, values: Uint8Array, count: Uint32Array, flags: number) => number) | undefined;
   objInfo(fd: number, info: Uint8Array, len: Uint32Array): number;
   /** Absent when the library predates the bpf_tc_* API (libbpf < 0.6): tc CLI then. */
   readonly tc: TcApi | undefined;
@@ -76,6 +81,19 @@ export function libbpf(): Libbpf {
   const del = f('bpf_map_delete_elem', 'int', ['int', 'void *']);
   const next = f('bpf_map_get_next_key', 'int', ['int', 'void *', 'void *']);
   const info = f('bpf_obj_get_info_by_fd', 'int', ['int', 'void *', 'void *']);
+  let updateBatch: Libbpf['mapUpdateBatch'];
+  try {
+    const ub = f('bpf_map_update_batch', 'int', ['int', 'void *', 'void *', 'void *', 'void *']);
+    // struct bpf_map_batch_opts { size_t sz; __u64 elem_flags; __u64 flags; }
+    updateBatch = (fd, keys, values, count, flags) => {
+      const opts = Buffer.alloc(24);
+      opts.writeBigUInt64LE(24n, 0);
+      opts.writeBigUInt64LE(BigInt(flags), 8);
+      return ub(fd, keys, values, count, opts);
+    };
+  } catch {
+    updateBatch = undefined;
+  }
   let tc: TcApi | undefined;
   try {
     const hookCreate = f('bpf_tc_hook_create', 'int', ['void *']);
@@ -101,6 +119,7 @@ export function libbpf(): Libbpf {
     mapLookup: (fd, k, v) => lookup(fd, k, v),
     mapDelete: (fd, k) => del(fd, k),
     mapNextKey: (fd, k, n) => next(fd, k, n),
+    mapUpdateBatch: updateBatch,
     objInfo: (fd, i, len) => info(fd, i, len),
     tc,
     errno: () => koffi.errno(),

@@ -36,13 +36,50 @@ export function protoName(n: number): ProtoName | undefined {
 }
 
 export function groupId(src: Uint8Array, dst: Uint8Array, proto: number): string {
-  return `${Buffer.from(src).toString('hex')}>${Buffer.from(dst).toString('hex')}/${proto}`;
+  return `${hexOf(src)}>${hexOf(dst)}/${proto}`;
+}
+
+/*
+ * Memos: a node's 10,000s of tuples name a few hundred addresses, and parsing and formatting them
+ * again for every tuple is most of an apply's time. The memoized byte arrays are shared: never
+ * written to (ruleKey() copies them into its key).
+ */
+const hosts = new Map<string, ReturnType<typeof parseHost>>();
+const hexes = new WeakMap<Uint8Array, string>();
+const texts = new WeakMap<Uint8Array, string>();
+
+function hostOf(text: string): ReturnType<typeof parseHost> {
+  let p = hosts.get(text);
+  if (p === undefined) {
+    p = parseHost(text);
+    if (hosts.size >= 100_000) hosts.clear();
+    hosts.set(text, p);
+  }
+  return p;
+}
+
+function hexOf(b: Uint8Array): string {
+  let h = hexes.get(b);
+  if (h === undefined) {
+    h = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+    hexes.set(b, h);
+  }
+  return h;
+}
+
+function textOf(b: Uint8Array): string {
+  let s = texts.get(b);
+  if (s === undefined) {
+    s = formatHost(b);
+    texts.set(b, s);
+  }
+  return s;
 }
 
 /** Parses a tuple into its group coordinates; throws Sub0Error 'invalid-input' naming the tuple. */
 export function locate(t: AclTuple): { src: Uint8Array; dst: Uint8Array; proto: number; range: PortRange; id: string } {
-  const s = parseHost(t.src);
-  const d = parseHost(t.dst);
+  const s = hostOf(t.src);
+  const d = hostOf(t.dst);
   if (s.family !== d.family) throw new Sub0Error('invalid-input', `mixes IPv4 and IPv6: ${aclKey(t)}`, { where: 'acl' });
   const [lo, hi] = t.ports;
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi <= 65535)) {
@@ -56,8 +93,8 @@ export function locate(t: AclTuple): { src: Uint8Array; dst: Uint8Array; proto: 
 export function groupTuples(g: RuleGroup): AclTuple[] {
   const proto = protoName(g.proto);
   if (proto === undefined) return []; // not one of ours: observe() reports only what we write
-  const src = formatHost(g.src);
-  const dst = formatHost(g.dst);
+  const src = textOf(g.src);
+  const dst = textOf(g.dst);
   return g.ranges.map((r) => ({ src, dst, proto, ports: [r[0], r[1]] as [number, number] }));
 }
 

@@ -195,6 +195,15 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
     t.pass('removing what is gone is not an error');
   });
 
+  t.test('many tuples in one apply (one batch of map updates for eBPF) are all in the kernel', async (t) => {
+    const { a: A } = lab;
+    const many = Array.from({ length: 150 }, (_, i) => tup(A.v4, `192.0.2.${i}`, i % 2 ? 'udp' : 'tcp', 1000 + i, 1000 + i));
+    await setAcl(many);
+    t.same([...(await drv.observe({ fresh: true })).keys()].sort(), many.map(aclKey).sort(), 'a fresh read finds every tuple');
+    await setAcl([]);
+    t.same([...(await drv.observe({ fresh: true })).keys()], [], 'and all removed');
+  });
+
   t.test('drift behind the shadow: a fresh observe sees an entry deleted by hand, and the next plan repairs it', async (t) => {
     const { a: A, b: B } = lab;
     const x = tup(A.v4, B.v4, 'tcp', 8080, 8080);
