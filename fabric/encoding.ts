@@ -4,8 +4,8 @@
  * that is what lets them publish only on change, and lets any one of them die.
  */
 import canonicalize from 'canonicalize';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { sha256Hex } from './digest.js';
 import type { NodeConfig } from './node-config.js';
 
 export function canonicalJson(value: unknown): string {
@@ -20,7 +20,7 @@ export function encodeConfig(config: NodeConfig): Uint8Array {
 
 /** Hex sha256 of the canonical encoding. */
 export function configHash(config: NodeConfig): string {
-  return bytesToHex(sha256(encodeConfig(config)));
+  return sha256Hex(encodeConfig(config));
 }
 
 /**
@@ -29,5 +29,5 @@ export function configHash(config: NodeConfig): string {
  */
 export function contentHash(config: NodeConfig): string {
   const { revision: _revision, ...content } = config;
-  return bytesToHex(sha256(utf8ToBytes(canonicalJson(content))));
+  return sha256Hex(canonicalJson(content));
 }

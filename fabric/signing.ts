@@ -6,9 +6,9 @@
  * sha256 instead of twice with ed25519's sha512, and the digest is the config's hash as well.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
+import { sha256Bytes } from './digest.js';
 import { canonicalJson, encodeConfig } from './encoding.js';
 import { Sub0Error } from './errors.js';
 import { NodeConfig } from './node-config.js';
@@ -55,7 +55,7 @@ function signedBytes(digest: Uint8Array): Uint8Array {
 /** Signs a NodeConfig; returns the envelope's wire bytes. Deterministic (ed25519 is). */
 export function signConfig(config: NodeConfig, key: SigningKey): string {
   const payload = encodeConfig(config);
-  const sig = ed25519.sign(signedBytes(sha256(payload)), key.secretKey);
+  const sig = ed25519.sign(signedBytes(sha256Bytes(payload)), key.secretKey);
   return canonicalJson({ v: 1, key: bytesToHex(key.publicKey), payload: new TextDecoder().decode(payload), sig: bytesToHex(sig) });
 }
 
@@ -76,7 +76,7 @@ export function verifyConfig(wire: string | Uint8Array, trusted: readonly Uint8A
   if (!env.success) throw new Sub0Error('invalid-input', `signed envelope: ${z.prettifyError(env.error)}`);
   const { key, payload, sig } = env.data;
   if (!trusted.some((k) => bytesToHex(k) === key)) throw new Sub0Error('bad-signature', `signed by an untrusted key ${key.slice(0, 16)}…`);
-  const digest = sha256(utf8ToBytes(payload));
+  const digest = sha256Bytes(payload);
   const ok = ed25519.verify(hexToBytes(sig), signedBytes(digest), hexToBytes(key));
   if (!ok) throw new Sub0Error('bad-signature', 'signature does not match the payload');
   // The envelope must be exactly what signConfig emits: no alternative spellings of the same message.
