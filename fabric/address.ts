@@ -103,6 +103,16 @@ export function preferredAddress(networkId: string, kind: AddressKind, e: Alloca
   return candidate(networkId, kind, e, 0);
 }
 
+/**
+ * formatIpv6 for [prefix, subnet, 0, 0, hi, lo] with hi != 0 (every overlay address: the IPv4
+ * part starts at 100.65), in one template: the zero run to compress is either in the prefix
+ * (when its last two hextets are 0: the first of two equal runs wins) or hextets 4-5.
+ */
+export function ipv6Formatter(prefix: readonly [number, number, number], subnet: number): (v4: number) => string {
+  const head = prefix[1] === 0 && prefix[2] === 0 ? `${prefix[0].toString(16)}::${subnet.toString(16)}:0:0:` : `${prefix.map((x) => x.toString(16)).join(':')}:${subnet.toString(16)}::`;
+  return (v4) => `${head}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+}
+
 /** Priority for collisions: older on chain first, then by id. Pure and total. */
 function byAge(a: Allocatable, b: Allocatable): number {
   const sa = a.seq ?? Number.MAX_SAFE_INTEGER;
@@ -115,21 +125,22 @@ function byAge(a: Allocatable, b: Allocatable): number {
  * retired ones included, so that their addresses stay reserved.
  */
 export function allocate(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Allocation {
-  const prefix = ulaHextets(networkId);
-  const subnet = POOLS[kind].subnet;
+  const v6 = ipv6Formatter(ulaHextets(networkId), POOLS[kind].subnet);
   const holder = new Map<number, string>();
   const addresses = new Map<string, OverlayAddress>();
   const moved: { id: string; heldBy: string; attempts: number }[] = [];
   // Oldest first: an entry can only ever be displaced by an older one, so adding an entry never
   // moves another, and neither does retiring one (retired entries keep their reservation).
-  for (const e of [...entries].sort(byAge)) {
+  let ordered = true;
+  for (let i = 1; i < entries.length && ordered; i++) ordered = byAge(entries[i - 1]!, entries[i]!) <= 0;
+  for (const e of ordered ? entries : [...entries].sort(byAge)) {
     let attempt = 0;
     let v = candidate(networkId, kind, e, 0);
     const firstHolder = holder.get(v);
     while (holder.has(v)) v = candidate(networkId, kind, e, ++attempt);
     if (firstHolder !== undefined) moved.push({ id: e.id, heldBy: firstHolder, attempts: attempt });
     holder.set(v, e.id);
-    addresses.set(e.id, { v4: v, ipv4: formatIpv4(v), ipv6: formatIpv6([...prefix, subnet, 0, 0, v >>> 16, v & 0xffff]) });
+    addresses.set(e.id, { v4: v, ipv4: formatIpv4(v), ipv6: v6(v) });
   }
   return { addresses, moved };
 }

@@ -15,15 +15,6 @@ import type { AclRule, NodeId, RuleId, Selector } from './schema.js';
 
 const ALL_PORTS: readonly (readonly [number, number])[] = [[0, 65535]];
 
-/** Port tuples are immutable and few: one shared [from, to] array per distinct range. */
-const portTuples = new Map<number, [number, number]>();
-function portTuple(from: number, to: number): [number, number] {
-  const k = from * 65536 + to;
-  let t = portTuples.get(k);
-  if (!t) portTuples.set(k, (t = [from, to]));
-  return t;
-}
-
 /** What one node enforces, one item per rule, as parallel arrays (cheap to append to). */
 export class NodeAcl {
   /** The rule's position in chain order: lists are assembled in this order. */
@@ -135,7 +126,7 @@ export class RuleTable {
       this.ruleIssues.set(r.id, found);
       if (found.some((f) => f.severity === 'error')) return;
     }
-    const ranges = r.ports.length > 0 ? r.ports.map((p) => portTuple(p.from, p.to)) : ALL_PORTS;
+    const ranges = r.ports.length > 0 ? r.ports.map((p) => [p.from, p.to] as const) : ALL_PORTS;
 
     if (src.length === 1 && dst.length === 1) {
       // The common case, slot to slot: one shared array, no bookkeeping.

@@ -81,3 +81,18 @@ t.test('IPv6 text is canonical (RFC 5952), as the kernel prints it', async (t) =
   t.equal(formatIpv6([0xfd00, 1, 0, 2, 3, 0, 5, 6]), 'fd00:1:0:2:3:0:5:6', 'a lone zero is not compressed');
   t.equal(formatIpv6([0, 0, 0, 0, 0, 0, 0, 1]), '::1');
 });
+
+t.test('the allocation fast path formats exactly as formatIpv6', async (t) => {
+  const { formatIpv6, ipv6Formatter } = await import('../../fabric/address.js');
+  const bad: string[] = [];
+  for (const prefix of [[0xfd12, 0x3456, 0x789a], [0xfd00, 0, 0], [0xfd00, 0, 5], [0xfd00, 5, 0]] as [number, number, number][]) {
+    for (const subnet of [1, 2]) {
+      const f = ipv6Formatter(prefix, subnet);
+      for (const v4 of [0x64410000, 0x64600000, 0x6460ffff, 0x647fff00, 0x645a0001]) {
+        const want = formatIpv6([...prefix, subnet, 0, 0, v4 >>> 16, v4 & 0xffff]);
+        if (f(v4) !== want) bad.push(`${f(v4)} != ${want}`);
+      }
+    }
+  }
+  t.same(bad, []);
+});
