@@ -42,7 +42,7 @@ const lines = [
   { bench: 'overlay', case: `acl ${mesh.aclEntries} entries`, metric: 'throughput-ratio', value: r3(mesh.aclOverWg), baseline: 'wireguard' },
   { bench: 'overlay', case: `apply 1000 peers + ${apply.aclEntries} entries`, metric: 'ms', value: r1(apply.totalMs), baseline: 'wg setconf', ratio: r3(apply.totalMs / apply.wgSetconfMs) },
   // THE figure: measured with the 10,000 entries loaded on both nodes.
-  { bench: 'overlay', case: 'rule change to enforcement', metric: 'ms', value: r1(mesh.enforceMedianMs), baseline: 'target 50 ms', ratio: r3(mesh.enforceMedianMs / 50), aclEntries: mesh.aclEntries },
-  { bench: 'overlay', case: 'rule change to enforcement, small config', metric: 'ms', value: r1(mesh.enforceSmallMedianMs), baseline: 'target 50 ms', ratio: r3(mesh.enforceSmallMedianMs / 50) },
+  { bench: 'overlay', case: 'rule change to enforcement', metric: 'ms', value: r1(mesh.enforceMedianMs), baseline: 'small config', ratio: r3(mesh.enforceMedianMs / mesh.enforceSmallMedianMs), aclEntries: mesh.aclEntries },
+  { bench: 'overlay', case: 'rule change to enforcement, small config', metric: 'ms', value: r1(mesh.enforceSmallMedianMs) },
 ];
 for (const l of lines) console.log(JSON.stringify(l));
