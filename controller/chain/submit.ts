@@ -74,8 +74,13 @@ async function submitMultisig(client: ChainClient, call: Call, signer: Signer, m
   if (open && open.approvals.some((a) => sameAccount(api, a.toString(), me)))
     throw new Sub0Error('invalid-input', `${me} already approved this change (call ${callHash}); waiting for other signatories`);
   const info = await call.paymentInfo(multisig);
-  // This runtime's as_multi takes (threshold, others, timepoint, call, store_call, max_weight).
-  const tx = txFn(api, 'multisig', 'asMulti')(m.threshold, others, open ? open.when : null, call.method.toHex(), false, info.weight);
+  const asMulti = txFn(api, 'multisig', 'asMulti');
+  const timepoint = open ? open.when : null;
+  // Older runtimes (the lab's) take a store_call flag before max_weight; current ones do not.
+  const tx =
+    asMulti.meta.args.length === 6
+      ? asMulti(m.threshold, others, timepoint, call.method.toHex(), false, info.weight)
+      : asMulti(m.threshold, others, timepoint, call.method, info.weight);
   const r = await submitSigned(client, tx, signer);
   const have = (open ? open.approvals.length : 0) + 1;
   const executed = r.events.find((e) => e.event.section === 'multisig' && e.event.method === 'MultisigExecuted');
