@@ -3,7 +3,7 @@
  * Pure. Adds and updates come before removes (a peer is never torn down before its replacement is
  * up), and planning again against the result of a plan yields no operations.
  */
-import { aclKey, type AclTuple, type DataplaneState, type PeerState } from './dataplane-state.js';
+import type { AclTuple, DataplaneState, PeerState } from './dataplane-state.js';
 
 export type Op =
   | { readonly op: 'address-add'; readonly cidr: string }
@@ -100,4 +100,3 @@ export function applyOps(state: DataplaneState, ops: readonly Op[]): DataplaneSt
   return { addresses, listenPort, peers, routes, acl };
 }
 
-export { aclKey };

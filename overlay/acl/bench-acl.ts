@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
 import type { AclDriver, AclOp } from '../drivers.js';
-import { run, runOk } from './exec.js';
+import { run } from './exec.js';
 import { LabAgent } from './lab-agent.js';
 import { createLab, inNs, LAB_GUARDED, type Lab } from './netns-lab.js';
 import { TC_HANDLE, TC_PRIORITY } from './tc-attach.js';
