@@ -45,7 +45,10 @@ export class Controller {
         // The state at the starting point is published once, whether or not a block touched it.
         if (first) {
           first = false;
-          void c.sync(head).catch((err: unknown) => o.log.error({ err }, 'initial publish failed'));
+          void c.sync(head).catch((err: unknown) => {
+            first = true; // tried again at the next finalized head
+            o.log.error({ err }, 'initial publish failed; retrying at the next finalized head');
+          });
         }
       },
     });
