@@ -66,6 +66,19 @@ const NO = 400; // ms to wait for something that must not arrive
 const adds = (ts: readonly AclTuple[]): AclOp[] => ts.map((e) => ({ op: 'acl-add', key: aclKey(e), entry: e }));
 const removes = (ts: readonly AclTuple[]): AclOp[] => ts.map((e) => ({ op: 'acl-remove', key: aclKey(e), entry: e }));
 
+/** What the nftables runs of the suite check: our table hooked in, tampering, nothing left after. */
+export const NFT_CHECKS: Pick<SuiteOptions, 'attached' | 'tamper' | 'leftovers'> = {
+  attached: {
+    show: (lab) => inNs(lab.a.ns, 'nft', ['list', 'ruleset']),
+    expect: /table inet sub0_\S+ \{[^]*hook prerouting[^]*hook postrouting/,
+  },
+  tamper: tamperNft,
+  async leftovers(lab) {
+    const out = await inNs(lab.a.ns, 'nft', ['list', 'tables']);
+    return out.split('\n').filter((l) => l.includes('sub0_')).join('\n');
+  },
+};
+
 export function aclSuite(t: Test, o: SuiteOptions): void {
   let lab: Lab;
   let a: LabAgent; // in A: holds the driver, and is A's TCP/UDP endpoint
