@@ -10,10 +10,10 @@ import { loadOrCreateSigningKey } from './signing-key-file.js';
 
 export async function runController(cfg: ControllerConfig): Promise<void> {
   const log = pino({ name: 'controller', level: cfg.logLevel });
+  const chain = await openChain({ endpoint: cfg.endpoint, registry: cfg.registry }); // fails first, and fast, without a chain
   const { key, created } = loadOrCreateSigningKey(cfg.keyFile);
   const publicKey = bytesToHex(key.publicKey);
   log.info({ keyFile: cfg.keyFile, publicKey, created }, 'signing key (agents trust it with --trust)');
-  const chain = await openChain({ endpoint: cfg.endpoint, registry: cfg.registry });
   const controller = await Controller.start({
     client: chain.client,
     registry: chain.registry,
