@@ -2,9 +2,10 @@
  * Where sub0 keeps its local state: `$SUB0_HOME`, or `~/.sub0`. The local chain's database and
  * the record of where it listens live under `chain/`; followers keep their cursors beside them.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../overlay/atomic-file.js';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 
@@ -47,10 +48,7 @@ export function readLocalChainRecord(home: string): LocalChainRecord | undefined
 
 /** Writes JSON through a temporary file and a rename, so that readers never see half a file. */
 export function writeJsonAtomic(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 function safeJson(text: string): unknown {

@@ -1,5 +1,6 @@
-/** A ConfigSink on a directory: `<dir>/<node>.json`, each replaced atomically by rename. */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+/** A ConfigSink on a directory: `<dir>/<node>.json`, each replaced whole (writeFileAtomic). */
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../../overlay/atomic-file.js';
 import { join } from 'node:path';
 import type { NodeId } from '../../fabric/schema.js';
 import type { ConfigSink } from './config-sink.js';
@@ -12,10 +13,7 @@ export class DirectorySink implements ConfigSink {
   }
 
   async publish(node: NodeId, wire: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const tmp = join(this.dir, `.${node}.json.${process.pid}.tmp`);
-    await writeFile(tmp, wire, { mode: 0o644 });
-    await rename(tmp, this.path(node)); // readers see the old file or the new one, never half
+    writeFileAtomic(this.path(node), wire, { mode: 0o644 });
   }
 
   async withdraw(node: NodeId): Promise<void> {

@@ -4,7 +4,8 @@
  * a revision no older than the one accepted last. An accepted envelope is kept on disk, so that a
  * restarted agent re-applies it at once and still refuses anything older.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
@@ -64,10 +65,7 @@ export class ConfigGate {
   offer(wire: string | Uint8Array, source: string): GateOutcome {
     const outcome = this.check(wire, source);
     if (outcome.kind === 'duplicate') return outcome;
-    const path = join(this.stateDir, ACCEPTED_FILE);
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, wire, { mode: 0o600 }); // the bytes as verified (no re-decoding of 2 MB)
-    renameSync(tmp, path);
+    writeFileAtomic(join(this.stateDir, ACCEPTED_FILE), wire, { mode: 0o600 }); // the bytes as verified
     this.current = outcome.accepted;
     this.node ??= outcome.accepted.config.node;
     return outcome;

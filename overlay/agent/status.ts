@@ -3,7 +3,7 @@
  * change: which config is applied, what the last reconcile did, why the last config was refused.
  * The lab and the tests wait on it; an operator reads it with `cat`.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
 import type { ReconcileResult } from './reconciler.js';
 
@@ -50,9 +50,6 @@ export class StatusFile {
   }
 
   private write(): void {
-    const path = join(this.stateDir, STATUS_FILE);
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.status, null, 2)}\n`);
-    renameSync(tmp, path);
+    writeFileAtomic(join(this.stateDir, STATUS_FILE), `${JSON.stringify(this.status, null, 2)}\n`);
   }
 }

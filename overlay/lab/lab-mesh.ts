@@ -5,7 +5,8 @@
  * the agents' status files.
  */
 import { type ChildProcess } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -129,9 +130,7 @@ export class LabMesh {
 
   /** Writes any text as the node's config file (atomically): for malformed-config tests. */
   writeEnvelope(nodeId: string, text: string): void {
-    const path = this.lab.node(nodeId).configPath;
-    writeFileSync(`${path}.tmp`, text);
-    renameSync(`${path}.tmp`, path);
+    writeFileAtomic(this.lab.node(nodeId).configPath, text);
   }
 
   startAgent(nodeId: string, opts: { acl?: 'ebpf' | 'nftables' | 'off'; resyncMs?: number; extra?: readonly string[] } = {}): AgentProc {
