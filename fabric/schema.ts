@@ -6,9 +6,8 @@
 import { z } from 'zod';
 
 /** Slug ids: they double as chain attribute values and interface-name suffixes. */
-export const Id = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'must be 1-32 of a-z 0-9 . _ - starting with a letter or digit');
+export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+export const Id = z.string().regex(ID_PATTERN, 'must be 1-32 of a-z 0-9 . _ - starting with a letter or digit');
 
 /** SS58 account address (base58, no 0 O I l). */
 export const Account = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,64}$/, 'must be an SS58 account address');

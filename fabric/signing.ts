@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { sha256Bytes } from './digest.js';
 import { canonicalJson, encodeConfig } from './encoding.js';
 import { Sub0Error } from './errors.js';
-import { NodeConfig } from './node-config.js';
+import { parseNodeConfig, type NodeConfig } from './node-config.js';
 
 const Hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `must be ${bytes} bytes of lower-case hex`);
 
@@ -87,7 +87,7 @@ export function verifyConfig(wire: string | Uint8Array, trusted: readonly Uint8A
   } catch (e) {
     throw new Sub0Error('invalid-input', 'signed payload is not JSON', { cause: e });
   }
-  const parsed = NodeConfig.safeParse(body);
+  const parsed = parseNodeConfig(body);
   if (!parsed.success) throw new Sub0Error('invalid-input', `node config: ${z.prettifyError(parsed.error)}`);
   return { config: parsed.data, key, hash: bytesToHex(digest) };
 }

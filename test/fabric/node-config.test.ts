@@ -1,0 +1,52 @@
+import t from 'tap';
+import { z } from 'zod';
+import { compile } from '../../fabric/compile.js';
+import { NodeConfig, parseNodeConfig } from '../../fabric/node-config.js';
+import { labSnapshot } from '../helpers/fabric-fixtures.js';
+
+const config = JSON.parse(JSON.stringify(compile(labSnapshot()).configs.get('n2')!)) as Record<string, any>;
+const entry = config.acl[0] as Record<string, unknown>;
+
+/** Valid and invalid ACL entries: the fast path must agree with the schema on every one. */
+const entries: [string, unknown][] = [
+  ['valid', entry],
+  ['valid, keys in another order', Object.fromEntries(Object.entries(entry).reverse())],
+  ['valid, port range', { ...entry, ports: [0, 65535] }],
+  ['an extra key', { ...entry, extra: 1 }],
+  ['a key missing', (({ rule: _, ...rest }) => rest)(entry)],
+  ['rule not an id', { ...entry, rule: 'Web To Rpc' }],
+  ['rule a number', { ...entry, rule: 7 }],
+  ['src not a host prefix', { ...entry, src: '100.96.0.0/11' }],
+  ['dst6 a v4 /32', { ...entry, dst6: '100.96.0.1/128' }],
+  ['src6 upper case', { ...entry, src6: String(entry.src6).toUpperCase() }],
+  ['proto unknown', { ...entry, proto: 'sctp' }],
+  ['ports one number', { ...entry, ports: [80] }],
+  ['ports three numbers', { ...entry, ports: [80, 81, 82] }],
+  ['ports not integers', { ...entry, ports: [80.5, 81] }],
+  ['ports negative', { ...entry, ports: [-1, 81] }],
+  ['ports above 65535', { ...entry, ports: [80, 65536] }],
+  ['ports strings', { ...entry, ports: ['80', '81'] }],
+  ['ports an object', { ...entry, ports: { 0: 80, 1: 81, length: 2 } }],
+  ['null', null],
+  ['an array', [entry]],
+  ['a string', 'allow all'],
+];
+
+for (const [name, e] of entries) {
+  t.test(`parseNodeConfig agrees with the schema: ${name}`, async (t) => {
+    const body = { ...config, acl: [entry, e, entry] };
+    const fast = parseNodeConfig(body);
+    const slow = NodeConfig.safeParse(body);
+    t.equal(fast.success, slow.success, slow.success ? 'accepted by both' : 'refused by both');
+    if (!fast.success && !slow.success) t.equal(z.prettifyError(fast.error), z.prettifyError(slow.error), 'the same explanation');
+    if (fast.success && slow.success) t.same(fast.data, slow.data, 'the same data');
+  });
+}
+
+t.test('parseNodeConfig refuses what the frame refuses', async (t) => {
+  t.notOk(parseNodeConfig({ ...config, extra: true }).success, 'an unknown top-level key');
+  t.notOk(parseNodeConfig({ ...config, acl: {} }).success, 'acl not an array');
+  const { peers: _, ...noPeers } = config;
+  t.notOk(parseNodeConfig(noPeers).success, 'peers missing');
+  t.ok(parseNodeConfig(config).success, 'the compiled config itself');
+});
