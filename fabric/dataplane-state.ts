@@ -35,8 +35,11 @@ export function emptyState(listenPort = 0): DataplaneState {
   return { addresses: new Set(), listenPort, peers: new Map(), routes: new Set(), acl: new Map() };
 }
 
-/** The data plane a NodeConfig asks for. A quarantined node keeps its interface and nothing else. */
-export function desiredState(config: NodeConfig): DataplaneState {
+/**
+ * The data plane a NodeConfig asks for. A quarantined node keeps its interface and nothing else.
+ * `acl: false` leaves the ACL empty, for callers that keep it incrementally (DesiredAcl).
+ */
+export function desiredState(config: NodeConfig, opts: { readonly acl?: boolean } = {}): DataplaneState {
   const active = config.mode === 'active';
   const peers = new Map<string, PeerState>();
   const routes = new Set<string>();
@@ -47,7 +50,7 @@ export function desiredState(config: NodeConfig): DataplaneState {
     }
     for (const r of config.routes) for (const d of r.dsts) routes.add(d);
     // aclKey() of both tuples, spelled out (10,000s of entries: one shared suffix, no temporaries).
-    for (const e of config.acl) {
+    for (const e of opts.acl === false ? [] : config.acl) {
       const rest = `/${e.proto}:${e.ports[0]}-${e.ports[1]}`;
       const k4 = `${e.src}>${e.dst}${rest}`;
       if (!acl.has(k4)) acl.set(k4, { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports });

@@ -33,7 +33,16 @@ const ORDER: Record<Op['op'], number> = {
   'address-remove': 9,
 };
 
-export function plan(desired: DataplaneState, observed: DataplaneState): Op[] {
+export interface PlanOptions {
+  /**
+   * The only ACL keys where desired and observed may differ (DesiredAcl.update() gives them when
+   * the data plane holds the previous config): the ACL part looks at these alone, not at every
+   * tuple of both sides. Omitted: every tuple is compared.
+   */
+  readonly aclKeys?: Iterable<string>;
+}
+
+export function plan(desired: DataplaneState, observed: DataplaneState, opts: PlanOptions = {}): Op[] {
   const ops: Op[] = [];
   for (const cidr of desired.addresses) if (!observed.addresses.has(cidr)) ops.push({ op: 'address-add', cidr });
   for (const cidr of observed.addresses) if (!desired.addresses.has(cidr)) ops.push({ op: 'address-remove', cidr });
@@ -53,8 +62,17 @@ export function plan(desired: DataplaneState, observed: DataplaneState): Op[] {
   for (const dst of desired.routes) if (!observed.routes.has(dst)) ops.push({ op: 'route-add', dst });
   for (const dst of observed.routes) if (!desired.routes.has(dst)) ops.push({ op: 'route-remove', dst });
 
-  for (const [key, entry] of desired.acl) if (!observed.acl.has(key)) ops.push({ op: 'acl-add', key, entry });
-  for (const [key, entry] of observed.acl) if (!desired.acl.has(key)) ops.push({ op: 'acl-remove', key, entry });
+  if (opts.aclKeys) {
+    for (const key of opts.aclKeys) {
+      const want = desired.acl.get(key);
+      const have = observed.acl.get(key);
+      if (want && !have) ops.push({ op: 'acl-add', key, entry: want });
+      else if (have && !want) ops.push({ op: 'acl-remove', key, entry: have });
+    }
+  } else {
+    for (const [key, entry] of desired.acl) if (!observed.acl.has(key)) ops.push({ op: 'acl-add', key, entry });
+    for (const [key, entry] of observed.acl) if (!desired.acl.has(key)) ops.push({ op: 'acl-remove', key, entry });
+  }
 
   // Stable sort: within one kind the order of the desired state is kept.
   return ops.sort((a, b) => ORDER[a.op] - ORDER[b.op]);

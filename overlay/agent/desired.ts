@@ -6,7 +6,8 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { aclKey, desiredState, type AclTuple, type DataplaneState, type PeerState } from '../../fabric/dataplane-state.js';
+import { desiredState, type DataplaneState, type PeerState } from '../../fabric/dataplane-state.js';
+import { DesiredAcl } from '../../fabric/desired-acl.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { canonicalCidr, joinHostPort, splitHostPort } from '../net/ip.js';
 
@@ -29,50 +30,45 @@ export async function resolveEndpoint(endpoint: string, resolve: Resolver): Prom
   return ip === undefined ? undefined : joinHostPort(ip, port);
 }
 
+/** The desired state of one config, on its own (the dry-run planner, benchmarks). */
 export async function desiredDataplane(config: NodeConfig, resolve: Resolver = systemResolver): Promise<DataplaneState> {
-  return canonicalState(desiredState(config), resolve);
+  return (await new DesiredTracker(resolve).next(config)).state;
 }
 
-/** The same state with every CIDR canonical and every endpoint an IP literal. */
-export async function canonicalState(s: DataplaneState, resolve: Resolver = systemResolver): Promise<DataplaneState> {
-  const peers = new Map<string, PeerState>();
-  for (const p of s.peers.values()) {
-    const endpoints: string[] = [];
-    for (const e of p.endpoints) {
-      const r = await resolveEndpoint(e, resolve);
-      if (r !== undefined && !endpoints.includes(r)) endpoints.push(r);
-    }
-    peers.set(p.publicKey, { ...p, endpoints, allowedIps: p.allowedIps.map(canonicalCidr) });
-  }
-  // fabric already spells CIDRs canonically: then the tuples and their keys (aclKey(), as every
-  // DataplaneState keys its ACL) are taken as they are, without rebuilding 20,000 of them.
-  let acl: ReadonlyMap<string, AclTuple> = s.acl;
-  for (const t of s.acl.values()) {
-    if (canonicalCidr(t.src) !== t.src || canonicalCidr(t.dst) !== t.dst) {
-      acl = canonicalAcl(s.acl);
-      break;
-    }
-  }
-  return {
-    addresses: new Set([...s.addresses].map(canonicalCidr)),
-    listenPort: s.listenPort,
-    peers,
-    routes: new Set([...s.routes].map(canonicalCidr)),
-    acl,
-  };
-}
+/**
+ * The desired state of each config the agent takes on, in turn: the ACL kept incrementally
+ * (fabric's DesiredAcl), so that a config that changes one rule of 10,000s costs that rule, and
+ * the keys that rule touched, which is all a plan against the previous state has to look at.
+ */
+export class DesiredTracker {
+  private readonly acl = new DesiredAcl(canonicalCidr);
 
-function canonicalAcl(from: ReadonlyMap<string, AclTuple>): Map<string, AclTuple> {
-  const acl = new Map<string, AclTuple>();
-  for (const [k, t] of from) {
-    const src = canonicalCidr(t.src);
-    const dst = canonicalCidr(t.dst);
-    if (src === t.src && dst === t.dst) {
-      acl.set(k, t);
-      continue;
+  constructor(private readonly resolve: Resolver = systemResolver) {}
+
+  /**
+   * The state `config` asks for, and the ACL keys whose presence may differ from the previous
+   * config's (every key, the first time). The state's ACL map is the tracker's own: it changes
+   * with the next call.
+   */
+  async next(config: NodeConfig): Promise<{ state: DataplaneState; aclChanged: ReadonlySet<string> }> {
+    const aclChanged = this.acl.update(config);
+    const s = desiredState(config, { acl: false });
+    const peers = new Map<string, PeerState>();
+    for (const p of s.peers.values()) {
+      const endpoints: string[] = [];
+      for (const e of p.endpoints) {
+        const r = await resolveEndpoint(e, this.resolve);
+        if (r !== undefined && !endpoints.includes(r)) endpoints.push(r);
+      }
+      peers.set(p.publicKey, { ...p, endpoints, allowedIps: p.allowedIps.map(canonicalCidr) });
     }
-    const c: AclTuple = { ...t, src, dst };
-    acl.set(aclKey(c), c);
+    const state: DataplaneState = {
+      addresses: new Set([...s.addresses].map(canonicalCidr)),
+      listenPort: s.listenPort,
+      peers,
+      routes: new Set([...s.routes].map(canonicalCidr)),
+      acl: this.acl.acl,
+    };
+    return { state, aclChanged };
   }
-  return acl;
 }

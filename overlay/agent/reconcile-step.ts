@@ -37,6 +37,12 @@ export interface StepInput {
   readonly desired: DataplaneState;
   /** Read the kernel in full, shadows included (resync, retry): see AclDriver.observe. */
   readonly fresh?: boolean;
+  /**
+   * What the previous pass left the kernel holding (its reached state) and the ACL keys the new
+   * config may have changed (DesiredTracker): planned against without reading the kernel first.
+   * Only for a pass after one that did not fail, never with `fresh`.
+   */
+  readonly known?: { readonly observed: DataplaneState; readonly aclKeys: ReadonlySet<string> };
 }
 
 export type OpCounts = Partial<Record<Op['op'], number>>;
@@ -52,6 +58,8 @@ export interface StepResult {
   readonly reached: { peers: number; routes: number; acl: number; addresses: number; listenPort: number };
   /** ms spent per step (ensure, observe, plan, each apply phase, reobserve): where a slow pass went. */
   readonly timings?: Readonly<Record<string, number>>;
+  /** The state read back at the end (absent when the pass failed before it could read it). */
+  readonly state?: DataplaneState;
 }
 
 export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl?: DataplaneState['acl'], fresh = true): Promise<DataplaneState> {
@@ -148,15 +156,17 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
   lap('ensure');
 
   let observed: DataplaneState;
+  const known = input.fresh ? undefined : input.known;
   try {
-    observed = await observeDataplane(dp, ifname, desired.acl, input.fresh ?? false);
+    observed = known ? known.observed : await observeDataplane(dp, ifname, desired.acl, input.fresh ?? false);
   } catch (e) {
     return failedEarly(e);
   }
   lap('observe');
-  const ops = plan(desired, observed);
+  const planOpts = known ? { aclKeys: known.aclKeys } : {};
+  const ops = plan(desired, observed, planOpts);
   lap('plan');
-  if (ops.length === 0) return { status: 'unchanged', applied: {}, remaining: {}, errors, reached: reachedOf(observed), timings };
+  if (ops.length === 0) return { status: 'unchanged', applied: {}, remaining: {}, errors, reached: reachedOf(observed), timings, state: observed };
 
   // acl-remove ops must name the tuple as the driver holds it.
   const aclOps = ops.filter((o): o is AclOp => o.op === 'acl-add' || o.op === 'acl-remove');
@@ -190,8 +200,8 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     return { status: 'failed', applied: count(ops), remaining: count(ops), errors, reached: reachedOf(observed) };
   }
   lap('reobserve');
-  const left = plan(desired, reached);
+  const left = plan(desired, reached, planOpts);
   const applied = count(ops);
   if (left.length > 0 && errors.length === 0) errors.push(`${left.length} op(s) did not take: ${left.slice(0, 3).map((o) => o.op).join(', ')}`);
-  return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached), timings };
+  return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached), timings, state: reached };
 }

@@ -14,10 +14,11 @@ import type { Logger } from 'pino';
 import { slotPrefixes } from '../../fabric/address.js';
 import { configHash } from '../../fabric/encoding.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
-import { desiredDataplane, systemResolver, type Resolver } from './desired.js';
+import type { DataplaneState } from '../../fabric/dataplane-state.js';
+import { DesiredTracker, systemResolver, type Resolver } from './desired.js';
 import { reconcileStep, type Dataplane, type StepResult } from './reconcile-step.js';
 
-export interface ReconcileResult extends StepResult {
+export interface ReconcileResult extends Omit<StepResult, 'state'> {
   readonly revision: number;
   readonly configHash: string;
   readonly startedAt: number;
@@ -52,11 +53,15 @@ export class Reconciler {
   private resyncTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
   private last: ReconcileResult | undefined;
+  private tracker: DesiredTracker;
+  /** What the last pass that did not fail left the kernel holding; the next non-fresh pass plans against it. */
+  private held: DataplaneState | undefined;
 
   constructor(
     private readonly dp: Dataplane,
     private readonly opts: ReconcilerOptions,
   ) {
+    this.tracker = new DesiredTracker(opts.resolve ?? systemResolver);
     if (opts.resyncMs) {
       this.resyncTimer = setInterval(() => this.trigger(), opts.resyncMs);
       this.resyncTimer.unref();
@@ -145,15 +150,20 @@ export class Reconciler {
     let step: StepResult;
     let desiredMs = 0;
     try {
-      const desired = await desiredDataplane(config, this.opts.resolve ?? systemResolver);
+      const { state: desired, aclChanged } = await this.tracker.next(config);
       desiredMs = performance.now() - t0;
-      step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh });
+      const known = !fresh && this.held ? { observed: this.held, aclKeys: aclChanged } : undefined;
+      this.held = undefined; // until this pass says what it left
+      step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh, ...(known ? { known } : {}) });
     } catch (e) {
+      this.tracker = new DesiredTracker(this.opts.resolve ?? systemResolver); // it may be half-way through a config
       step = { status: 'failed', applied: {}, remaining: {}, errors: [e instanceof Error ? e.message : String(e)], reached: { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 } };
     }
+    const { state, ...result } = step;
+    if (step.status !== 'failed') this.held = state;
     this.failures = step.status === 'failed' ? this.failures + 1 : 0;
     const r: ReconcileResult = {
-      ...step,
+      ...result,
       timings: { desired: Math.round(desiredMs * 10) / 10, ...step.timings },
       revision: config.revision.number,
       configHash: hash,

@@ -20,6 +20,11 @@ const fewer = n1((raw) => {
   raw.nodes[2].state = 'retired';
   raw.rules = raw.rules.filter((r: { id: string }) => r.id !== 'web-to-rpc');
 });
+/** Only the web-to-rpc rule revoked: ACL tuples go, peers and routes stay. */
+const revoked = n1((raw) => {
+  raw.block = { number: 45, hash: `0x${'45'.padStart(64, '0')}` };
+  raw.rules = raw.rules.filter((r: { id: string }) => r.id !== 'web-to-rpc');
+});
 const quarantined = n1((raw) => {
   raw.block = { number: 44, hash: `0x${'44'.padStart(64, '0')}` };
   raw.nodes[0].state = 'quarantined';
@@ -155,22 +160,28 @@ t.test('stop() waits for the pass in flight and ignores later triggers', async (
   t.equal(results.length, n, 'no pass after stop');
 });
 
-t.test('a new config is planned against the ACL shadow; the first pass, retries, resyncs and trigger() read fresh', async (t) => {
+t.test('a new config is planned against what the last pass left; the first pass, retries, resyncs and trigger() read fresh', async (t) => {
   const k = new FakeKernel();
   const dp = k.dataplane(true);
   const reads: boolean[] = [];
   const acl = dp.acl!;
   const observe = acl.observe.bind(acl);
   Object.assign(acl, { observe: (o?: { fresh?: boolean }) => (reads.push(o?.fresh === true), observe(o)) });
+  let wgReads = 0;
+  const wgObserve = dp.wg.observe.bind(dp.wg);
+  Object.assign(dp.wg, { observe: (i: string) => (wgReads++, wgObserve(i)) });
   const results: ReconcileResult[] = [];
   const r = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, backoff: { initialMs: 10, maxMs: 40 }, onResult: (x) => results.push(x) });
   r.setDesired(base);
   await r.idle();
   t.equal(reads[0], true, 'the first pass reads the kernel');
   reads.length = 0;
-  r.setDesired(fewer);
+  wgReads = 0;
+  r.setDesired(revoked);
   await r.idle();
-  t.same(reads, [false, false], 'a new config: observe and re-observe from the shadow');
+  t.same(results.at(-1)!.applied, { 'acl-remove': 4 }, 'the revoked rule is planned from its keys alone');
+  t.same(reads, [false], 'a new config: nothing read before planning, the ACL re-observed from its shadow');
+  t.equal(wgReads, 0, 'WireGuard, which the change did not touch, is not read at all');
   reads.length = 0;
   r.trigger();
   await r.idle();
@@ -183,7 +194,7 @@ t.test('a new config is planned against the ACL shadow; the first pass, retries,
   await r.idle();
   t.equal(results.at(-2)!.status, 'failed');
   t.equal(results.at(-1)!.status, 'changed');
-  t.same(reads, [false, false, true, false], 'the failed pass used the shadow; its retry reads the kernel first');
+  t.same(reads, [false, true, false], 'the failed pass re-observed the shadow; its retry reads the kernel first');
   await r.stop();
 
   const timed = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, resyncMs: 20 });
