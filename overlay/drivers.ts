@@ -37,6 +37,11 @@ export interface RouteDriver {
 }
 
 /** ACL enforcement on the WireGuard interface: eBPF tc programs + maps, or an nftables set. */
+export interface AclObserveOptions {
+  readonly fresh?: boolean;
+  readonly keys?: Iterable<string>;
+}
+
 export interface AclDriver {
   readonly kind: 'ebpf' | 'nftables';
   /** Why this is not the eBPF driver, when it is the fallback: shown in the agent's status. */
@@ -57,9 +62,11 @@ export interface AclDriver {
    * after a failed pass, an explicit trigger), on its first observe after attach, and on the first
    * observe after any failed apply. So a change made behind the agent's back (an entry deleted by
    * hand) is invisible at most until the next fresh observe, and repaired by the pass that follows.
-   * The map returned belongs to the caller: later applies do not change it.
+   * With `keys`, only the tuples held under those keys are reported (a pass that touched a few
+   * tuples of 10,000s re-observes those). The map returned belongs to the caller: later applies
+   * do not change it.
    */
-  observe(opts?: { readonly fresh?: boolean }): Promise<ReadonlyMap<string, AclTuple>>;
+  observe(opts?: AclObserveOptions): Promise<ReadonlyMap<string, AclTuple>>;
   /** Adds and removes tuples; a removed tuple also cuts the flows it had allowed. */
   apply(ops: readonly AclOp[]): Promise<void>;
   /** Detaches and removes everything this driver created. */

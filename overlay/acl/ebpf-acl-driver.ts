@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { AclTuple } from '../../fabric/dataplane-state.js';
 import { Sub0Error } from '../../fabric/errors.js';
-import type { AclDriver, AclOp } from '../drivers.js';
+import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import { parsePrefix } from './addr.js';
 import { DEFAULT_PIN_ROOT, ensureBpffs, pinDir } from './bpffs.js';
 import {
@@ -99,10 +99,10 @@ export class EbpfAclDriver implements AclDriver {
   }
 
   /** The shadow; read from the map first when `fresh`, or when the shadow may be wrong. */
-  async observe(opts?: { readonly fresh?: boolean }): Promise<ReadonlyMap<string, AclTuple>> {
+  async observe(opts?: AclObserveOptions): Promise<ReadonlyMap<string, AclTuple>> {
     if (!this.at) return new Map();
     if (opts?.fresh || this.stale) this.resync();
-    return this.shadow.tuples();
+    return this.shadow.tuples(opts?.keys);
   }
 
   /**

@@ -60,7 +60,7 @@ const handlers: Record<string, (a: Args) => Promise<unknown>> = {
   },
   attach: async (a) => need().attach(a.ifname as string, a.guarded as string[]),
   apply: async (a) => need().apply(a.ops as never),
-  observe: async (a) => [...(await need().observe({ fresh: a.fresh === true })).entries()],
+  observe: async (a) => [...(await need().observe({ fresh: a.fresh === true, ...(Array.isArray(a.keys) ? { keys: a.keys as string[] } : {}) })).entries()],
   destroy: async () => need().destroy(),
   async listen(a) {
     const srv = createServer((s) => {

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { AclTuple } from '../../fabric/dataplane-state.js';
 import { Sub0Error, type Sub0ErrorCode } from '../../fabric/errors.js';
-import type { AclDriver, AclOp } from '../drivers.js';
+import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import type { AclDriverOptions } from './index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -68,7 +68,7 @@ export class LabAgent {
       kind: r.kind,
       fallbackReason: r.fallbackReason,
       attach: (ifname: string, guarded: readonly string[]) => this.call<void>('attach', { ifname, guarded }),
-      observe: async (o?: { readonly fresh?: boolean }) => new Map(await this.call<[string, AclTuple][]>('observe', { fresh: o?.fresh ?? false })),
+      observe: async (o?: AclObserveOptions) => new Map(await this.call<[string, AclTuple][]>('observe', { fresh: o?.fresh ?? false, ...(o?.keys ? { keys: [...o.keys] } : {}) })),
       apply: (ops: readonly AclOp[]) => this.call<void>('apply', { ops }),
       destroy: () => this.call<void>('destroy'),
     };

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { AclTuple } from '../../fabric/dataplane-state.js';
 import { Sub0Error } from '../../fabric/errors.js';
-import type { AclDriver, AclOp } from '../drivers.js';
+import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import { parseHost } from './addr.js';
 import { run, runOk } from './exec.js';
 import { renderTable, renderTuples, tableName } from './nft-ruleset.js';
@@ -53,10 +53,10 @@ export class NftAclDriver implements AclDriver {
     this.log?.info({ ifname, table: tableName(ifname) }, 'acl: nftables table in place');
   }
 
-  async observe(opts?: { readonly fresh?: boolean }): Promise<ReadonlyMap<string, AclTuple>> {
+  async observe(opts?: AclObserveOptions): Promise<ReadonlyMap<string, AclTuple>> {
     if (!this.ifname) return new Map();
     if (opts?.fresh || this.stale) await this.resync(this.ifname);
-    return this.shadow.tuples();
+    return this.shadow.tuples(opts?.keys);
   }
 
   /** Applies the ops to the shadow (the record) and replaces every tuple set in one transaction. */

@@ -169,9 +169,15 @@ export class ShadowTable {
   rules = new RuleSet();
   private byKey = new Map<string, AclTuple>();
 
-  /** A copy of the tuples, keyed by aclKey(). */
-  tuples(): Map<string, AclTuple> {
-    return new Map(this.byKey);
+  /** A copy of the tuples, keyed by aclKey(); only those under `keys` when given. */
+  tuples(keys?: Iterable<string>): Map<string, AclTuple> {
+    if (!keys) return new Map(this.byKey);
+    const out = new Map<string, AclTuple>();
+    for (const k of keys) {
+      const t = this.byKey.get(k);
+      if (t) out.set(k, t);
+    }
+    return out;
   }
 
   /**

@@ -39,8 +39,10 @@ export interface StepInput {
   readonly fresh?: boolean;
   /**
    * What the previous pass left the kernel holding (its reached state) and the ACL keys the new
-   * config may have changed (DesiredTracker): planned against without reading the kernel first.
-   * Only for a pass after one that did not fail, never with `fresh`.
+   * config may have changed (DesiredTracker): planned against without reading the kernel first,
+   * and without re-reading the WireGuard device (the previous pass set it up; the ACL hook is
+   * still checked, which also finds a vanished interface). Only for a pass after one that did not
+   * fail, never with `fresh`. `observed` is handed over: the step updates its ACL map in place.
    */
   readonly known?: { readonly observed: DataplaneState; readonly aclKeys: ReadonlySet<string> };
 }
@@ -79,19 +81,38 @@ export async function observeDataplane(dp: Dataplane, ifname: string, desiredAcl
  * of ours changed there, and re-reading 20,000 ACL tuples or 1,000 peers costs 100s of ms). The
  * ACL driver answers from its shadow (it re-reads the kernel by itself after a failed apply).
  */
-async function reobserve(dp: Dataplane, ifname: string, before: DataplaneState, desiredAcl: DataplaneState['acl'], touched: { wg: boolean; routes: boolean; acl: boolean }): Promise<DataplaneState> {
+async function reobserve(
+  dp: Dataplane,
+  ifname: string,
+  before: DataplaneState,
+  desiredAcl: DataplaneState['acl'],
+  touched: { wg: boolean; routes: boolean; acl: boolean },
+  aclKeys: ReadonlySet<string> | undefined,
+): Promise<DataplaneState> {
+  const readAcl = async (acl: AclDriver) => (aclKeys ? patch(before.acl, aclKeys, canonicalAcl(await acl.observe({ keys: aclKeys }))) : canonicalAcl(await acl.observe()));
   const [wg, rt, acl] = await Promise.all([
     touched.wg ? dp.wg.observe(ifname) : undefined,
     touched.routes ? dp.routes.observe(ifname) : undefined,
-    touched.acl && dp.acl ? dp.acl.observe() : undefined,
+    touched.acl && dp.acl ? readAcl(dp.acl) : undefined,
   ]);
   return {
     addresses: rt ? rt.addresses : before.addresses,
     listenPort: wg ? wg.listenPort : before.listenPort,
     peers: wg ? wg.peers : before.peers,
     routes: rt ? rt.routes : before.routes,
-    acl: acl ? canonicalAcl(acl) : dp.acl ? before.acl : new Map(desiredAcl),
+    acl: acl ?? (dp.acl ? before.acl : new Map(desiredAcl)),
   };
+}
+
+/** `base` with what is held under `keys` now: in place, `base` is the step's own (StepInput.known). */
+function patch(base: ReadonlyMap<string, AclTuple>, keys: ReadonlySet<string>, held: ReadonlyMap<string, AclTuple>): ReadonlyMap<string, AclTuple> {
+  const m = base as Map<string, AclTuple>;
+  for (const k of keys) {
+    const t = held.get(k);
+    if (t) m.set(k, t);
+    else m.delete(k);
+  }
+  return m;
 }
 
 /**
@@ -146,8 +167,9 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     return { status: 'failed', applied: {}, remaining: {}, errors, reached };
   };
 
+  const known = input.fresh ? undefined : input.known;
   try {
-    await dp.wg.ensureInterface(ifname, input.privateKey, desired.listenPort);
+    if (!known) await dp.wg.ensureInterface(ifname, input.privateKey, desired.listenPort);
     // Fail closed: without enforcement attached, new peers and routes would carry anything.
     if (dp.acl) await dp.acl.attach(ifname, input.guarded);
   } catch (e) {
@@ -156,7 +178,6 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
   lap('ensure');
 
   let observed: DataplaneState;
-  const known = input.fresh ? undefined : input.known;
   try {
     observed = known ? known.observed : await observeDataplane(dp, ifname, desired.acl, input.fresh ?? false);
   } catch (e) {
@@ -190,11 +211,14 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
 
   let reached: DataplaneState;
   try {
-    reached = await reobserve(dp, ifname, observed, desired.acl, {
-      wg: peerOps.length > 0,
-      routes: ops.some((o) => o.op.startsWith('address-') || o.op.startsWith('route-')),
-      acl: aclOps.length > 0,
-    });
+    reached = await reobserve(
+      dp,
+      ifname,
+      observed,
+      desired.acl,
+      { wg: peerOps.length > 0, routes: ops.some((o) => o.op.startsWith('address-') || o.op.startsWith('route-')), acl: aclOps.length > 0 },
+      known?.aclKeys,
+    );
   } catch (e) {
     errors.push(`re-observe: ${message(e)}`);
     return { status: 'failed', applied: count(ops), remaining: count(ops), errors, reached: reachedOf(observed) };

@@ -5,7 +5,7 @@
  */
 import { aclKey, type AclTuple, type PeerState } from '../../fabric/dataplane-state.js';
 import { Sub0Error } from '../../fabric/errors.js';
-import type { AclDriver, AclOp, PeerOp, RouteDriver, RouteOp, WireguardBackend, WireguardObserved } from '../../overlay/drivers.js';
+import type { AclDriver, AclObserveOptions, AclOp, PeerOp, RouteDriver, RouteOp, WireguardBackend, WireguardObserved } from '../../overlay/drivers.js';
 import type { Dataplane } from '../../overlay/agent/reconcile-step.js';
 
 export class FakeKernel {
@@ -20,6 +20,15 @@ export class FakeKernel {
   readonly failures = new Map<string, number>();
   /** Delay of every apply, to hold a pass in flight. */
   applyDelayMs = 0;
+
+  /** The interface and all on it gone, as when wireguard-go dies. */
+  vanish(): void {
+    this.iface = undefined;
+    this.peers.clear();
+    this.addresses.clear();
+    for (const [r, owner] of this.routes) if (owner === 'sub0') this.routes.delete(r);
+    this.attached = undefined;
+  }
 
   fail(call: string, times = 1): void {
     this.failures.set(call, times);
@@ -102,12 +111,14 @@ class FakeRoutes implements RouteDriver {
 class FakeAcl implements AclDriver {
   readonly kind = 'ebpf' as const;
   constructor(private readonly k: FakeKernel) {}
-  async attach(_ifname: string, guarded: readonly string[]): Promise<void> {
+  async attach(ifname: string, guarded: readonly string[]): Promise<void> {
     await this.k.hit('acl.attach');
+    if (!this.k.iface) throw new Sub0Error('not-found', 'no such interface', { where: ifname });
     this.k.attached = guarded;
   }
-  async observe(): Promise<ReadonlyMap<string, AclTuple>> {
-    return new Map(this.k.acl);
+  async observe(o?: AclObserveOptions): Promise<ReadonlyMap<string, AclTuple>> {
+    if (!o?.keys) return new Map(this.k.acl);
+    return new Map([...o.keys].flatMap((k) => (this.k.acl.has(k) ? [[k, this.k.acl.get(k)!] as const] : [])));
   }
   async apply(ops: readonly AclOp[]): Promise<void> {
     await delay(this.k.applyDelayMs);

@@ -3,6 +3,7 @@
  * one pass at a time, the newest desired state wins, backoff on failure, foreign state untouched.
  */
 import t from 'tap';
+import { slotPrefixes } from '../../../fabric/address.js';
 import { compile } from '../../../fabric/compile.js';
 import type { NodeConfig } from '../../../fabric/node-config.js';
 import { Reconciler, type ReconcileResult } from '../../../overlay/agent/reconciler.js';
@@ -67,7 +68,12 @@ t.test('phases keep add-before-delete across drivers; ACL removals come before r
   k.journal.length = 0;
   r.setDesired(fewer);
   await r.idle();
-  t.same(k.journal, ['wg.ensure', 'acl.attach', 'wg.apply peer-remove', 'acl.apply acl-remove', 'routes.apply route-remove']);
+  // The device was set up by the first pass: a new config only re-checks the (fail-closed) ACL hook.
+  t.same(k.journal, ['acl.attach', 'wg.apply peer-remove', 'acl.apply acl-remove', 'routes.apply route-remove']);
+  k.journal.length = 0;
+  r.trigger();
+  await r.idle();
+  t.same(k.journal, ['wg.ensure', 'acl.attach'], 'a fresh pass ensures the device again');
   t.equal(k.peers.size, 1, 'one peer left');
   await r.stop();
 });
@@ -205,4 +211,23 @@ t.test('a new config is planned against what the last pass left; the first pass,
   await timed.idle();
   t.ok(reads.length >= 1 && reads.every((x) => x), 'periodic resyncs read the kernel');
   await timed.stop();
+});
+
+t.test('a new config after the interface vanished: the pass fails on the missing hook, its retry rebuilds', async (t) => {
+  const k = new FakeKernel();
+  const { r, results } = loop(k);
+  r.setDesired(base);
+  await r.idle();
+  const peers = k.peers.size;
+  k.vanish();
+  r.setDesired(revoked);
+  await r.idle();
+  t.equal(results.at(-1)!.status, 'failed', 'the pass planned from the last state finds no interface');
+  t.match(results.at(-1)!.errors.join(), /no such interface/);
+  await new Promise((res) => setTimeout(res, 60)); // the retry
+  await r.idle();
+  t.equal(results.at(-1)!.status, 'changed');
+  t.equal(k.peers.size, peers, 'the retry re-created the interface and its peers');
+  t.same(k.attached, slotPrefixes(revoked.network), 'and the ACL hook');
+  await r.stop();
 });
