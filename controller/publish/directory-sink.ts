@@ -1,15 +1,17 @@
-/** A ConfigSink on a directory: `<dir>/<node>.json`, each replaced whole (writeFileAtomic). */
+/** A ConfigSink on a directory: `<dir>/<node>.signed`, each replaced whole (writeFileAtomic). */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../../overlay/atomic-file.js';
 import { join } from 'node:path';
 import type { NodeId } from '../../fabric/schema.js';
 import type { ConfigSink } from './config-sink.js';
 
+const EXT = '.signed';
+
 export class DirectorySink implements ConfigSink {
   constructor(readonly dir: string) {}
 
   path(node: NodeId): string {
-    return join(this.dir, `${node}.json`);
+    return join(this.dir, `${node}${EXT}`);
   }
 
   async publish(node: NodeId, wire: string): Promise<void> {
@@ -29,8 +31,8 @@ export class DirectorySink implements ConfigSink {
       return out;
     }
     for (const name of names) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
-      out.set(name.slice(0, -'.json'.length), await readFile(join(this.dir, name), 'utf8'));
+      if (!name.endsWith(EXT) || name.startsWith('.')) continue;
+      out.set(name.slice(0, -EXT.length), await readFile(join(this.dir, name), 'utf8'));
     }
     return out;
   }

@@ -11,7 +11,7 @@ import { Sub0Error } from '../../fabric/errors.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { verifyConfig } from '../../fabric/signing.js';
 
-export const ACCEPTED_FILE = 'config.signed.json';
+export const ACCEPTED_FILE = 'accepted.signed';
 
 export interface AcceptedConfig {
   readonly config: NodeConfig;

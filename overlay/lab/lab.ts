@@ -88,7 +88,7 @@ export class Lab {
         endpoint: `${underlay}:${listenPort}`,
         listenPort,
         stateDir,
-        configPath: join(stateDir, 'config.json'),
+        configPath: join(stateDir, 'config.signed'),
         publicKey: loadOrCreateNodeKey(stateDir).publicKey,
       };
     });

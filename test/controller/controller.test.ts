@@ -42,7 +42,7 @@ async function startController(reports: { block: number; report: PublishReport }
   };
 }
 
-const read = (node: string) => verifyConfig(readFileSync(join(out, `${node}.json`)), [key.publicKey]).config;
+const read = (node: string) => verifyConfig(readFileSync(join(out, `${node}.signed`)), [key.publicKey]).config;
 const until = async (cond: () => boolean, what: string) => {
   for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
@@ -64,7 +64,7 @@ t.test('chain changes become signed node configs; only what changed is republish
   const first = await startController(reports);
   await until(() => reports.length > 0, 'the initial publish');
   t.same([...reports[0]!.report.published].sort(), ['n1', 'n2', 'n3'], 'every node gets its config');
-  t.same(readdirSync(out).sort(), ['n1.json', 'n2.json', 'n3.json']);
+  t.same(readdirSync(out).sort(), ['n1.signed', 'n2.signed', 'n3.signed']);
   t.ok(read('n1').revision.number >= setupBlock.number, 'stamped with a finalized block at or after the change');
   t.same(read('n2').acl, [], 'deny by default');
 
@@ -89,7 +89,7 @@ t.test('chain changes become signed node configs; only what changed is republish
   t.same(again[0]!.report.withdrawn, ['n3']);
   t.same([...again[0]!.report.published].sort(), ['n1', 'n2']);
   t.same(read('n1').peers.map((p) => p.node), ['n2']);
-  t.same(readdirSync(out).sort(), ['n1.json', 'n2.json']);
+  t.same(readdirSync(out).sort(), ['n1.signed', 'n2.signed']);
   await second.stop();
 
   // A restart with nothing new on chain republishes nothing.

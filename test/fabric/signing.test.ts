@@ -37,7 +37,7 @@ t.test('changing any single byte of the signed message makes it fail', async (t)
   t.equal(rejected, wire.length, `all ${wire.length} single-byte changes rejected`);
 });
 
-t.test('untrusted keys, re-signed payloads and non-canonical envelopes are refused', async (t) => {
+t.test('untrusted keys, re-signed payloads and other spellings of the header are refused', async (t) => {
   const wire = signConfig(config, key);
   const other = generateSigningKey();
   const code = (fn: () => unknown) => {
@@ -48,14 +48,39 @@ t.test('untrusted keys, re-signed payloads and non-canonical envelopes are refus
       return isSub0Error(e) ? e.code : 'other';
     }
   };
+  const nl = wire.indexOf('\n');
+  const header = wire.slice(0, nl);
+  const payload = wire.slice(nl + 1);
+  t.match(header, /^sub0\/node-config\/v1 [0-9a-f]{64} [0-9a-f]{128}$/, 'one header line');
+  t.same(JSON.parse(payload), JSON.parse(JSON.stringify(config)), 'then the config as plain JSON');
   t.equal(code(() => verifyConfig(wire, [other.publicKey])), 'bad-signature', 'signed by a key we do not trust');
   t.equal(code(() => verifyConfig(signConfig(config, other), [key.publicKey])), 'bad-signature', 'valid signature, wrong signer');
-  const env = JSON.parse(wire);
-  const tampered = { ...env, payload: env.payload.replace('"tcp"', '"any"') };
-  t.equal(code(() => verifyConfig(JSON.stringify(tampered), [key.publicKey])), 'bad-signature', 'payload changed after signing');
-  t.equal(code(() => verifyConfig(JSON.stringify(env, null, 1), [key.publicKey])), 'invalid-input', 'same content, other spelling');
+  t.equal(code(() => verifyConfig(`${header}\n${payload.replace('"tcp"', '"any"')}`, [key.publicKey])), 'bad-signature', 'payload changed after signing');
+  t.equal(code(() => verifyConfig(`${header}\n${JSON.stringify(JSON.parse(payload), null, 1)}`, [key.publicKey])), 'bad-signature', 'same content, other spelling');
+  t.equal(code(() => verifyConfig(`${header}\n${payload}\n`, [key.publicKey])), 'bad-signature', 'a trailing newline');
+  t.equal(code(() => verifyConfig(`${header}\r\n${payload}`, [key.publicKey])), 'invalid-input', 'a CRLF header');
+  t.equal(code(() => verifyConfig(`${header.toUpperCase().replace('SUB0/NODE-CONFIG/V1', 'sub0/node-config/v1')}\n${payload}`, [key.publicKey])), 'invalid-input', 'upper-case hex');
+  t.equal(code(() => verifyConfig(`${header.replace(' ', '  ')}\n${payload}`, [key.publicKey])), 'invalid-input', 'two spaces');
+  t.equal(code(() => verifyConfig(payload, [key.publicKey])), 'invalid-input', 'no header');
   t.equal(code(() => verifyConfig('{"v":1}', [key.publicKey])), 'invalid-input');
   t.equal(code(() => verifyConfig('\xff', [key.publicKey])), 'invalid-input');
+  t.equal(code(() => verifyConfig('', [key.publicKey])), 'invalid-input', 'empty');
+});
+
+t.test('a signed payload that is not a valid NodeConfig is refused, naming what is wrong', async (t) => {
+  const { ed25519 } = await import('@noble/curves/ed25519.js');
+  const { bytesToHex, utf8ToBytes } = await import('@noble/hashes/utils.js');
+  const { createHash } = await import('node:crypto');
+  // Signed correctly by the trusted key, so that only the content can be at fault.
+  const signRaw = (text: string) => {
+    const digest = createHash('sha256').update(text).digest();
+    const sig = ed25519.sign(new Uint8Array([...utf8ToBytes('sub0/node-config/v1\n'), ...digest]), key.secretKey);
+    return `sub0/node-config/v1 ${bytesToHex(key.publicKey)} ${bytesToHex(sig)}\n${text}`;
+  };
+  t.ok(verifyConfig(signRaw(JSON.stringify(config)), [key.publicKey]), 'the helper signs as signConfig does');
+  t.throws(() => verifyConfig(signRaw('{"acl":'), [key.publicKey]), { code: 'invalid-input', message: /not JSON/ });
+  const bad = { ...config, acl: [{ ...config.acl[0]!, ports: [80, 70000] }] };
+  t.throws(() => verifyConfig(signRaw(JSON.stringify(bad)), [key.publicKey]), { code: 'invalid-input', message: /node config:[\s\S]*acl\[0\]\.ports\[1\]/ });
 });
 
 t.test('hashes are canonical; the content hash ignores only the revision', async (t) => {

@@ -44,7 +44,7 @@ t.test('publishes each node once, then only what changed, and withdraws nodes th
   );
   t.same([...next.published].sort(), ['n2', 'n3']);
   t.same(next.withdrawn, ['n1']);
-  t.same(readdirSync(join(dir, 'configs')).sort(), ['n2.json', 'n3.json'], 'no temp files left');
+  t.same(readdirSync(join(dir, 'configs')).sort(), ['n2.signed', 'n3.signed'], 'no temp files left');
   t.equal(verifyConfig(readFileSync(sink.path('n3')), [key.publicKey]).config.revision.number, 44);
 });
 
