@@ -67,7 +67,7 @@ t.test('untrusted keys, re-signed payloads and other spellings of the header are
   t.equal(code(() => verifyConfig('', [key.publicKey])), 'invalid-input', 'empty');
 });
 
-t.test('a signed payload that is not a valid NodeConfig is refused, naming what is wrong', async (t) => {
+t.test('interoperable ed25519; a signed payload that is not a valid NodeConfig is refused, naming what is wrong', async (t) => {
   const { ed25519 } = await import('@noble/curves/ed25519.js');
   const { bytesToHex, utf8ToBytes } = await import('@noble/hashes/utils.js');
   const { createHash } = await import('node:crypto');
@@ -77,7 +77,12 @@ t.test('a signed payload that is not a valid NodeConfig is refused, naming what 
     const sig = ed25519.sign(new Uint8Array([...utf8ToBytes('sub0/node-config/v1\n'), ...digest]), key.secretKey);
     return `sub0/node-config/v1 ${bytesToHex(key.publicKey)} ${bytesToHex(sig)}\n${text}`;
   };
-  t.ok(verifyConfig(signRaw(JSON.stringify(config)), [key.publicKey]), 'the helper signs as signConfig does');
+  t.ok(verifyConfig(signRaw(JSON.stringify(config)), [key.publicKey]), 'a signature by another ed25519 implementation verifies');
+  t.same(ed25519.getPublicKey(key.secretKey), key.publicKey, 'and derives the same public key');
+  const wire = signConfig(config, key);
+  const [, , sigHex] = wire.slice(0, wire.indexOf('\n')).split(' ');
+  const digest = createHash('sha256').update(wire.slice(wire.indexOf('\n') + 1)).digest();
+  t.ok(ed25519.verify(Buffer.from(sigHex!, 'hex'), new Uint8Array([...utf8ToBytes('sub0/node-config/v1\n'), ...digest]), key.publicKey), 'which verifies our signatures too');
   t.throws(() => verifyConfig(signRaw('{"acl":'), [key.publicKey]), { code: 'invalid-input', message: /not JSON/ });
   const bad = { ...config, acl: [{ ...config.acl[0]!, ports: [80, 70000] }] };
   t.throws(() => verifyConfig(signRaw(JSON.stringify(bad)), [key.publicKey]), { code: 'invalid-input', message: /node config:[\s\S]*acl\[0\]\.ports\[1\]/ });
