@@ -15,6 +15,7 @@
  * to the next free address, with a warning. Only burning an entry that had displaced a newer one can
  * move that newer one (back to its first choice); retiring keeps the address reserved.
  */
+import { hash } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 
@@ -91,11 +92,17 @@ export function formatIpv4(v4: number): string {
   return `${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`;
 }
 
+/**
+ * The first 32 bits of sha256(UTF-8 of s). One address per slot makes this hot (100,000 at
+ * 10,000 nodes): Node's one-shot hash to hex is ~6x faster than a JS sha256 on such short inputs.
+ */
+function hash32(s: string): number {
+  return parseInt(hash('sha256', s, 'hex').slice(0, 8), 16);
+}
+
 function candidate(networkId: string, kind: AddressKind, e: Allocatable, attempt: number): number {
   const pool = POOLS[kind];
-  const h = sha256(utf8ToBytes(`${networkId}\0${kind}\0${e.id}\0${e.salt ?? 0}\0${attempt}`));
-  const n = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
-  return pool.base + (n % pool.size);
+  return pool.base + (hash32(`${networkId}\0${kind}\0${e.id}\0${e.salt ?? 0}\0${attempt}`) % pool.size);
 }
 
 /** The address an entry gets when nothing collides with it (what registration checks). */
