@@ -31,6 +31,10 @@ export class Compiler {
   private net: NetworkIndex | undefined;
   private rules: RuleTable | undefined;
   private configs = new Map<NodeId, NodeConfig>();
+  /** Scratch for assembling peer lists: which nodes this pass has seen, and their id ranks. */
+  private seenIn = new Int32Array(0);
+  private pass = 0;
+  private ranks = new Int32Array(0);
 
   compile(snapshot: ChainSnapshot): CompileResult {
     this.snap = snapshot;
@@ -38,8 +42,12 @@ export class Compiler {
     this.rules = new RuleTable(this.net, snapshot.network.operator, snapshot.rules);
     this.rules.load();
     this.configs = new Map();
-    for (const n of this.net.nodes.values()) {
-      if (n.state === 'active' || n.state === 'quarantined') this.configs.set(n.id, this.assemble(n.id, snapshot.block));
+    const nodes = this.net.nodeList;
+    this.seenIn = new Int32Array(nodes.length);
+    this.ranks = new Int32Array(nodes.length);
+    for (let ix = 0; ix < nodes.length; ix++) {
+      const n = nodes[ix]!;
+      if (n.state === 'active' || n.state === 'quarantined') this.configs.set(n.id, this.assemble(ix, snapshot.block));
     }
     return this.result();
   }
@@ -50,12 +58,14 @@ export class Compiler {
    */
   updateRules(block: BlockRef, upserted: readonly AclRule[], removed: readonly RuleId[]): CompileResult & { changed: ReadonlySet<NodeId> } {
     if (!this.snap || !this.net || !this.rules) throw new Error('updateRules before compile');
-    const touched = this.rules.update(upserted, removed);
+    const nodes = this.net.nodeList;
+    const touched = new Map([...this.rules.update(upserted, removed)].map((ix) => [nodes[ix]!.id, ix]));
     const changed = new Set<NodeId>();
     const next = new Map<NodeId, NodeConfig>();
     for (const [id, cfg] of this.configs) {
-      if (touched.has(id)) {
-        next.set(id, this.assemble(id, block));
+      const ix = touched.get(id);
+      if (ix !== undefined) {
+        next.set(id, this.assemble(ix, block));
         changed.add(id);
       } else {
         next.set(id, { ...cfg, revision: block });
@@ -70,47 +80,55 @@ export class Compiler {
     return { configs: this.configs, issues: [...this.net!.issues, ...this.rules!.issues] };
   }
 
-  private assemble(id: NodeId, block: BlockRef): NodeConfig {
+  private assemble(ix: number, block: BlockRef): NodeConfig {
     const net = this.net!;
     const snap = this.snap!;
-    const node = net.nodes.get(id)!;
-    const addresses = [...net.nodeCidrs.get(id)!];
+    const node = net.nodeList[ix]!;
+    const addresses = [...net.nodeCidrs[ix]!];
     const base = {
       version: 1 as const,
       network: snap.network.id,
-      node: id,
+      node: node.id,
       dvci: node.dvci,
       revision: block,
       interface: { addresses, listenPort: node.listenPort },
     };
     if (node.state !== 'active') return { ...base, mode: 'quarantined', peers: [], routes: [], slots: [], acl: [] };
 
-    const nodeAcl = this.rules!.nodeAcl.get(id);
-    const peerIds = new Set<NodeId>(net.dvciMembers.get(node.dvci));
+    // Peers: the DVCI's mesh and the other ends of this node's rules, once each, in id order.
+    const nodeAcl = this.rules!.nodeAcl[ix];
+    const seen = this.seenIn;
+    const ranks = this.ranks;
+    const pass = ++this.pass;
+    seen[ix] = pass;
+    let count = 0;
+    const visit = (p: number) => {
+      if (seen[p] !== pass) {
+        seen[p] = pass;
+        ranks[count++] = net.idRank[p]!;
+      }
+    };
+    for (const p of net.dvciMembers.get(node.dvci)!) visit(p);
     if (nodeAcl) {
       for (const o of nodeAcl.others) {
-        if (typeof o === 'string') peerIds.add(o);
-        else if (o) for (const p of o) peerIds.add(p);
+        if (typeof o === 'number') {
+          if (o >= 0) visit(o);
+        } else for (const p of o) visit(p);
       }
     }
-    peerIds.delete(id);
+    ranks.subarray(0, count).sort();
     const peers: Peer[] = [];
     const routes: Route[] = [];
-    for (const p of [...peerIds].sort()) {
-      peers.push(net.peerEntry.get(p)!);
-      routes.push(net.peerRoutes.get(p)!);
+    for (let k = 0; k < count; k++) {
+      const p = net.byId[ranks[k]!]!;
+      peers.push(net.peerEntry[p]!);
+      routes.push(net.peerRoutes[p]!);
     }
 
     const acl: AclEntry[] = [];
-    if (nodeAcl) {
-      for (const i of nodeAcl.order()) {
-        const l = nodeAcl.lists[i]!;
-        if ('rule' in l) acl.push(l);
-        else for (const e of l) acl.push(e);
-      }
-    }
+    nodeAcl?.entriesInto(acl);
 
-    const slots = (net.placedOn.get(id) ?? []).map((p) => ({
+    const slots = (net.placedOn[ix] ?? []).map((p) => ({
       id: p.slot.id,
       ipv4: p.v4,
       ipv6: p.v6,

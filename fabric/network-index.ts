@@ -13,22 +13,30 @@ export const KEEPALIVE_SECONDS = 25;
 export interface PlacedSlot {
   readonly slot: Slot;
   readonly host: NodeId;
+  readonly hostIx: number; // the host's position in NetworkIndex.nodeList
   readonly v4: string; // host cidr
   readonly v6: string;
 }
 
+/**
+ * Per-node data is held in arrays by node position (`nodeList` order), so that the rule loop and
+ * config assembly index arrays instead of hashing node ids.
+ */
 export interface NetworkIndex {
   readonly nodes: ReadonlyMap<NodeId, Node>; // valid nodes, any state
-  readonly active: readonly Node[];
-  readonly nodeCidrs: ReadonlyMap<NodeId, readonly [string, string]>;
-  readonly slotIds: ReadonlySet<string>; // every valid slot, placed or not
+  readonly nodeList: readonly Node[]; // the same, in snapshot order
+  /** Node positions sorted by node id (peer lists are in id order), and each node's rank there. */
+  readonly byId: Int32Array;
+  readonly idRank: Int32Array;
+  readonly nodeCidrs: readonly (readonly [string, string])[];
+  readonly slotById: ReadonlyMap<string, Slot>; // every valid slot, placed or not
   readonly placed: ReadonlyMap<string, PlacedSlot>;
-  readonly placedOn: ReadonlyMap<NodeId, readonly PlacedSlot[]>;
+  readonly placedOn: readonly (readonly PlacedSlot[] | undefined)[];
   readonly groups: ReadonlyMap<string, readonly PlacedSlot[]>;
   readonly owners: ReadonlyMap<string, readonly PlacedSlot[]>;
-  readonly dvciMembers: ReadonlyMap<string, readonly NodeId[]>; // active nodes per DVCI
-  readonly peerEntry: ReadonlyMap<NodeId, Peer>;
-  readonly peerRoutes: ReadonlyMap<NodeId, Route>;
+  readonly dvciMembers: ReadonlyMap<string, readonly number[]>; // active nodes per DVCI
+  readonly peerEntry: readonly (Peer | undefined)[]; // active nodes only
+  readonly peerRoutes: readonly (Route | undefined)[];
   readonly issues: readonly Issue[];
 }
 
@@ -49,6 +57,8 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   });
 
   const nodes = new Map<NodeId, Node>();
+  const nodeList: Node[] = [];
+  const ixOf = new Map<NodeId, number>();
   const keys = new Map<string, NodeId>();
   snap.nodes.forEach((n, i) => {
     const at = `nodes[${i}]`;
@@ -59,6 +69,8 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
       return void issues.push(issue('duplicate-key', `${at}.wgPublicKey`, `WireGuard key is already used by node "${holder}"`, n.id));
     keys.set(n.wgPublicKey, n.id);
     nodes.set(n.id, n);
+    ixOf.set(n.id, nodeList.length);
+    nodeList.push(n);
   });
 
   const slotById = new Map<string, Slot>();
@@ -68,29 +80,31 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   });
 
   // Every entry that exists keeps its address reserved, whatever its state.
-  const nodeAddr = allocate(net, 'node', [...nodes.values()]).addresses;
+  const nodeAddr = allocate(net, 'node', nodeList).addresses;
   const slotAllocation = allocate(net, 'slot', [...slotById.values()]);
   for (const m of slotAllocation.moved)
     issues.push(issue('address-collision', `slots`, `first-choice address is held by older slot "${m.heldBy}"; moved after ${m.attempts} attempts`, m.id, 'warning'));
 
-  const active = [...nodes.values()].filter((n) => n.state === 'active');
-  const nodeCidrs = new Map<NodeId, readonly [string, string]>();
-  for (const n of nodes.values()) {
+  const nodeCidrs = nodeList.map((n): readonly [string, string] => {
     const a = nodeAddr.get(n.id)!;
-    nodeCidrs.set(n.id, [`${a.ipv4}/32`, `${a.ipv6}/128`]);
-  }
+    return [`${a.ipv4}/32`, `${a.ipv6}/128`];
+  });
+  const byId = Int32Array.from(nodeList.keys()).sort((a, b) => (nodeList[a]!.id < nodeList[b]!.id ? -1 : 1));
+  const idRank = new Int32Array(nodeList.length);
+  byId.forEach((n, rank) => (idRank[n] = rank));
 
   // Placement, in snapshot order: the earlier slot gets the capacity.
   const used = new Map<NodeId, { vcpus: number; memoryMiB: number; diskGiB: number }>();
   const placed = new Map<string, PlacedSlot>();
-  const placedOn = new Map<NodeId, PlacedSlot[]>();
+  const placedOn: PlacedSlot[][] = [];
   const groups = new Map<string, PlacedSlot[]>();
   const owners = new Map<string, PlacedSlot[]>();
   snap.slots.forEach((s, i) => {
     if (slotById.get(s.id) !== s || s.state !== 'assigned' || s.node === null) return;
     const at = `slots[${i}]`;
-    const host = nodes.get(s.node);
-    if (!host) return void issues.push(issue('unknown-node', `${at}.node`, `node "${s.node}" does not exist or was refused`, s.id));
+    const hostIx = ixOf.get(s.node);
+    const host = hostIx === undefined ? undefined : nodeList[hostIx]!;
+    if (hostIx === undefined || !host) return void issues.push(issue('unknown-node', `${at}.node`, `node "${s.node}" does not exist or was refused`, s.id));
     if (host.state !== 'active') return; // placed again when its host is admitted
     if (host.capacity) {
       const cap = host.capacity;
@@ -102,26 +116,27 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
       used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
     }
     const a = slotAllocation.addresses.get(s.id)!;
-    const p: PlacedSlot = { slot: s, host: host.id, v4: `${a.ipv4}/32`, v6: `${a.ipv6}/128` };
+    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: `${a.ipv4}/32`, v6: `${a.ipv6}/128` };
     placed.set(s.id, p);
-    push(placedOn, host.id, p);
+    (placedOn[hostIx] ??= []).push(p);
     for (const g of s.groups) push(groups, g, p);
     push(owners, s.owner, p);
   });
 
-  const dvciMembers = new Map<string, NodeId[]>();
-  const peerEntry = new Map<NodeId, Peer>();
-  const peerRoutes = new Map<NodeId, Route>();
-  for (const n of active) {
-    push(dvciMembers, n.dvci, n.id);
-    const own = nodeCidrs.get(n.id)!;
+  const dvciMembers = new Map<string, number[]>();
+  const peerEntry: Peer[] = [];
+  const peerRoutes: Route[] = [];
+  nodeList.forEach((n, ix) => {
+    if (n.state !== 'active') return;
+    push(dvciMembers, n.dvci, ix);
+    const own = nodeCidrs[ix]!;
     const allowedIps = [own[0], own[1]];
-    for (const p of placedOn.get(n.id) ?? []) allowedIps.push(p.v4, p.v6);
-    peerEntry.set(n.id, { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS });
-    peerRoutes.set(n.id, { peer: n.id, dsts: allowedIps }); // shares the peer's array
-  }
+    for (const p of placedOn[ix] ?? []) allowedIps.push(p.v4, p.v6);
+    peerEntry[ix] = { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS };
+    peerRoutes[ix] = { peer: n.id, dsts: allowedIps }; // shares the peer's array
+  });
 
-  return { nodes, active, nodeCidrs, slotIds: new Set(slotById.keys()), placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };
+  return { nodes, nodeList, byId, idRank, nodeCidrs, slotById, placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };
 }
 
 function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {

@@ -6,14 +6,16 @@
  * Deny by default: nothing is allowed that no rule names.
  *
  * This is the hot loop of compile (a million rules at 10,000 nodes): a rule allocates its entries
- * and little else, both ends of a pair share one entry array, and per-node lists are plain arrays.
+ * and little else, both ends of a pair share one entry array, and per-node lists are plain arrays
+ * indexed by node position (see NetworkIndex).
  */
 import { issue, type Issue } from './issues.js';
 import type { NetworkIndex, PlacedSlot } from './network-index.js';
 import type { AclEntry } from './node-config.js';
-import type { AclRule, NodeId, RuleId, Selector } from './schema.js';
+import type { AclRule, PortRange, RuleId, Selector } from './schema.js';
+import { StringSet } from './string-set.js';
 
-const ALL_PORTS: readonly (readonly [number, number])[] = [[0, 65535]];
+const ALL_PORTS: readonly [number, number] = [0, 65535];
 
 /** What one node enforces, one item per rule, as parallel arrays (cheap to append to). */
 export class NodeAcl {
@@ -21,10 +23,10 @@ export class NodeAcl {
   readonly ords: number[] = [];
   /** One entry (the common case), or several for rules with many pairs or port ranges. */
   readonly lists: (AclEntry | readonly AclEntry[])[] = [];
-  /** The other host(s) of the rule's pairs: peers this node needs (a lone id in the common case). */
-  readonly others: (NodeId | readonly NodeId[] | null)[] = [];
+  /** The other host(s) of the rule's pairs, by node position: -1 when both ends are here. */
+  readonly others: (number | readonly number[])[] = [];
 
-  add(ord: number, entries: AclEntry | readonly AclEntry[], other: NodeId | readonly NodeId[] | null): void {
+  add(ord: number, entries: AclEntry | readonly AclEntry[], other: number | readonly number[]): void {
     this.ords.push(ord);
     this.lists.push(entries);
     this.others.push(other);
@@ -33,7 +35,7 @@ export class NodeAcl {
   removeRule(id: RuleId): void {
     for (let i = this.lists.length - 1; i >= 0; i--) {
       const l = this.lists[i]!;
-      if (('rule' in l ? l : l[0]!).rule === id) {
+      if ((isList(l) ? l[0]! : l).rule === id) {
         this.ords.splice(i, 1);
         this.lists.splice(i, 1);
         this.others.splice(i, 1);
@@ -41,43 +43,51 @@ export class NodeAcl {
     }
   }
 
-  /** Indexes in chain order (lists are appended in order except after updates). */
-  order(): number[] {
-    const idx = this.ords.map((_, i) => i);
-    for (let i = 1; i < this.ords.length; i++) if (this.ords[i]! < this.ords[i - 1]!) return idx.sort((a, b) => this.ords[a]! - this.ords[b]!);
-    return idx;
+  /** Appends every entry to `into`, in chain order (lists are appended in order except after updates). */
+  entriesInto(into: AclEntry[]): void {
+    const ords = this.ords;
+    let sorted = true;
+    for (let i = 1; i < ords.length && sorted; i++) sorted = ords[i]! > ords[i - 1]!;
+    const order = sorted ? undefined : ords.map((_, i) => i).sort((a, b) => ords[a]! - ords[b]!);
+    for (let k = 0; k < ords.length; k++) {
+      const l = this.lists[order ? order[k]! : k]!;
+      if (isList(l)) for (const e of l) into.push(e);
+      else into.push(l);
+    }
   }
 }
+
+const isList = (l: AclEntry | readonly AclEntry[]): l is readonly AclEntry[] => Array.isArray(l);
 
 export class RuleTable {
   private readonly ruleIssues = new Map<RuleId | number, Issue[]>();
   /** id -> (rule, position): built on the first update, which is the only user. */
   private byId: Map<RuleId, { rule: AclRule; ord: number }> | undefined;
   private nextOrd = 0;
-  readonly nodeAcl = new Map<NodeId, NodeAcl>();
+  /** By node position. */
+  readonly nodeAcl: (NodeAcl | undefined)[] = [];
 
   constructor(private readonly net: NetworkIndex, private readonly operator: string | undefined, private readonly source: readonly AclRule[]) {}
 
   /** Loads the whole rule list; the first entry with an id wins, later ones are reported. */
   load(): void {
-    const seen = new Set<RuleId>();
     const rules = this.source;
+    const seen = new StringSet(rules.length);
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
-      if (seen.has(r.id)) {
+      if (!seen.add(r.id)) {
         this.ruleIssues.set(i, [issue('duplicate-id', `rules[${i}].id`, `rule id "${r.id}" is already taken by an earlier entry`, r.id)]);
         continue;
       }
-      seen.add(r.id);
-      this.put(r, i, i, undefined);
+      if (!this.putPair(r, i, undefined)) this.put(r, i, i, undefined);
     }
     this.nextOrd = rules.length;
   }
 
-  /** Replaces or removes single rules; returns the nodes whose ACL or peers may have changed. */
-  update(upserted: readonly AclRule[], removed: readonly RuleId[]): Set<NodeId> {
+  /** Replaces or removes single rules; returns the nodes (positions) whose ACL or peers may have changed. */
+  update(upserted: readonly AclRule[], removed: readonly RuleId[]): Set<number> {
     const byId = (this.byId ??= this.indexRules());
-    const touched = new Set<NodeId>();
+    const touched = new Set<number>();
     for (const id of removed) {
       this.remove(id, touched);
       byId.delete(id);
@@ -86,7 +96,7 @@ export class RuleTable {
       const ord = byId.get(r.id)?.ord ?? this.nextOrd++;
       this.remove(r.id, touched);
       byId.set(r.id, { rule: r, ord });
-      this.put(r, ord, `id=${r.id}`, touched);
+      if (!this.putPair(r, ord, touched)) this.put(r, ord, `id=${r.id}`, touched);
     }
     return touched;
   }
@@ -103,49 +113,58 @@ export class RuleTable {
     return m;
   }
 
-  private remove(id: RuleId, touched: Set<NodeId>): void {
+  private remove(id: RuleId, touched: Set<number>): void {
     this.ruleIssues.delete(id);
     const known = this.byId?.get(id);
     if (!known) return;
     // The network index has not changed since put(), so resolving again finds the same hosts.
     const { src, dst } = this.endpoints(known.rule, 0, undefined);
-    const hosts = new Set<NodeId>();
-    for (const s of src) hosts.add(s.host);
-    for (const d of dst) hosts.add(d.host);
+    const hosts = new Set<number>();
+    for (const s of src) hosts.add(s.hostIx);
+    for (const d of dst) hosts.add(d.hostIx);
     for (const h of hosts) {
-      this.nodeAcl.get(h)?.removeRule(id);
+      this.nodeAcl[h]?.removeRule(id);
       touched.add(h);
     }
   }
 
+  /**
+   * The common case, one placed slot to another that the rule's owner may open: files it without
+   * the general path's temporaries. False when the rule needs the general path (issues included).
+   */
+  private putPair(r: AclRule, ord: number, touched: Set<number> | undefined): boolean {
+    if (r.from.kind !== 'slot' || r.to.kind !== 'slot') return false;
+    const s = this.net.placed.get(r.from.value);
+    const d = this.net.placed.get(r.to.value);
+    if (!s || !d || (this.operator !== r.owner && d.slot.owner !== r.owner)) return false;
+    if (s === d) return true;
+    const ps = r.ports;
+    let entries: AclEntry | AclEntry[];
+    if (ps.length === 0) entries = entry(r, s, d, ALL_PORTS);
+    else if (ps.length === 1) entries = entry(r, s, d, [ps[0]!.from, ps[0]!.to]);
+    else expand(r, s, d, ps.map(tuple), (entries = []));
+    const sh = s.hostIx;
+    const dh = d.hostIx;
+    if (sh === dh) this.acl(sh).add(ord, entries, -1);
+    else {
+      this.acl(sh).add(ord, entries, dh);
+      this.acl(dh).add(ord, entries, sh);
+    }
+    touched?.add(sh).add(dh);
+    return true;
+  }
+
   /** `at` names the rule in issue paths: its index in the snapshot, or `id=…` for updates. */
-  private put(r: AclRule, ord: number, at: number | string, touched: Set<NodeId> | undefined): void {
+  private put(r: AclRule, ord: number, at: number | string, touched: Set<number> | undefined): void {
     const found: Issue[] = [];
     const { src, dst } = this.endpoints(r, at, found);
     if (found.length > 0) {
       this.ruleIssues.set(r.id, found);
       if (found.some((f) => f.severity === 'error')) return;
     }
-    const ranges = r.ports.length > 0 ? r.ports.map((p) => [p.from, p.to] as const) : ALL_PORTS;
-
-    if (src.length === 1 && dst.length === 1) {
-      // The common case, slot to slot: one shared array, no bookkeeping.
-      const s = src[0]!;
-      const d = dst[0]!;
-      if (s === d) return;
-      const entries: AclEntry | AclEntry[] = ranges.length === 1 ? entry(r, s, d, ranges[0]!) : [];
-      if (Array.isArray(entries)) expand(r, s, d, ranges, entries);
-      if (s.host === d.host) this.acl(s.host).add(ord, entries, null);
-      else {
-        this.acl(s.host).add(ord, entries, d.host);
-        this.acl(d.host).add(ord, entries, s.host);
-      }
-      touched?.add(s.host).add(d.host);
-      return;
-    }
-
-    const perNode = new Map<NodeId, { entries: AclEntry[]; others: Set<NodeId> }>();
-    const at_ = (n: NodeId) => {
+    const ranges = r.ports.length > 0 ? r.ports.map(tuple) : [ALL_PORTS];
+    const perNode = new Map<number, { entries: AclEntry[]; others: Set<number> }>();
+    const at_ = (n: number) => {
       let v = perNode.get(n);
       if (!v) perNode.set(n, (v = { entries: [], others: new Set() }));
       return v;
@@ -153,13 +172,13 @@ export class RuleTable {
     for (const s of src) {
       for (const d of dst) {
         if (s === d) continue;
-        const a = at_(s.host);
+        const a = at_(s.hostIx);
         expand(r, s, d, ranges, a.entries);
-        if (s.host !== d.host) {
-          const b = at_(d.host);
+        if (s.hostIx !== d.hostIx) {
+          const b = at_(d.hostIx);
           expand(r, s, d, ranges, b.entries);
-          a.others.add(d.host);
-          b.others.add(s.host);
+          a.others.add(d.hostIx);
+          b.others.add(s.hostIx);
         }
       }
     }
@@ -169,10 +188,8 @@ export class RuleTable {
     }
   }
 
-  private acl(node: NodeId): NodeAcl {
-    let a = this.nodeAcl.get(node);
-    if (!a) this.nodeAcl.set(node, (a = new NodeAcl()));
-    return a;
+  private acl(node: number): NodeAcl {
+    return (this.nodeAcl[node] ??= new NodeAcl());
   }
 
   /** Resolves both selectors; only destination slots that the rule's owner may open count. */
@@ -197,7 +214,7 @@ export class RuleTable {
       case 'slot': {
         const p = this.net.placed.get(sel.value);
         if (p) return [p];
-        if (!this.net.slotIds.has(sel.value)) found?.push(issue('unknown-slot', at, `slot "${sel.value}" does not exist`, r.id));
+        if (!this.net.slotById.has(sel.value)) found?.push(issue('unknown-slot', at, `slot "${sel.value}" does not exist`, r.id));
         return []; // exists but is not placed on an active node now
       }
       case 'group':
@@ -207,6 +224,8 @@ export class RuleTable {
     }
   }
 }
+
+const tuple = (p: PortRange): readonly [number, number] => [p.from, p.to];
 
 function entry(r: AclRule, s: PlacedSlot, d: PlacedSlot, ports: readonly [number, number]): AclEntry {
   return { rule: r.id, src: s.v4, dst: d.v4, src6: s.v6, dst6: d.v6, proto: r.proto, ports: ports as [number, number] };
