@@ -96,7 +96,7 @@ export class Compiler {
     if (node.state !== 'active') return { ...base, mode: 'quarantined', peers: [], routes: [], slots: [], acl: [] };
 
     // Peers: the DVCI's mesh and the other ends of this node's rules, once each, in id order.
-    const nodeAcl = this.rules!.nodeAcl[ix];
+    const rules = this.rules!;
     const seen = this.seenIn;
     const ranks = this.ranks;
     const pass = ++this.pass;
@@ -109,13 +109,7 @@ export class Compiler {
       }
     };
     for (const p of net.dvciMembers.get(node.dvci)!) visit(p);
-    if (nodeAcl) {
-      for (const o of nodeAcl.others) {
-        if (typeof o === 'number') {
-          if (o >= 0) visit(o);
-        } else for (const p of o) visit(p);
-      }
-    }
+    rules.othersEach(ix, visit);
     ranks.subarray(0, count).sort();
     const peers: Peer[] = [];
     const routes: Route[] = [];
@@ -126,7 +120,7 @@ export class Compiler {
     }
 
     const acl: AclEntry[] = [];
-    nodeAcl?.entriesInto(acl);
+    rules.entriesInto(ix, acl);
 
     const slots = (net.placedOn[ix] ?? []).map((p) => ({
       id: p.slot.id,

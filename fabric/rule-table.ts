@@ -6,8 +6,10 @@
  * Deny by default: nothing is allowed that no rule names.
  *
  * This is the hot loop of compile (a million rules at 10,000 nodes): a rule allocates its entries
- * and little else, both ends of a pair share one entry array, and per-node lists are plain arrays
- * indexed by node position (see NetworkIndex).
+ * and little else, and both ends of a pair share them. A load appends each filing (node, entries,
+ * other host) to one log, in chain order, and then groups the log by node with a counting sort:
+ * sequential appends instead of a growing list per node. Nodes that updates touch get a list of
+ * their own (NodeAcl) that is edited in place.
  */
 import { issue, type Issue } from './issues.js';
 import type { NetworkIndex, PlacedSlot } from './network-index.js';
@@ -17,16 +19,19 @@ import { StringSet } from './string-set.js';
 
 const ALL_PORTS: readonly [number, number] = [0, 65535];
 
-/** What one node enforces, one item per rule, as parallel arrays (cheap to append to). */
+type Entries = AclEntry | readonly AclEntry[];
+/** The other host(s) of the rule's pairs, by node position: -1 when both ends are on this node. */
+type Others = number | readonly number[];
+
+/** What one node enforces after updates, one item per rule, as parallel arrays. */
 export class NodeAcl {
   /** The rule's position in chain order: lists are assembled in this order. */
   readonly ords: number[] = [];
   /** One entry (the common case), or several for rules with many pairs or port ranges. */
-  readonly lists: (AclEntry | readonly AclEntry[])[] = [];
-  /** The other host(s) of the rule's pairs, by node position: -1 when both ends are here. */
-  readonly others: (number | readonly number[])[] = [];
+  readonly lists: Entries[] = [];
+  readonly others: Others[] = [];
 
-  add(ord: number, entries: AclEntry | readonly AclEntry[], other: number | readonly number[]): void {
+  add(ord: number, entries: Entries, other: Others): void {
     this.ords.push(ord);
     this.lists.push(entries);
     this.others.push(other);
@@ -43,29 +48,46 @@ export class NodeAcl {
     }
   }
 
-  /** Appends every entry to `into`, in chain order (lists are appended in order except after updates). */
+  /** Appends every entry to `into`, in chain order (items are appended in order, updates excepted). */
   entriesInto(into: AclEntry[]): void {
     const ords = this.ords;
     let sorted = true;
     for (let i = 1; i < ords.length && sorted; i++) sorted = ords[i]! > ords[i - 1]!;
     const order = sorted ? undefined : ords.map((_, i) => i).sort((a, b) => ords[a]! - ords[b]!);
-    for (let k = 0; k < ords.length; k++) {
-      const l = this.lists[order ? order[k]! : k]!;
-      if (isList(l)) for (const e of l) into.push(e);
-      else into.push(l);
-    }
+    for (let k = 0; k < ords.length; k++) pushEntries(into, this.lists[order ? order[k]! : k]!);
+  }
+
+  othersEach(visit: (node: number) => void): void {
+    for (const o of this.others) visitOthers(o, visit);
   }
 }
 
-const isList = (l: AclEntry | readonly AclEntry[]): l is readonly AclEntry[] => Array.isArray(l);
+const isList = (l: Entries): l is readonly AclEntry[] => Array.isArray(l);
+
+function pushEntries(into: AclEntry[], l: Entries): void {
+  if (isList(l)) for (const e of l) into.push(e);
+  else into.push(l);
+}
+
+function visitOthers(o: Others, visit: (node: number) => void): void {
+  if (typeof o !== 'number') for (const p of o) visit(p);
+  else if (o >= 0) visit(o);
+}
 
 export class RuleTable {
   private readonly ruleIssues = new Map<RuleId | number, Issue[]>();
   /** id -> (rule, position): built on the first update, which is the only user. */
   private byId: Map<RuleId, { rule: AclRule; ord: number }> | undefined;
   private nextOrd = 0;
-  /** By node position. */
-  readonly nodeAcl: (NodeAcl | undefined)[] = [];
+  /** The load's filings in chain order, as parallel arrays; `node` is dropped once grouped. */
+  private logNode: number[] = [];
+  private readonly logEntries: Entries[] = [];
+  private readonly logOthers: Others[] = [];
+  /** Node n's filings are logged at order[start[n]] .. order[start[n + 1] - 1]. */
+  private start = new Int32Array(1);
+  private order = new Int32Array(0);
+  /** By node position: the nodes that updates touched, with their filings copied out of the log. */
+  private readonly edited: (NodeAcl | undefined)[] = [];
 
   constructor(private readonly net: NetworkIndex, private readonly operator: string | undefined, private readonly source: readonly AclRule[]) {}
 
@@ -82,6 +104,66 @@ export class RuleTable {
       if (!this.putPair(r, i, undefined)) this.put(r, i, i, undefined);
     }
     this.nextOrd = rules.length;
+    this.groupLog();
+  }
+
+  /** Appends node's entries to `into`, in chain order. */
+  entriesInto(node: number, into: AclEntry[]): void {
+    const e = this.edited[node];
+    if (e) return e.entriesInto(into);
+    for (let k = this.start[node]!, end = this.start[node + 1]!; k < end; k++) pushEntries(into, this.logEntries[this.order[k]!]!);
+  }
+
+  /** Calls `visit` with every other host of node's rules (repeats included). */
+  othersEach(node: number, visit: (node: number) => void): void {
+    const e = this.edited[node];
+    if (e) return e.othersEach(visit);
+    for (let k = this.start[node]!, end = this.start[node + 1]!; k < end; k++) visitOthers(this.logOthers[this.order[k]!]!, visit);
+  }
+
+  /** Counting sort of the log by node; each node's filings stay in chain order. */
+  private groupLog(): void {
+    const n = this.net.nodeList.length;
+    const nodes = this.logNode;
+    const start = new Int32Array(n + 1);
+    for (const node of nodes) start[node + 1] = start[node + 1]! + 1;
+    for (let i = 0; i < n; i++) start[i + 1] = start[i + 1]! + start[i]!;
+    const next = start.slice(0, n);
+    const order = new Int32Array(nodes.length);
+    for (let k = 0; k < nodes.length; k++) {
+      const node = nodes[k]!;
+      order[next[node]!] = k;
+      next[node] = next[node]! + 1;
+    }
+    this.start = start;
+    this.order = order;
+    this.logNode = [];
+  }
+
+  /** Files one rule's entries under a node: logged during a load, in the node's own list after. */
+  private file(node: number, ord: number, entries: Entries, others: Others): void {
+    if (this.byId === undefined) {
+      this.logNode.push(node);
+      this.logEntries.push(entries);
+      this.logOthers.push(others);
+    } else this.editable(node).add(ord, entries, others);
+  }
+
+  /**
+   * A node's own list, copied out of the log on first use. A logged filing's position is that of
+   * its rule id in byId: the rule has not changed since the load, or its hosts would have been
+   * copied out then (removal and upsert resolve the old hosts first).
+   */
+  private editable(node: number): NodeAcl {
+    let e = this.edited[node];
+    if (e) return e;
+    e = this.edited[node] = new NodeAcl();
+    for (let k = this.start[node]!, end = this.start[node + 1]!; k < end; k++) {
+      const i = this.order[k]!;
+      const l = this.logEntries[i]!;
+      e.add(this.byId!.get((isList(l) ? l[0]! : l).rule)!.ord, l, this.logOthers[i]!);
+    }
+    return e;
   }
 
   /** Replaces or removes single rules; returns the nodes (positions) whose ACL or peers may have changed. */
@@ -123,7 +205,7 @@ export class RuleTable {
     for (const s of src) hosts.add(s.hostIx);
     for (const d of dst) hosts.add(d.hostIx);
     for (const h of hosts) {
-      this.nodeAcl[h]?.removeRule(id);
+      this.editable(h).removeRule(id);
       touched.add(h);
     }
   }
@@ -145,10 +227,10 @@ export class RuleTable {
     else expand(r, s, d, ps.map(tuple), (entries = []));
     const sh = s.hostIx;
     const dh = d.hostIx;
-    if (sh === dh) this.acl(sh).add(ord, entries, -1);
+    if (sh === dh) this.file(sh, ord, entries, -1);
     else {
-      this.acl(sh).add(ord, entries, dh);
-      this.acl(dh).add(ord, entries, sh);
+      this.file(sh, ord, entries, dh);
+      this.file(dh, ord, entries, sh);
     }
     touched?.add(sh).add(dh);
     return true;
@@ -183,13 +265,9 @@ export class RuleTable {
       }
     }
     for (const [n, v] of perNode) {
-      this.acl(n).add(ord, v.entries, [...v.others]);
+      this.file(n, ord, v.entries, [...v.others]);
       touched?.add(n);
     }
-  }
-
-  private acl(node: number): NodeAcl {
-    return (this.nodeAcl[node] ??= new NodeAcl());
   }
 
   /** Resolves both selectors; only destination slots that the rule's owner may open count. */
