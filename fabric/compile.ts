@@ -9,7 +9,7 @@
  */
 import type { Issue } from './issues.js';
 import { indexNetwork, type NetworkIndex } from './network-index.js';
-import type { AclEntry, NodeConfig, Peer, Route } from './node-config.js';
+import type { NodeConfig, Peer, Route } from './node-config.js';
 import { RuleTable } from './rule-table.js';
 import type { AclRule, BlockRef, ChainSnapshot, NodeId, RuleId } from './schema.js';
 
@@ -111,16 +111,14 @@ export class Compiler {
     for (const p of net.dvciMembers.get(node.dvci)!) visit(p);
     rules.othersEach(ix, visit);
     ranks.subarray(0, count).sort();
-    const peers: Peer[] = [];
-    const routes: Route[] = [];
+    const peers = new Array<Peer>(count);
+    const routes = new Array<Route>(count);
     for (let k = 0; k < count; k++) {
       const p = net.byId[ranks[k]!]!;
-      peers.push(net.peerEntry[p]!);
-      routes.push(net.peerRoutes[p]!);
+      peers[k] = net.peerEntry[p]!;
+      routes[k] = net.peerRoutes[p]!;
     }
-
-    const acl: AclEntry[] = [];
-    rules.entriesInto(ix, acl);
+    const acl = rules.entriesOf(ix);
 
     const slots = (net.placedOn[ix] ?? []).map((p) => ({
       id: p.slot.id,

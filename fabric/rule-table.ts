@@ -6,90 +6,30 @@
  * Deny by default: nothing is allowed that no rule names.
  *
  * This is the hot loop of compile (a million rules at 10,000 nodes): a rule allocates its entries
- * and little else, and both ends of a pair share them. A load appends each filing (node, entries,
- * other host) to one log, in chain order, and then groups the log by node with a counting sort:
- * sequential appends instead of a growing list per node. Nodes that updates touch get a list of
- * their own (NodeAcl) that is edited in place.
+ * and little else, and both ends of a pair share them (see filings.ts for where they are kept).
  */
 import { issue, type Issue } from './issues.js';
 import type { NetworkIndex, PlacedSlot } from './network-index.js';
+import { FilingLog, NodeAcl, ruleOf, type Entries, type Others } from './filings.js';
 import type { AclEntry } from './node-config.js';
 import type { AclRule, PortRange, RuleId, Selector } from './schema.js';
 import { StringSet } from './string-set.js';
 
 const ALL_PORTS: readonly [number, number] = [0, 65535];
 
-type Entries = AclEntry | readonly AclEntry[];
-/** The other host(s) of the rule's pairs, by node position: -1 when both ends are on this node. */
-type Others = number | readonly number[];
-
-/** What one node enforces after updates, one item per rule, as parallel arrays. */
-export class NodeAcl {
-  /** The rule's position in chain order: lists are assembled in this order. */
-  readonly ords: number[] = [];
-  /** One entry (the common case), or several for rules with many pairs or port ranges. */
-  readonly lists: Entries[] = [];
-  readonly others: Others[] = [];
-
-  add(ord: number, entries: Entries, other: Others): void {
-    this.ords.push(ord);
-    this.lists.push(entries);
-    this.others.push(other);
-  }
-
-  removeRule(id: RuleId): void {
-    for (let i = this.lists.length - 1; i >= 0; i--) {
-      const l = this.lists[i]!;
-      if ((isList(l) ? l[0]! : l).rule === id) {
-        this.ords.splice(i, 1);
-        this.lists.splice(i, 1);
-        this.others.splice(i, 1);
-      }
-    }
-  }
-
-  /** Appends every entry to `into`, in chain order (items are appended in order, updates excepted). */
-  entriesInto(into: AclEntry[]): void {
-    const ords = this.ords;
-    let sorted = true;
-    for (let i = 1; i < ords.length && sorted; i++) sorted = ords[i]! > ords[i - 1]!;
-    const order = sorted ? undefined : ords.map((_, i) => i).sort((a, b) => ords[a]! - ords[b]!);
-    for (let k = 0; k < ords.length; k++) pushEntries(into, this.lists[order ? order[k]! : k]!);
-  }
-
-  othersEach(visit: (node: number) => void): void {
-    for (const o of this.others) visitOthers(o, visit);
-  }
-}
-
-const isList = (l: Entries): l is readonly AclEntry[] => Array.isArray(l);
-
-function pushEntries(into: AclEntry[], l: Entries): void {
-  if (isList(l)) for (const e of l) into.push(e);
-  else into.push(l);
-}
-
-function visitOthers(o: Others, visit: (node: number) => void): void {
-  if (typeof o !== 'number') for (const p of o) visit(p);
-  else if (o >= 0) visit(o);
-}
-
 export class RuleTable {
   private readonly ruleIssues = new Map<RuleId | number, Issue[]>();
   /** id -> (rule, position): built on the first update, which is the only user. */
   private byId: Map<RuleId, { rule: AclRule; ord: number }> | undefined;
   private nextOrd = 0;
-  /** The load's filings in chain order, as parallel arrays; `node` is dropped once grouped. */
-  private logNode: number[] = [];
-  private readonly logEntries: Entries[] = [];
-  private readonly logOthers: Others[] = [];
-  /** Node n's filings are logged at order[start[n]] .. order[start[n + 1] - 1]. */
-  private start = new Int32Array(1);
-  private order = new Int32Array(0);
+  /** The load's filings (two per rule in the common case). */
+  private readonly log: FilingLog;
   /** By node position: the nodes that updates touched, with their filings copied out of the log. */
   private readonly edited: (NodeAcl | undefined)[] = [];
 
-  constructor(private readonly net: NetworkIndex, private readonly operator: string | undefined, private readonly source: readonly AclRule[]) {}
+  constructor(private readonly net: NetworkIndex, private readonly operator: string | undefined, private readonly source: readonly AclRule[]) {
+    this.log = new FilingLog(2 * source.length);
+  }
 
   /** Loads the whole rule list; the first entry with an id wins, later ones are reported. */
   load(): void {
@@ -104,49 +44,25 @@ export class RuleTable {
       if (!this.putPair(r, i, undefined)) this.put(r, i, i, undefined);
     }
     this.nextOrd = rules.length;
-    this.groupLog();
+    this.log.group(this.net.nodeList.length);
   }
 
-  /** Appends node's entries to `into`, in chain order. */
-  entriesInto(node: number, into: AclEntry[]): void {
-    const e = this.edited[node];
-    if (e) return e.entriesInto(into);
-    for (let k = this.start[node]!, end = this.start[node + 1]!; k < end; k++) pushEntries(into, this.logEntries[this.order[k]!]!);
+  /** Node n's entries, in chain order. */
+  entriesOf(n: number): AclEntry[] {
+    return this.edited[n]?.entries() ?? this.log.entriesOf(n);
   }
 
-  /** Calls `visit` with every other host of node's rules (repeats included). */
-  othersEach(node: number, visit: (node: number) => void): void {
-    const e = this.edited[node];
-    if (e) return e.othersEach(visit);
-    for (let k = this.start[node]!, end = this.start[node + 1]!; k < end; k++) visitOthers(this.logOthers[this.order[k]!]!, visit);
-  }
-
-  /** Counting sort of the log by node; each node's filings stay in chain order. */
-  private groupLog(): void {
-    const n = this.net.nodeList.length;
-    const nodes = this.logNode;
-    const start = new Int32Array(n + 1);
-    for (const node of nodes) start[node + 1] = start[node + 1]! + 1;
-    for (let i = 0; i < n; i++) start[i + 1] = start[i + 1]! + start[i]!;
-    const next = start.slice(0, n);
-    const order = new Int32Array(nodes.length);
-    for (let k = 0; k < nodes.length; k++) {
-      const node = nodes[k]!;
-      order[next[node]!] = k;
-      next[node] = next[node]! + 1;
-    }
-    this.start = start;
-    this.order = order;
-    this.logNode = [];
+  /** Calls `visit` with every other host of node n's rules (repeats included). */
+  othersEach(n: number, visit: (node: number) => void): void {
+    const e = this.edited[n];
+    if (e) e.othersEach(visit);
+    else this.log.othersEach(n, visit);
   }
 
   /** Files one rule's entries under a node: logged during a load, in the node's own list after. */
   private file(node: number, ord: number, entries: Entries, others: Others): void {
-    if (this.byId === undefined) {
-      this.logNode.push(node);
-      this.logEntries.push(entries);
-      this.logOthers.push(others);
-    } else this.editable(node).add(ord, entries, others);
+    if (this.byId === undefined) this.log.append(node, entries, others);
+    else this.editable(node).add(ord, entries, others);
   }
 
   /**
@@ -157,13 +73,9 @@ export class RuleTable {
   private editable(node: number): NodeAcl {
     let e = this.edited[node];
     if (e) return e;
-    e = this.edited[node] = new NodeAcl();
-    for (let k = this.start[node]!, end = this.start[node + 1]!; k < end; k++) {
-      const i = this.order[k]!;
-      const l = this.logEntries[i]!;
-      e.add(this.byId!.get((isList(l) ? l[0]! : l).rule)!.ord, l, this.logOthers[i]!);
-    }
-    return e;
+    const copy = (this.edited[node] = new NodeAcl());
+    this.log.each(node, (l, o) => copy.add(this.byId!.get(ruleOf(l))!.ord, l, o));
+    return copy;
   }
 
   /** Replaces or removes single rules; returns the nodes (positions) whose ACL or peers may have changed. */

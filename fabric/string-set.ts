@@ -17,7 +17,8 @@ function hashString(s: string): number {
 }
 
 export class StringSet {
-  private readonly keys: string[] = [];
+  private readonly keys: string[];
+  private count = 0;
   private readonly slots: Int32Array; // index in keys + 1; 0 is free
   private readonly hashes: Int32Array;
   private readonly mask: number;
@@ -30,6 +31,7 @@ export class StringSet {
     this.slots = new Int32Array(cap);
     this.hashes = new Int32Array(cap);
     this.mask = cap - 1;
+    this.keys = new Array<string>(expected);
   }
 
   /** Adds `key`; false if it was there already. */
@@ -38,7 +40,8 @@ export class StringSet {
     for (let n = 0, j = h & this.mask; n < PROBES; n++, j = (j + 1) & this.mask) {
       const k = this.slots[j]!;
       if (k === 0) {
-        this.slots[j] = this.keys.push(key);
+        this.keys[this.count] = key;
+        this.slots[j] = ++this.count;
         this.hashes[j] = h;
         return true;
       }
