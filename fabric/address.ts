@@ -132,24 +132,43 @@ function byAge(a: Allocatable, b: Allocatable): number {
  * retired ones included, so that their addresses stay reserved.
  */
 export function allocate(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Allocation {
-  const v6 = ipv6Formatter(ulaHextets(networkId), POOLS[kind].subnet);
-  const holder = new Map<number, string>();
+  const { v4, moved } = allocateV4(networkId, kind, entries);
+  const v6 = ipv6Text(networkId, kind);
   const addresses = new Map<string, OverlayAddress>();
+  entries.forEach((e, i) => addresses.set(e.id, { v4: v4[i]!, ipv4: formatIpv4(v4[i]!), ipv6: v6(v4[i]!) }));
+  return { addresses, moved };
+}
+
+/**
+ * allocate without the text: each entry's IPv4 address as an integer, by position in `entries`
+ * (a compilation formats only the addresses it uses, and keeps no map by id).
+ */
+export function allocateV4(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Pick<Allocation, 'moved'> & { v4: Uint32Array } {
+  const v4 = new Uint32Array(entries.length);
+  const holder = new Map<number, string>();
   const moved: { id: string; heldBy: string; attempts: number }[] = [];
   // Oldest first: an entry can only ever be displaced by an older one, so adding an entry never
   // moves another, and neither does retiring one (retired entries keep their reservation).
   let ordered = true;
   for (let i = 1; i < entries.length && ordered; i++) ordered = byAge(entries[i - 1]!, entries[i]!) <= 0;
-  for (const e of ordered ? entries : [...entries].sort(byAge)) {
+  const order = ordered ? undefined : Array.from(entries.keys()).sort((a, b) => byAge(entries[a]!, entries[b]!));
+  for (let k = 0; k < entries.length; k++) {
+    const i = order ? order[k]! : k;
+    const e = entries[i]!;
     let attempt = 0;
     let v = candidate(networkId, kind, e, 0);
     const firstHolder = holder.get(v);
     while (holder.has(v)) v = candidate(networkId, kind, e, ++attempt);
     if (firstHolder !== undefined) moved.push({ id: e.id, heldBy: firstHolder, attempts: attempt });
     holder.set(v, e.id);
-    addresses.set(e.id, { v4: v, ipv4: formatIpv4(v), ipv6: v6(v) });
+    v4[i] = v;
   }
-  return { addresses, moved };
+  return { v4, moved };
+}
+
+/** The IPv6 text of a pool's address, from its IPv4 address (see ipv6Formatter). */
+export function ipv6Text(networkId: string, kind: AddressKind): (v4: number) => string {
+  return ipv6Formatter(ulaHextets(networkId), POOLS[kind].subnet);
 }
 
 /**

@@ -3,10 +3,11 @@
  * slots, allocates addresses, places slots on their hosts and builds each node's peer entry once
  * (shared by reference by every config that lists that peer). Pure.
  */
-import { allocate } from './address.js';
+import { allocateV4, formatIpv4, ipv6Text } from './address.js';
 import { issue, type Issue } from './issues.js';
 import type { Peer, Route } from './node-config.js';
 import type { ChainSnapshot, Node, NodeId, Slot } from './schema.js';
+import { StringIndex } from './string-index.js';
 
 export const KEEPALIVE_SECONDS = 25;
 
@@ -19,18 +20,18 @@ export interface PlacedSlot {
 }
 
 /**
- * Per-node data is held in arrays by node position (`nodeList` order), so that the rule loop and
- * config assembly index arrays instead of hashing node ids.
+ * Per-node and per-slot data is held in arrays by position (valid entries in snapshot order), so
+ * that the rule loop and config assembly index arrays instead of hashing ids.
  */
 export interface NetworkIndex {
-  readonly nodes: ReadonlyMap<NodeId, Node>; // valid nodes, any state
-  readonly nodeList: readonly Node[]; // the same, in snapshot order
+  readonly nodeList: readonly Node[]; // valid nodes, any state
   /** Node positions sorted by node id (peer lists are in id order), and each node's rank there. */
   readonly byId: Int32Array;
   readonly idRank: Int32Array;
   readonly nodeCidrs: readonly (readonly [string, string])[];
-  readonly slotById: ReadonlyMap<string, Slot>; // every valid slot, placed or not
-  readonly placed: ReadonlyMap<string, PlacedSlot>;
+  /** Every valid slot's position by id, placed or not; placed slots by position. */
+  readonly slotIx: StringIndex;
+  readonly placed: readonly (PlacedSlot | undefined)[];
   readonly placedOn: readonly (readonly PlacedSlot[] | undefined)[];
   readonly groups: ReadonlyMap<string, readonly PlacedSlot[]>;
   readonly owners: ReadonlyMap<string, readonly PlacedSlot[]>;
@@ -56,51 +57,52 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
     else dvcis.add(d.id);
   });
 
-  const nodes = new Map<NodeId, Node>();
   const nodeList: Node[] = [];
   const ixOf = new Map<NodeId, number>();
   const keys = new Map<string, NodeId>();
   snap.nodes.forEach((n, i) => {
     const at = `nodes[${i}]`;
-    if (nodes.has(n.id)) return void issues.push(issue('duplicate-id', `${at}.id`, `node id "${n.id}" is already taken by an earlier entry`, n.id));
+    if (ixOf.has(n.id)) return void issues.push(issue('duplicate-id', `${at}.id`, `node id "${n.id}" is already taken by an earlier entry`, n.id));
     if (!dvcis.has(n.dvci)) return void issues.push(issue('unknown-dvci', `${at}.dvci`, `DVCI "${n.dvci}" does not exist`, n.id));
     const holder = keys.get(n.wgPublicKey);
     if (holder !== undefined)
       return void issues.push(issue('duplicate-key', `${at}.wgPublicKey`, `WireGuard key is already used by node "${holder}"`, n.id));
     keys.set(n.wgPublicKey, n.id);
-    nodes.set(n.id, n);
     ixOf.set(n.id, nodeList.length);
     nodeList.push(n);
   });
 
-  const slotById = new Map<string, Slot>();
+  const slotIx = new StringIndex(snap.slots.length);
+  const slotList: Slot[] = [];
   snap.slots.forEach((s, i) => {
-    if (slotById.has(s.id)) issues.push(issue('duplicate-id', `slots[${i}].id`, `slot id "${s.id}" is already taken by an earlier entry`, s.id));
-    else slotById.set(s.id, s);
+    if (slotIx.add(s.id) < 0) issues.push(issue('duplicate-id', `slots[${i}].id`, `slot id "${s.id}" is already taken by an earlier entry`, s.id));
+    else slotList.push(s);
   });
 
   // Every entry that exists keeps its address reserved, whatever its state.
-  const nodeAddr = allocate(net, 'node', nodeList).addresses;
-  const slotAllocation = allocate(net, 'slot', [...slotById.values()]);
+  const nodeV4 = allocateV4(net, 'node', nodeList).v4;
+  const slotAllocation = allocateV4(net, 'slot', slotList);
   for (const m of slotAllocation.moved)
     issues.push(issue('address-collision', `slots`, `first-choice address is held by older slot "${m.heldBy}"; moved after ${m.attempts} attempts`, m.id, 'warning'));
 
-  const nodeCidrs = nodeList.map((n): readonly [string, string] => {
-    const a = nodeAddr.get(n.id)!;
-    return [`${a.ipv4}/32`, `${a.ipv6}/128`];
-  });
+  const nodeV6 = ipv6Text(net, 'node');
+  const nodeCidrs = nodeList.map((_, ix): readonly [string, string] => [`${formatIpv4(nodeV4[ix]!)}/32`, `${nodeV6(nodeV4[ix]!)}/128`]);
   const byId = Int32Array.from(nodeList.keys()).sort((a, b) => (nodeList[a]!.id < nodeList[b]!.id ? -1 : 1));
   const idRank = new Int32Array(nodeList.length);
   byId.forEach((n, rank) => (idRank[n] = rank));
 
   // Placement, in snapshot order: the earlier slot gets the capacity.
   const used = new Map<NodeId, { vcpus: number; memoryMiB: number; diskGiB: number }>();
-  const placed = new Map<string, PlacedSlot>();
+  const placed: PlacedSlot[] = [];
+  const slotV6 = ipv6Text(net, 'slot');
+  let valid = 0; // position of the next valid slot: the first of each id
   const placedOn: PlacedSlot[][] = [];
   const groups = new Map<string, PlacedSlot[]>();
   const owners = new Map<string, PlacedSlot[]>();
   snap.slots.forEach((s, i) => {
-    if (slotById.get(s.id) !== s || s.state !== 'assigned' || s.node === null) return;
+    if (slotList[valid] !== s) return; // a duplicate id
+    const si = valid++;
+    if (s.state !== 'assigned' || s.node === null) return;
     const at = `slots[${i}]`;
     const hostIx = ixOf.get(s.node);
     const host = hostIx === undefined ? undefined : nodeList[hostIx]!;
@@ -115,9 +117,9 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
         return void issues.push(issue('over-capacity', at, `needs ${fmtRes(s)}; node "${host.id}" has ${fmtRes({ vcpus: cap.vcpus - u.vcpus, memoryMiB: cap.memoryMiB - u.memoryMiB, diskGiB: cap.diskGiB - u.diskGiB })} left`, s.id));
       used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
     }
-    const a = slotAllocation.addresses.get(s.id)!;
-    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: `${a.ipv4}/32`, v6: `${a.ipv6}/128` };
-    placed.set(s.id, p);
+    const v4 = slotAllocation.v4[si]!;
+    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: `${formatIpv4(v4)}/32`, v6: `${slotV6(v4)}/128` };
+    placed[si] = p;
     (placedOn[hostIx] ??= []).push(p);
     for (const g of s.groups) push(groups, g, p);
     push(owners, s.owner, p);
@@ -136,7 +138,7 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
     peerRoutes[ix] = { peer: n.id, dsts: allowedIps }; // shares the peer's array
   });
 
-  return { nodes, nodeList, byId, idRank, nodeCidrs, slotById, placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };
+  return { nodeList, byId, idRank, nodeCidrs, slotIx, placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };
 }
 
 function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {

@@ -13,7 +13,7 @@ import type { NetworkIndex, PlacedSlot } from './network-index.js';
 import { FilingLog, NodeAcl, ruleOf, type Entries, type Others } from './filings.js';
 import type { AclEntry } from './node-config.js';
 import type { AclRule, PortRange, RuleId, Selector } from './schema.js';
-import { StringSet } from './string-set.js';
+import { StringIndex } from './string-index.js';
 
 const ALL_PORTS: readonly [number, number] = [0, 65535];
 
@@ -34,10 +34,10 @@ export class RuleTable {
   /** Loads the whole rule list; the first entry with an id wins, later ones are reported. */
   load(): void {
     const rules = this.source;
-    const seen = new StringSet(rules.length);
+    const seen = new StringIndex(rules.length);
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
-      if (!seen.add(r.id)) {
+      if (seen.add(r.id) < 0) {
         this.ruleIssues.set(i, [issue('duplicate-id', `rules[${i}].id`, `rule id "${r.id}" is already taken by an earlier entry`, r.id)]);
         continue;
       }
@@ -128,8 +128,8 @@ export class RuleTable {
    */
   private putPair(r: AclRule, ord: number, touched: Set<number> | undefined): boolean {
     if (r.from.kind !== 'slot' || r.to.kind !== 'slot') return false;
-    const s = this.net.placed.get(r.from.value);
-    const d = this.net.placed.get(r.to.value);
+    const s = this.placed(r.from.value);
+    const d = this.placed(r.to.value);
     if (!s || !d || (this.operator !== r.owner && d.slot.owner !== r.owner)) return false;
     if (s === d) return true;
     const ps = r.ports;
@@ -199,12 +199,21 @@ export class RuleTable {
     return { src, dst };
   }
 
+  private placed(slot: string): PlacedSlot | undefined {
+    return this.placedAt(this.net.slotIx.indexOf(slot));
+  }
+
+  private placedAt(ix: number): PlacedSlot | undefined {
+    return ix < 0 ? undefined : this.net.placed[ix];
+  }
+
   private resolve(sel: Selector, at: string, r: AclRule, found: Issue[] | undefined): readonly PlacedSlot[] {
     switch (sel.kind) {
       case 'slot': {
-        const p = this.net.placed.get(sel.value);
+        const ix = this.net.slotIx.indexOf(sel.value);
+        const p = this.placedAt(ix);
         if (p) return [p];
-        if (!this.net.slotById.has(sel.value)) found?.push(issue('unknown-slot', at, `slot "${sel.value}" does not exist`, r.id));
+        if (ix < 0) found?.push(issue('unknown-slot', at, `slot "${sel.value}" does not exist`, r.id));
         return []; // exists but is not placed on an active node now
       }
       case 'group':
