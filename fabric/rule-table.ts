@@ -13,7 +13,7 @@ import type { NetworkIndex, PlacedSlot } from './network-index.js';
 import { FilingLog, NodeAcl, ruleOf, type Entries, type Others } from './filings.js';
 import type { AclEntry } from './node-config.js';
 import type { AclRule, PortRange, RuleId, Selector } from './schema.js';
-import { StringIndex } from './string-index.js';
+import { repeatedIds } from './repeats.js';
 
 const ALL_PORTS: readonly [number, number] = [0, 65535];
 
@@ -34,10 +34,10 @@ export class RuleTable {
   /** Loads the whole rule list; the first entry with an id wins, later ones are reported. */
   load(): void {
     const rules = this.source;
-    const seen = new StringIndex(rules.length);
+    const repeated = repeatedIds(rules);
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
-      if (seen.add(r.id) < 0) {
+      if (repeated[i]) {
         this.ruleIssues.set(i, [issue('duplicate-id', `rules[${i}].id`, `rule id "${r.id}" is already taken by an earlier entry`, r.id)]);
         continue;
       }

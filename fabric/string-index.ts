@@ -9,7 +9,7 @@
 const PROBES = 32;
 
 /** FNV-1a over UTF-16 code units, then a final mix so that the low bits index well. */
-function hashString(s: string): number {
+export function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
