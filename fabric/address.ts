@@ -116,8 +116,26 @@ export function preferredAddress(networkId: string, kind: AddressKind, e: Alloca
  * (when its last two hextets are 0: the first of two equal runs wins) or hextets 4-5.
  */
 export function ipv6Formatter(prefix: readonly [number, number, number], subnet: number): (v4: number) => string {
-  const head = prefix[1] === 0 && prefix[2] === 0 ? `${prefix[0].toString(16)}::${subnet.toString(16)}:0:0:` : `${prefix.map((x) => x.toString(16)).join(':')}:${subnet.toString(16)}::`;
+  const head = ipv6Head(prefix, subnet);
   return (v4) => `${head}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+}
+
+function ipv6Head(prefix: readonly [number, number, number], subnet: number): string {
+  return prefix[1] === 0 && prefix[2] === 0 ? `${prefix[0].toString(16)}::${subnet.toString(16)}:0:0:` : `${prefix.map((x) => x.toString(16)).join(':')}:${subnet.toString(16)}::`;
+}
+
+/**
+ * The host-route text of a pool's addresses, `100.96.1.2/32` and `fd12:3456:789a:2::6460:102/128`
+ * (formatIpv4 and ipv6Formatter, plus the prefix length). Built with join, which makes one flat
+ * string where a template literal leaves a chain of concatenations: a compilation keeps two per
+ * slot, and whoever reads them need not flatten them.
+ */
+export function hostCidrText(networkId: string, kind: AddressKind): { v4: (v4: number) => string; v6: (v4: number) => string } {
+  const head = ipv6Head(ulaHextets(networkId), POOLS[kind].subnet);
+  return {
+    v4: (v) => [v >>> 24, '.', (v >>> 16) & 255, '.', (v >>> 8) & 255, '.', v & 255, '/32'].join(''),
+    v6: (v) => [head, (v >>> 16).toString(16), ':', (v & 0xffff).toString(16), '/128'].join(''),
+  };
 }
 
 /** Priority for collisions: older on chain first, then by id. Pure and total. */
@@ -133,7 +151,7 @@ function byAge(a: Allocatable, b: Allocatable): number {
  */
 export function allocate(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Allocation {
   const { v4, moved } = allocateV4(networkId, kind, entries);
-  const v6 = ipv6Text(networkId, kind);
+  const v6 = ipv6Formatter(ulaHextets(networkId), POOLS[kind].subnet);
   const addresses = new Map<string, OverlayAddress>();
   entries.forEach((e, i) => addresses.set(e.id, { v4: v4[i]!, ipv4: formatIpv4(v4[i]!), ipv6: v6(v4[i]!) }));
   return { addresses, moved };
@@ -145,7 +163,7 @@ export function allocate(networkId: string, kind: AddressKind, entries: readonly
  */
 export function allocateV4(networkId: string, kind: AddressKind, entries: readonly Allocatable[]): Pick<Allocation, 'moved'> & { v4: Uint32Array } {
   const v4 = new Uint32Array(entries.length);
-  const holder = new Map<number, string>();
+  const holder = new AddressTable(entries.length);
   const moved: { id: string; heldBy: string; attempts: number }[] = [];
   // Oldest first: an entry can only ever be displaced by an older one, so adding an entry never
   // moves another, and neither does retiring one (retired entries keep their reservation).
@@ -158,17 +176,50 @@ export function allocateV4(networkId: string, kind: AddressKind, entries: readon
     let attempt = 0;
     let v = candidate(networkId, kind, e, 0);
     const firstHolder = holder.get(v);
-    while (holder.has(v)) v = candidate(networkId, kind, e, ++attempt);
-    if (firstHolder !== undefined) moved.push({ id: e.id, heldBy: firstHolder, attempts: attempt });
-    holder.set(v, e.id);
+    while (holder.get(v) >= 0) v = candidate(networkId, kind, e, ++attempt);
+    if (firstHolder >= 0) moved.push({ id: e.id, heldBy: entries[firstHolder]!.id, attempts: attempt });
+    holder.set(v, i);
     v4[i] = v;
   }
   return { v4, moved };
 }
 
-/** The IPv6 text of a pool's address, from its IPv4 address (see ipv6Formatter). */
-export function ipv6Text(networkId: string, kind: AddressKind): (v4: number) => string {
-  return ipv6Formatter(ulaHextets(networkId), POOLS[kind].subnet);
+/**
+ * Address -> position of the entry holding it: open addressing on one typed array, sized once
+ * (a Map of 100,000 numbers costs several times more to fill). Addresses are never 0.
+ */
+class AddressTable {
+  private readonly table: Int32Array; // pairs (address, position)
+  private readonly mask: number;
+  private readonly shift: number;
+
+  constructor(expected: number) {
+    let bits = 4;
+    while (1 << bits < expected * 2) bits++;
+    this.table = new Int32Array(2 << bits);
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+  }
+
+  /** The position holding `v`, or -1. */
+  get(v: number): number {
+    for (let j = this.slot(v); ; j = (j + 1) & this.mask) {
+      const a = this.table[2 * j]!;
+      if (a === 0) return -1;
+      if (a === (v | 0)) return this.table[2 * j + 1]!;
+    }
+  }
+
+  set(v: number, position: number): void {
+    let j = this.slot(v);
+    while (this.table[2 * j] !== 0) j = (j + 1) & this.mask;
+    this.table[2 * j] = v;
+    this.table[2 * j + 1] = position;
+  }
+
+  private slot(v: number): number {
+    return Math.imul(v, 0x9e3779b1) >>> this.shift; // the product's top bits (Fibonacci hashing)
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * slots, allocates addresses, places slots on their hosts and builds each node's peer entry once
  * (shared by reference by every config that lists that peer). Pure.
  */
-import { allocateV4, formatIpv4, ipv6Text } from './address.js';
+import { allocateV4, hostCidrText } from './address.js';
 import { issue, type Issue } from './issues.js';
 import type { Peer, Route } from './node-config.js';
 import type { ChainSnapshot, Node, NodeId, Slot } from './schema.js';
@@ -85,8 +85,8 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   for (const m of slotAllocation.moved)
     issues.push(issue('address-collision', `slots`, `first-choice address is held by older slot "${m.heldBy}"; moved after ${m.attempts} attempts`, m.id, 'warning'));
 
-  const nodeV6 = ipv6Text(net, 'node');
-  const nodeCidrs = nodeList.map((_, ix): readonly [string, string] => [`${formatIpv4(nodeV4[ix]!)}/32`, `${nodeV6(nodeV4[ix]!)}/128`]);
+  const nodeText = hostCidrText(net, 'node');
+  const nodeCidrs = nodeList.map((_, ix): readonly [string, string] => [nodeText.v4(nodeV4[ix]!), nodeText.v6(nodeV4[ix]!)]);
   const byId = Int32Array.from(nodeList.keys()).sort((a, b) => (nodeList[a]!.id < nodeList[b]!.id ? -1 : 1));
   const idRank = new Int32Array(nodeList.length);
   byId.forEach((n, rank) => (idRank[n] = rank));
@@ -94,7 +94,7 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   // Placement, in snapshot order: the earlier slot gets the capacity.
   const used = new Map<NodeId, { vcpus: number; memoryMiB: number; diskGiB: number }>();
   const placed: PlacedSlot[] = [];
-  const slotV6 = ipv6Text(net, 'slot');
+  const slotText = hostCidrText(net, 'slot');
   let valid = 0; // position of the next valid slot: the first of each id
   const placedOn: PlacedSlot[][] = [];
   const groups = new Map<string, PlacedSlot[]>();
@@ -118,7 +118,7 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
       used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
     }
     const v4 = slotAllocation.v4[si]!;
-    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: `${formatIpv4(v4)}/32`, v6: `${slotV6(v4)}/128` };
+    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: slotText.v4(v4), v6: slotText.v6(v4) };
     placed[si] = p;
     (placedOn[hostIx] ??= []).push(p);
     for (const g of s.groups) push(groups, g, p);

@@ -96,3 +96,18 @@ t.test('the allocation fast path formats exactly as formatIpv6', async (t) => {
   }
   t.same(bad, []);
 });
+
+t.test('host-route text is formatIpv4 and the IPv6 text plus the prefix length', async (t) => {
+  const { hostCidrText } = await import('../../fabric/address.js');
+  const bad: string[] = [];
+  for (const net of ['lab', 'bench', 'net']) {
+    for (const kind of ['node', 'slot'] as const) {
+      const text = hostCidrText(net, kind);
+      for (const [, a] of allocate(net, kind, ids(300)).addresses) {
+        if (text.v4(a.v4) !== `${a.ipv4}/32`) bad.push(text.v4(a.v4));
+        if (text.v6(a.v4) !== `${a.ipv6}/128`) bad.push(text.v6(a.v4));
+      }
+    }
+  }
+  t.same(bad, []);
+});
