@@ -44,6 +44,7 @@ export class Compiler {
     this.configs = new Map();
     const nodes = this.net.nodeList;
     this.seenIn = new Int32Array(nodes.length);
+    this.pass = 0;
     this.ranks = new Int32Array(nodes.length);
     for (let ix = 0; ix < nodes.length; ix++) {
       const n = nodes[ix]!;

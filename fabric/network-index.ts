@@ -103,18 +103,17 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
     if (slotList[valid] !== s) return; // a duplicate id
     const si = valid++;
     if (s.state !== 'assigned' || s.node === null) return;
-    const at = `slots[${i}]`;
     const hostIx = ixOf.get(s.node);
     const host = hostIx === undefined ? undefined : nodeList[hostIx]!;
-    if (hostIx === undefined || !host) return void issues.push(issue('unknown-node', `${at}.node`, `node "${s.node}" does not exist or was refused`, s.id));
+    if (hostIx === undefined || !host) return void issues.push(issue('unknown-node', `slots[${i}].node`, `node "${s.node}" does not exist or was refused`, s.id));
     if (host.state !== 'active') return; // placed again when its host is admitted
     if (host.capacity) {
       const cap = host.capacity;
       if (s.vcpus > cap.vcpus || s.memoryMiB > cap.memoryMiB || s.diskGiB > cap.diskGiB)
-        return void issues.push(issue('impossible-resources', at, `needs ${fmtRes(s)} but node "${host.id}" has only ${fmtRes(cap)} in all`, s.id));
+        return void issues.push(issue('impossible-resources', `slots[${i}]`, `needs ${fmtRes(s)} but node "${host.id}" has only ${fmtRes(cap)} in all`, s.id));
       const u = used.get(host.id) ?? { vcpus: 0, memoryMiB: 0, diskGiB: 0 };
       if (u.vcpus + s.vcpus > cap.vcpus || u.memoryMiB + s.memoryMiB > cap.memoryMiB || u.diskGiB + s.diskGiB > cap.diskGiB)
-        return void issues.push(issue('over-capacity', at, `needs ${fmtRes(s)}; node "${host.id}" has ${fmtRes({ vcpus: cap.vcpus - u.vcpus, memoryMiB: cap.memoryMiB - u.memoryMiB, diskGiB: cap.diskGiB - u.diskGiB })} left`, s.id));
+        return void issues.push(issue('over-capacity', `slots[${i}]`, `needs ${fmtRes(s)}; node "${host.id}" has ${fmtRes({ vcpus: cap.vcpus - u.vcpus, memoryMiB: cap.memoryMiB - u.memoryMiB, diskGiB: cap.diskGiB - u.diskGiB })} left`, s.id));
       used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
     }
     const v4 = slotAllocation.v4[si]!;
