@@ -8,9 +8,9 @@ import type { NodeId } from '../../fabric/schema.js';
 
 export interface ConfigSink {
   /** Replaces the node's config with this signed envelope; idempotent. */
-  publish(node: NodeId, wire: string): Promise<void>;
+  publish(node: NodeId, wire: Uint8Array): Promise<void>;
   /** Removes the node's config (node retired or refused); removing what is gone is not an error. */
   withdraw(node: NodeId): Promise<void>;
   /** What is published now: node -> envelope, so that a restarted controller publishes only changes. */
-  current(): Promise<ReadonlyMap<NodeId, string>>;
+  current(): Promise<ReadonlyMap<NodeId, Uint8Array>>;
 }

@@ -14,7 +14,7 @@ export class DirectorySink implements ConfigSink {
     return join(this.dir, `${node}${EXT}`);
   }
 
-  async publish(node: NodeId, wire: string): Promise<void> {
+  async publish(node: NodeId, wire: Uint8Array): Promise<void> {
     writeFileAtomic(this.path(node), wire, { mode: 0o644 });
   }
 
@@ -22,8 +22,8 @@ export class DirectorySink implements ConfigSink {
     await rm(this.path(node), { force: true });
   }
 
-  async current(): Promise<ReadonlyMap<NodeId, string>> {
-    const out = new Map<NodeId, string>();
+  async current(): Promise<ReadonlyMap<NodeId, Uint8Array>> {
+    const out = new Map<NodeId, Uint8Array>();
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -32,7 +32,7 @@ export class DirectorySink implements ConfigSink {
     }
     for (const name of names) {
       if (!name.endsWith(EXT) || name.startsWith('.')) continue;
-      out.set(name.slice(0, -EXT.length), await readFile(join(this.dir, name), 'utf8'));
+      out.set(name.slice(0, -EXT.length), await readFile(join(this.dir, name)));
     }
     return out;
   }

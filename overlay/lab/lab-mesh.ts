@@ -113,9 +113,9 @@ export class LabMesh {
   }
 
   /** Compiles and signs, writes nothing: for timing the write alone (see write()). */
-  prepare(spec: MeshSpec, only?: readonly string[]): { configs: ReadonlyMap<string, NodeConfig>; envelopes: ReadonlyMap<string, string> } {
+  prepare(spec: MeshSpec, only?: readonly string[]): { configs: ReadonlyMap<string, NodeConfig>; envelopes: ReadonlyMap<string, Uint8Array> } {
     const configs = this.compile(spec);
-    const envelopes = new Map<string, string>();
+    const envelopes = new Map<string, Uint8Array>();
     for (const [node, cfg] of configs) {
       if (only && !only.includes(node)) continue;
       this.lab.addSlotAddresses(node, cfg.slots.flatMap((s) => [s.ipv4, s.ipv6]));
@@ -124,13 +124,13 @@ export class LabMesh {
     return { configs, envelopes };
   }
 
-  write(prepared: { envelopes: ReadonlyMap<string, string> }): void {
-    for (const [node, text] of prepared.envelopes) this.writeEnvelope(node, text);
+  write(prepared: { envelopes: ReadonlyMap<string, Uint8Array> }): void {
+    for (const [node, wire] of prepared.envelopes) this.writeEnvelope(node, wire);
   }
 
-  /** Writes any text as the node's config file (atomically): for malformed-config tests. */
-  writeEnvelope(nodeId: string, text: string): void {
-    writeFileAtomic(this.lab.node(nodeId).configPath, text);
+  /** Writes any bytes or text as the node's config file (atomically): also for malformed-config tests. */
+  writeEnvelope(nodeId: string, wire: string | Uint8Array): void {
+    writeFileAtomic(this.lab.node(nodeId).configPath, wire);
   }
 
   startAgent(nodeId: string, opts: { acl?: 'ebpf' | 'nftables' | 'off'; resyncMs?: number; extra?: readonly string[] } = {}): AgentProc {

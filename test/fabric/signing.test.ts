@@ -7,19 +7,20 @@ import { labSnapshot } from '../helpers/fabric-fixtures.js';
 
 const key = signingKeyFromSecret('11'.repeat(32));
 const config = compile(labSnapshot()).configs.get('n3')!;
+const text = (wire: Uint8Array) => Buffer.from(wire).toString('utf8');
 
 t.test('a signed config verifies and round-trips exactly', async (t) => {
   const wire = signConfig(config, key);
   const { config: back, key: signer } = verifyConfig(wire, [key.publicKey]);
   t.same(back, config);
   t.equal(configHash(back), configHash(config));
-  t.equal(signConfig(config, key), wire, 'signing is deterministic');
-  t.ok(verifyConfig(new TextEncoder().encode(wire), [generateSigningKey().publicKey, key.publicKey]), 'bytes in, any trusted key');
+  t.same(signConfig(config, key), wire, 'signing is deterministic');
+  t.ok(verifyConfig(text(wire), [generateSigningKey().publicKey, key.publicKey]), 'text in, any trusted key');
   t.match(signer, /^[0-9a-f]{64}$/);
 });
 
 t.test('changing any single byte of the signed message makes it fail', async (t) => {
-  const wire = new TextEncoder().encode(signConfig(config, key));
+  const wire = signConfig(config, key);
   let rejected = 0;
   const accepted: number[] = [];
   for (let i = 0; i < wire.length; i++) {
@@ -38,7 +39,7 @@ t.test('changing any single byte of the signed message makes it fail', async (t)
 });
 
 t.test('untrusted keys, re-signed payloads and other spellings of the header are refused', async (t) => {
-  const wire = signConfig(config, key);
+  const wire = text(signConfig(config, key));
   const other = generateSigningKey();
   const code = (fn: () => unknown) => {
     try {
@@ -72,18 +73,21 @@ t.test('interoperable ed25519; a signed payload that is not a valid NodeConfig i
   const { bytesToHex, utf8ToBytes } = await import('@noble/hashes/utils.js');
   const { createHash } = await import('node:crypto');
   // Signed correctly by the trusted key, so that only the content can be at fault.
-  const signRaw = (text: string) => {
-    const digest = createHash('sha256').update(text).digest();
+  const signRaw = (payload: string | Uint8Array) => {
+    const digest = createHash('sha256').update(payload).digest();
     const sig = ed25519.sign(new Uint8Array([...utf8ToBytes('sub0/node-config/v1\n'), ...digest]), key.secretKey);
-    return `sub0/node-config/v1 ${bytesToHex(key.publicKey)} ${bytesToHex(sig)}\n${text}`;
+    const header = utf8ToBytes(`sub0/node-config/v1 ${bytesToHex(key.publicKey)} ${bytesToHex(sig)}\n`);
+    return Buffer.concat([header, typeof payload === 'string' ? utf8ToBytes(payload) : payload]);
   };
   t.ok(verifyConfig(signRaw(JSON.stringify(config)), [key.publicKey]), 'a signature by another ed25519 implementation verifies');
   t.same(ed25519.getPublicKey(key.secretKey), key.publicKey, 'and derives the same public key');
-  const wire = signConfig(config, key);
+  const wire = text(signConfig(config, key));
   const [, , sigHex] = wire.slice(0, wire.indexOf('\n')).split(' ');
   const digest = createHash('sha256').update(wire.slice(wire.indexOf('\n') + 1)).digest();
   t.ok(ed25519.verify(Buffer.from(sigHex!, 'hex'), new Uint8Array([...utf8ToBytes('sub0/node-config/v1\n'), ...digest]), key.publicKey), 'which verifies our signatures too');
   t.throws(() => verifyConfig(signRaw('{"acl":'), [key.publicKey]), { code: 'invalid-input', message: /not JSON/ });
+  const latin1 = Buffer.from(JSON.stringify({ ...config, slots: [{ ...config.slots[0]!, image: 'débian' }] }), 'latin1');
+  t.throws(() => verifyConfig(signRaw(latin1), [key.publicKey]), { code: 'invalid-input', message: /not UTF-8/ }, 'a signed payload in another encoding');
   const bad = { ...config, acl: [{ ...config.acl[0]!, ports: [80, 70000] }] };
   t.throws(() => verifyConfig(signRaw(JSON.stringify(bad)), [key.publicKey]), { code: 'invalid-input', message: /node config:[\s\S]*acl\[0\]\.ports\[1\]/ });
 });
@@ -96,6 +100,14 @@ t.test('hashes are canonical; the content hash ignores only the revision', async
   t.not(configHash(later), configHash(config), 'the full hash covers the revision');
   t.equal(contentHash(later), contentHash(config), 'the content hash does not');
   t.not(contentHash({ ...config, acl: [] }), contentHash(config));
+});
+
+t.test('a payload beyond ASCII round-trips as UTF-8', async (t) => {
+  const image = 'débian-12 ✓ 日本';
+  const wide = { ...config, slots: config.slots.map((s) => ({ ...s, image })) };
+  const { config: back, hash } = verifyConfig(signConfig(wide, key), [key.publicKey]);
+  t.equal(back.slots[0]!.image, image);
+  t.equal(hash, configHash(wide));
 });
 
 t.test('verifyConfig returns the config hash it computed while verifying', async (t) => {

@@ -29,7 +29,7 @@ t.test('a signed config is accepted and kept on disk; the same one again is a du
   mkdirSync(d, { recursive: true });
   const wire = signConfig(at(42), controller);
   t.equal(g.offer(wire, 'test').kind, 'accepted');
-  t.equal(readFileSync(join(d, ACCEPTED_FILE), 'utf8'), wire);
+  t.ok(readFileSync(join(d, ACCEPTED_FILE)).equals(wire), 'the bytes as verified');
   t.equal(g.offer(wire, 'test').kind, 'duplicate');
 });
 
@@ -41,8 +41,9 @@ t.test('refusals name the reason, and change nothing', async (t) => {
   t.throws(() => g.offer(signConfig(at(50), stranger), 'cfg.json'), { code: 'bad-signature', message: /untrusted key/ });
   t.throws(() => g.offer('{"v":1', 'cfg.json'), { code: 'invalid-input', message: /not a signed config/ });
   t.throws(() => g.offer(signConfig(at(50, 'n2'), controller), 'cfg.json'), { code: 'invalid-input', message: /for node "n2", this agent runs node "n1"/ });
-  const tampered = signConfig(at(50), controller).replace('"mode":"active', '"mode":"quarantined');
-  t.not(tampered, signConfig(at(50), controller), 'the tampered message differs');
+  const signed = Buffer.from(signConfig(at(50), controller)).toString('utf8');
+  const tampered = signed.replace('"mode":"active', '"mode":"quarantined');
+  t.not(tampered, signed, 'the tampered message differs');
   t.throws(() => g.offer(tampered, 'cfg.json'), { code: 'bad-signature' });
   const other = { ...at(42), peers: [] };
   t.throws(() => g.offer(signConfig(other, controller), 'cfg.json'), { code: 'stale-revision', message: /different config for revision #42/ });

@@ -67,11 +67,11 @@ t.test('a rule added takes effect; removed, it cuts the open flow', async (t) =>
 t.test('malformed, untrusted, tampered and stale configs are refused with a clear error; the state stays', async (t) => {
   const m = fx.mesh;
   const before = m.status('n1')!;
-  const cases: [string, string, RegExp][] = [
+  const cases: [string, string | Uint8Array, RegExp][] = [
     ['not JSON', '{"v":1,', /invalid-input/],
     ['a schema violation', JSON.stringify({ v: 1, key: 'zz', payload: '{}', sig: 'zz' }), /invalid-input/],
     ['signed by an untrusted key', signConfig(m.compile({ block: 20, slots: [], rules: [] }).get('n1')!, generateSigningKey()), /bad-signature/],
-    ['tampered after signing', signConfig(m.compile({ block: 21, slots: [], rules: [] }).get('n1')!, m.key).replace('active', 'quarantined'), /bad-signature|invalid-input/],
+    ['tampered after signing', Buffer.from(signConfig(m.compile({ block: 21, slots: [], rules: [] }).get('n1')!, m.key)).toString('utf8').replace('active', 'quarantined'), /bad-signature|invalid-input/],
     ['an older revision', signConfig(m.compile({ block: 5, slots: [], rules: [] }).get('n1')!, m.key), /stale-revision/],
   ];
   for (const [what, text, code] of cases) {
