@@ -12,8 +12,13 @@ export interface PeerState {
   readonly keepalive: number;
 }
 
-/** One address family of an ACL entry, without its provenance: what the kernel holds. */
-export type AclTuple = Pick<AclEntry, 'src' | 'dst' | 'proto' | 'ports'>;
+/** One (src, dst, proto, dst port range) of an ACL entry, without its provenance: what the kernel holds. */
+export interface AclTuple {
+  readonly src: string;
+  readonly dst: string;
+  readonly proto: AclEntry['proto'];
+  readonly ports: AclEntry['ports'];
+}
 
 export interface DataplaneState {
   readonly addresses: ReadonlySet<string>;
@@ -29,6 +34,37 @@ export interface DataplaneState {
 /** The identity of an ACL tuple: two rules that allow the same tuple give one kernel entry. */
 export function aclKey(t: AclTuple): string {
   return `${t.src}>${t.dst}/${t.proto}:${t.ports[0]}-${t.ports[1]}`;
+}
+
+const isV6 = (cidr: string) => cidr.includes(':');
+
+/**
+ * Calls `visit` with each tuple an entry allows and its aclKey(): every (src, dst) pair of one
+ * address family. `canonical` respells each address first (once per address, not per pair).
+ */
+export function eachAclTuple(e: AclEntry, visit: (key: string, t: AclTuple) => void, canonical?: (cidr: string) => string): void {
+  const rest = `/${e.proto}:${e.ports[0]}-${e.ports[1]}`;
+  const src = canonical ? e.src.map(canonical) : e.src;
+  const dst = canonical ? e.dst.map(canonical) : e.dst;
+  const dst6 = dst.map(isV6);
+  for (const s of src) {
+    const v6 = isV6(s);
+    for (let j = 0; j < dst.length; j++) {
+      if (dst6[j] !== v6) continue;
+      const d = dst[j]!;
+      visit(`${s}>${d}${rest}`, { src: s, dst: d, proto: e.proto, ports: e.ports });
+    }
+  }
+}
+
+/** How many tuples an ACL allows, both families (pairs that two entries allow count twice). */
+export function aclTupleCount(acl: readonly AclEntry[]): number {
+  let n = 0;
+  for (const e of acl) {
+    const v6 = e.dst.filter(isV6).length;
+    for (const s of e.src) n += isV6(s) ? v6 : e.dst.length - v6;
+  }
+  return n;
 }
 
 export function emptyState(listenPort = 0): DataplaneState {
@@ -49,14 +85,8 @@ export function desiredState(config: NodeConfig, opts: { readonly acl?: boolean 
       peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoints, allowedIps: p.allowedIps, keepalive: p.keepalive });
     }
     for (const r of config.routes) for (const d of r.dsts) routes.add(d);
-    // aclKey() of both tuples, spelled out (10,000s of entries: one shared suffix, no temporaries).
-    for (const e of opts.acl === false ? [] : config.acl) {
-      const rest = `/${e.proto}:${e.ports[0]}-${e.ports[1]}`;
-      const k4 = `${e.src}>${e.dst}${rest}`;
-      if (!acl.has(k4)) acl.set(k4, { src: e.src, dst: e.dst, proto: e.proto, ports: e.ports });
-      const k6 = `${e.src6}>${e.dst6}${rest}`;
-      if (!acl.has(k6)) acl.set(k6, { src: e.src6, dst: e.dst6, proto: e.proto, ports: e.ports });
-    }
+    const add = (key: string, t: AclTuple) => void (acl.has(key) || acl.set(key, t));
+    for (const e of opts.acl === false ? [] : config.acl) eachAclTuple(e, add);
   }
   return { addresses: new Set(config.interface.addresses), listenPort: config.interface.listenPort, peers, routes, acl };
 }

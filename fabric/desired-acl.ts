@@ -1,6 +1,6 @@
 /**
  * The desired ACL of one node across successive configs, kept incrementally. A new config usually
- * changes a rule or two of 10,000s of entries: rebuilding every tuple key and planning every tuple
+ * changes a rule or two of 10,000s of tuples: rebuilding every tuple key and planning every tuple
  * costs more than the kernel update itself. This keeps the tuples reference-counted (two rules
  * may allow one tuple) and re-derives only the rules whose entries changed, returning the tuple
  * keys whose presence may differ from the previous config: the only keys a plan has to look at
@@ -8,7 +8,7 @@
  *
  * Equal to desiredState(config).acl for the same config, whatever came before (proven in tests).
  */
-import { aclKey, type AclTuple } from './dataplane-state.js';
+import { eachAclTuple, type AclTuple } from './dataplane-state.js';
 import type { AclEntry, NodeConfig } from './node-config.js';
 
 export class DesiredAcl {
@@ -47,15 +47,10 @@ export class DesiredAcl {
   }
 
   private count(entries: readonly AclEntry[], by: 1 | -1, dirty: Set<string>): void {
-    const c = this.canonical;
-    for (const e of entries) {
-      this.bump({ src: c(e.src), dst: c(e.dst), proto: e.proto, ports: e.ports }, by, dirty);
-      this.bump({ src: c(e.src6), dst: c(e.dst6), proto: e.proto, ports: e.ports }, by, dirty);
-    }
+    for (const e of entries) eachAclTuple(e, (key, t) => this.bump(key, t, by, dirty), this.canonical);
   }
 
-  private bump(t: AclTuple, by: 1 | -1, dirty: Set<string>): void {
-    const key = aclKey(t);
+  private bump(key: string, t: AclTuple, by: 1 | -1, dirty: Set<string>): void {
     const n = (this.counts.get(key) ?? 0) + by;
     dirty.add(key);
     if (n > 0) {
@@ -73,7 +68,14 @@ function sameEntries(a: readonly AclEntry[], b: readonly AclEntry[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.src !== y.src || x.dst !== y.dst || x.src6 !== y.src6 || x.dst6 !== y.dst6 || x.proto !== y.proto || x.ports[0] !== y.ports[0] || x.ports[1] !== y.ports[1]) return false;
+    if (x.proto !== y.proto || x.ports[0] !== y.ports[0] || x.ports[1] !== y.ports[1] || !sameList(x.src, y.src) || !sameList(x.dst, y.dst)) return false;
   }
+  return true;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

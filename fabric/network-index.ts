@@ -17,6 +17,8 @@ export interface PlacedSlot {
   readonly hostIx: number; // the host's position in NetworkIndex.nodeList
   readonly v4: string; // host cidr
   readonly v6: string;
+  /** [v4, v6]: an ACL entry's address list for this slot alone, shared by every entry of it. */
+  readonly cidrs: readonly string[];
 }
 
 /**
@@ -117,7 +119,9 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
       used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
     }
     const v4 = slotAllocation.v4[si]!;
-    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: slotText.v4(v4), v6: slotText.v6(v4) };
+    const a4 = slotText.v4(v4);
+    const a6 = slotText.v6(v4);
+    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: a4, v6: a6, cidrs: [a4, a6] };
     placed[si] = p;
     (placedOn[hostIx] ??= []).push(p);
     for (const g of s.groups) push(groups, g, p);

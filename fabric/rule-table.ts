@@ -1,6 +1,9 @@
 /**
- * The ACL half of a compilation: expands each chain rule into the (src, dst, proto, ports) tuples
- * it allows, filed under the nodes that host either end, together with the peer each tuple needs.
+ * The ACL half of a compilation: resolves each chain rule to the slots it connects and files, under
+ * each node that hosts either end, the entries for the pairs that touch that node (a source slot
+ * there: its egress; a destination slot there: its ingress), with the peers those pairs need.
+ * Entries are factored (fabric's AclEntry): a rule between two groups gives a node one entry per
+ * direction and port range, with address lists, not one entry per pair.
  * Filed per rule and in snapshot order, so that one changed rule is re-expanded alone (see
  * Compiler.updateRules) and the result is the same as a full compilation of the new state.
  * Deny by default: nothing is allowed that no rule names.
@@ -134,9 +137,9 @@ export class RuleTable {
     if (s === d) return true;
     const ps = r.ports;
     let entries: AclEntry | AclEntry[];
-    if (ps.length === 0) entries = entry(r, s, d, ALL_PORTS);
-    else if (ps.length === 1) entries = entry(r, s, d, [ps[0]!.from, ps[0]!.to]);
-    else expand(r, s, d, ps.map(tuple), (entries = []));
+    if (ps.length === 0) entries = entry(r, s.cidrs, d.cidrs, ALL_PORTS);
+    else if (ps.length === 1) entries = entry(r, s.cidrs, d.cidrs, [ps[0]!.from, ps[0]!.to]);
+    else expand(r, s.cidrs, d.cidrs, ps.map(tuple), (entries = []));
     const sh = s.hostIx;
     const dh = d.hostIx;
     if (sh === dh) this.file(sh, ord, entries, -1);
@@ -156,6 +159,7 @@ export class RuleTable {
       this.ruleIssues.set(r.id, found);
       if (found.some((f) => f.severity === 'error')) return;
     }
+    if (src.length === 0 || dst.length === 0) return; // no pair
     const ranges = r.ports.length > 0 ? r.ports.map(tuple) : [ALL_PORTS];
     const perNode = new Map<number, { entries: AclEntry[]; others: Set<number> }>();
     const at_ = (n: number) => {
@@ -163,18 +167,24 @@ export class RuleTable {
       if (!v) perNode.set(n, (v = { entries: [], others: new Set() }));
       return v;
     };
-    for (const s of src) {
-      for (const d of dst) {
-        if (s === d) continue;
-        const a = at_(s.hostIx);
-        expand(r, s, d, ranges, a.entries);
-        if (s.hostIx !== d.hostIx) {
-          const b = at_(d.hostIx);
-          expand(r, s, d, ranges, b.entries);
-          a.others.add(d.hostIx);
-          b.others.add(s.hostIx);
-        }
-      }
+    const srcOn = byHost(src);
+    const dstOn = byHost(dst);
+    const allDst = cidrsOf(dst);
+    // Egress: the sources on h to every destination.
+    for (const [h, mine] of srcOn) {
+      if (dst.length === 1 && mine.length === 1 && mine[0] === dst[0]) continue; // only a slot to itself
+      const v = at_(h);
+      expand(r, cidrsOf(mine), allDst, ranges, v.entries);
+      for (const k of dstOn.keys()) if (k !== h) v.others.add(k);
+    }
+    // Ingress: every other source to the destinations on h (sources on h are in its egress entries).
+    const allSrc = cidrsOf(src);
+    for (const [h, mine] of dstOn) {
+      const from = srcOn.has(h) ? src.filter((s) => s.hostIx !== h) : src;
+      if (from.length === 0) continue;
+      const v = at_(h);
+      expand(r, from === src ? allSrc : cidrsOf(from), cidrsOf(mine), ranges, v.entries);
+      for (const s of from) v.others.add(s.hostIx);
     }
     for (const [n, v] of perNode) {
       this.file(n, ord, v.entries, [...v.others]);
@@ -226,10 +236,33 @@ export class RuleTable {
 
 const tuple = (p: PortRange): readonly [number, number] => [p.from, p.to];
 
-function entry(r: AclRule, s: PlacedSlot, d: PlacedSlot, ports: readonly [number, number]): AclEntry {
-  return { rule: r.id, src: s.v4, dst: d.v4, src6: s.v6, dst6: d.v6, proto: r.proto, ports: ports as [number, number] };
+function entry(r: AclRule, src: readonly string[], dst: readonly string[], ports: readonly [number, number]): AclEntry {
+  return { rule: r.id, src: src as string[], dst: dst as string[], proto: r.proto, ports: ports as [number, number] };
 }
 
-function expand(r: AclRule, s: PlacedSlot, d: PlacedSlot, ranges: readonly (readonly [number, number])[], into: AclEntry[]): void {
-  for (const p of ranges) into.push(entry(r, s, d, p));
+/** One entry per port range. */
+function expand(r: AclRule, src: readonly string[], dst: readonly string[], ranges: readonly (readonly [number, number])[], into: AclEntry[]): void {
+  for (const p of ranges) into.push(entry(r, src, dst, p));
+}
+
+/** Slots by host position, hosts in order of first appearance, slots in selector order. */
+function byHost(slots: readonly PlacedSlot[]): Map<number, PlacedSlot[]> {
+  const m = new Map<number, PlacedSlot[]>();
+  for (const s of slots) {
+    const l = m.get(s.hostIx);
+    if (l) l.push(s);
+    else m.set(s.hostIx, [s]);
+  }
+  return m;
+}
+
+/** The slots' addresses, each slot's IPv4 then IPv6; a lone slot's shared list. */
+function cidrsOf(slots: readonly PlacedSlot[]): readonly string[] {
+  if (slots.length === 1) return slots[0]!.cidrs;
+  const out = new Array<string>(2 * slots.length);
+  for (let i = 0; i < slots.length; i++) {
+    out[2 * i] = slots[i]!.v4;
+    out[2 * i + 1] = slots[i]!.v6;
+  }
+  return out;
 }

@@ -36,13 +36,18 @@ export function registerCompile(program: Command): void {
     );
 }
 
+/** A slot's two addresses in full; a longer list shortened (--json has it all). */
+function addresses(list: readonly string[]): string {
+  return list.length <= 2 ? list.join(' ') : `${list.slice(0, 2).join(' ')} +${list.length - 2} more`;
+}
+
 function printHuman(configs: readonly NodeConfig[], issues: readonly string[]): void {
   for (const c of configs) {
     process.stdout.write(`node ${c.node} (${c.mode}, dvci ${c.dvci}) at block #${c.revision.number}  hash ${configHash(c).slice(0, 16)}\n`);
     process.stdout.write(`  interface ${c.interface.addresses.join(' ')} listen ${c.interface.listenPort}\n`);
     if (c.peers.length) printTable(c.peers.map((p) => ['  peer', p.node, p.publicKey, p.endpoints.join(',') || '-', `${p.allowedIps.length} allowed ips`]));
     if (c.slots.length) printTable(c.slots.map((s) => ['  slot', s.id, s.ipv4, `${s.vcpus} vCPU ${s.memoryMiB} MiB ${s.diskGiB} GiB`, s.image]));
-    if (c.acl.length) printTable(c.acl.map((a) => ['  allow', `${a.src} ${a.src6}`, '->', `${a.dst} ${a.dst6}`, a.proto, a.proto === 'tcp' || a.proto === 'udp' ? `${a.ports[0]}-${a.ports[1]}` : '*', `(${a.rule})`]));
+    if (c.acl.length) printTable(c.acl.map((a) => ['  allow', addresses(a.src), '->', addresses(a.dst), a.proto, a.proto === 'tcp' || a.proto === 'udp' ? `${a.ports[0]}-${a.ports[1]}` : '*', `(${a.rule})`]));
     process.stdout.write('\n');
   }
   process.stdout.write(issues.length ? `${issues.length} issue(s):\n${issues.map((i) => `  ${i}`).join('\n')}\n` : 'no issues\n');

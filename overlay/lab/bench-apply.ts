@@ -7,7 +7,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { compile } from '../../fabric/compile.js';
-import { emptyState } from '../../fabric/dataplane-state.js';
+import { aclTupleCount, emptyState } from '../../fabric/dataplane-state.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { parseSnapshot } from '../../fabric/parse-snapshot.js';
 import { createAclDriver } from '../acl/index.js';
@@ -21,6 +21,7 @@ import { createNetns, deleteNetns, enterNetns, netnsPids, run } from './netns.js
 
 export interface ApplyResult {
   readonly peers: number;
+  /** (src slot, dst slot, port range) allowances; each is a kernel tuple per address family. */
   readonly aclEntries: number;
   readonly kernelTuples: number;
   readonly routes: number;
@@ -123,7 +124,7 @@ export async function benchApply(opts: { peers?: number; slotsPerSide?: number }
     const totalMs = performance.now() - t0;
     if (r.status !== 'changed') throw new Error(`the pass did not converge: ${r.errors.join('; ')}`);
     const wgSetconfMs = await wgSetconf(wg, `${ifname}w`, config, dir);
-    return { peers: r.reached.peers, aclEntries: config.acl.length, kernelTuples: r.reached.acl, routes: r.reached.routes, totalMs, phasesMs: phases, compileMs, wgSetconfMs };
+    return { peers: r.reached.peers, aclEntries: aclTupleCount(config.acl) / 2, kernelTuples: r.reached.acl, routes: r.reached.routes, totalMs, phasesMs: phases, compileMs, wgSetconfMs };
   } finally {
     await acl.destroy().catch(() => undefined);
     await wg.deleteInterface(ifname).catch(() => undefined);

@@ -9,6 +9,7 @@
  *    through, end to end (file watch, signature check, reconcile on both nodes, one round trip).
  */
 import { createInterface } from 'node:readline';
+import { aclTupleCount } from '../../fabric/dataplane-state.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { Lab } from './lab.js';
 import { LabMesh, type MeshSpec, type RuleSpec } from './lab-mesh.js';
@@ -20,6 +21,7 @@ export interface ThroughputSample {
 }
 
 export interface MeshBenchResult {
+  /** (src slot, dst slot, port range) allowances per node; each is a kernel tuple per address family. */
   readonly aclEntries: number;
   readonly kernelTuples: number;
   readonly samples: readonly ThroughputSample[];
@@ -137,7 +139,8 @@ export async function benchMesh(opts: { rounds?: number; seconds?: number; trial
     const loaded = await converge(spec());
     const cfg = loaded.get('n1')!;
     const kernelTuples = mesh.status('n1')?.lastResult?.reached.acl ?? 0;
-    log(`loaded: ${cfg.acl.length} ACL entries per node, ${mesh.status('n1')?.lastResult?.reached.acl} kernel tuples`);
+    const aclEntries = aclTupleCount(cfg.acl) / 2;
+    log(`loaded: ${aclEntries} ACL entries per node (${cfg.acl.length} in the config), ${kernelTuples} kernel tuples`);
 
     const server = lab.spawn('n2', 'iperf3', ['-s'], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));
@@ -176,7 +179,7 @@ export async function benchMesh(opts: { rounds?: number; seconds?: number; trial
 
     const med = (k: keyof ThroughputSample) => median(samples.map((s) => s[k]));
     return {
-      aclEntries: cfg.acl.length,
+      aclEntries,
       kernelTuples,
       samples,
       median: { vethBps: med('vethBps'), wgBps: med('wgBps'), aclBps: med('aclBps') },

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { compile, Compiler } from '../../fabric/compile.js';
+import { eachAclTuple } from '../../fabric/dataplane-state.js';
 import { canonicalJson } from '../../fabric/encoding.js';
+import type { NodeConfig } from '../../fabric/node-config.js';
 import { parseSnapshot } from '../../fabric/parse-snapshot.js';
 import type { AclRule, ChainSnapshot } from '../../fabric/schema.js';
 import { syntheticSnapshot } from '../../fabric/examples/synthetic.js';
@@ -8,6 +10,12 @@ import { golden } from '../helpers/golden.js';
 import { ALICE, CHARLIE, labSnapshot } from '../helpers/fabric-fixtures.js';
 
 const codes = (issues: readonly { code: string }[]) => issues.map((i) => i.code);
+/** Every tuple a config allows, as `src>dst/proto:lo-hi rule`, sorted. */
+const tuples = (c: NodeConfig) => c.acl.flatMap((e) => {
+  const out: string[] = [];
+  eachAclTuple(e, (key) => out.push(`${key} ${e.rule}`));
+  return out;
+}).sort();
 
 t.test('golden: the shipped example compiles to the committed configs', async (t) => {
   const { configs, issues } = compile(labSnapshot());
@@ -24,15 +32,20 @@ t.test('each node gets only the rules for the slots it hosts, in both directions
   const web = slotAddr(configs, 'web-1');
   const rpc = slotAddr(configs, 'rpc-1');
   const db = slotAddr(configs, 'db-1');
+  const both = (from: typeof web, to: typeof web, rest: string) => [`${from.ipv4}>${to.ipv4}/${rest}`, `${from.ipv6}>${to.ipv6}/${rest}`];
   // n1 hosts web-1 only: it sees web->rpc (egress) and ping from web (owner Bob's slots) to rpc.
-  t.same(new Set(n1.acl.map((a) => a.rule)), new Set(['web-to-rpc', 'ping-all']));
-  t.ok(n1.acl.every((a) => (a.src === web.ipv4 && a.src6 === web.ipv6) || (a.dst === web.ipv4 && a.dst6 === web.ipv6)), 'n1 rules all touch web-1');
-  // n3 hosts db-1: only rpc->db reaches it.
-  t.same(new Set(n3.acl.map((a) => a.rule)), new Set(['rpc-to-db', 'ping-all']));
-  t.same(n3.acl.filter((a) => a.rule === 'rpc-to-db').map((a) => [a.src, a.dst, a.src6, a.dst6, a.proto, a.ports]), [
-    [rpc.ipv4, db.ipv4, rpc.ipv6, db.ipv6, 'tcp', [5432, 5432]],
-  ]);
+  t.same(tuples(n1), [...both(web, rpc, 'tcp:9944-9944 web-to-rpc'), ...both(web, rpc, 'tcp:30333-30334 web-to-rpc'), ...both(web, rpc, 'icmp:0-65535 ping-all')].sort(), 'n1: its egress, both families');
+  // n3 hosts db-1: rpc->db reaches it, and it may ping rpc-1.
+  t.same(tuples(n3), [...both(rpc, db, 'tcp:5432-5432 rpc-to-db'), ...both(db, rpc, 'icmp:0-65535 ping-all')].sort(), 'n3: its ingress and its egress');
+  // n2 hosts rpc-1: every rule touches it; ping-all's sources are web-1 and db-1 (rpc-1 to itself is no pair).
+  t.same(tuples(n2), [
+    ...both(web, rpc, 'tcp:9944-9944 web-to-rpc'), ...both(web, rpc, 'tcp:30333-30334 web-to-rpc'),
+    ...both(rpc, db, 'tcp:5432-5432 rpc-to-db'),
+    ...both(web, rpc, 'icmp:0-65535 ping-all'), ...both(db, rpc, 'icmp:0-65535 ping-all'),
+  ].sort());
+  t.same(n3.acl.filter((a) => a.rule === 'rpc-to-db'), [{ rule: 'rpc-to-db', src: [rpc.ipv4, rpc.ipv6], dst: [db.ipv4, db.ipv6], proto: 'tcp', ports: [5432, 5432] }], 'a slot-to-slot rule: one entry');
   t.equal(n2.acl.filter((a) => a.rule === 'web-to-rpc').length, 2, 'one entry per port range');
+  t.same(n2.acl.filter((a) => a.rule === 'ping-all').map((a) => [a.src, a.dst]), [[[web.ipv4, web.ipv6, db.ipv4, db.ipv6], [rpc.ipv4, rpc.ipv6]]], 'a group rule: one entry with address lists');
   t.same(n2.peers.map((p) => p.node), ['n1', 'n3'], 'same DVCI: full mesh');
   t.same(n2.routes.map((r) => r.peer), ['n1', 'n3']);
   t.same(n2.routes[0]!.dsts, n2.peers[0]!.allowedIps, 'routes cover the addresses behind each peer');
@@ -138,4 +151,63 @@ t.test('updateRules gives exactly what a full compile of the new state gives', a
   t.ok(inc.changed.size > 0 && inc.changed.size < full.configs.size, `only some nodes recompiled (${inc.changed.size} of ${full.configs.size})`);
   t.equal(canonicalJson(Object.fromEntries(inc.configs)), canonicalJson(Object.fromEntries(full.configs)), 'same configs');
   t.same(new Set(codes(inc.issues)), new Set(codes(full.issues)), 'same issues');
+});
+
+t.test('factored entries allow exactly the pairs of each rule that touch the node', async (t) => {
+  const raw = syntheticSnapshot({ nodes: 24, nodesPerDvci: 8, slotsPerNode: 5, rulesPerSlot: 1, seed: 11 }) as Record<string, any>;
+  const operator = raw.network.operator as string;
+  raw.slots.forEach((s: Record<string, any>, i: number) => (s.groups = [`g${i % 4}`, ...(i % 7 === 0 ? ['few'] : [])]));
+  const tenant = raw.slots[3].owner as string;
+  raw.rules = [
+    { id: 'g0-to-g1', owner: operator, from: 'group:g0', to: 'group:g1', proto: 'tcp', ports: ['80', '8000-8080'] },
+    { id: 'g2-self', owner: operator, from: 'group:g2', to: 'group:g2', proto: 'udp', ports: ['53'] },
+    { id: 'tenant', owner: tenant, from: 'group:few', to: 'group:g3', proto: 'any' }, // opens only the tenant's own slots
+    { id: 'one-to-few', owner: operator, from: 'slot:s5', to: 'group:few', proto: 'icmp' },
+    { id: 'pair', owner: operator, from: 'slot:s1', to: 'slot:s2', proto: 'tcp', ports: ['22'] },
+  ];
+  const { snapshot, issues } = parseSnapshot(raw);
+  t.same(issues, []);
+  const { configs } = compile(snapshot);
+
+  // The reference: every (src, dst) pair of distinct slots, filed under both hosts.
+  const where = new Map<string, { v4: string; v6: string; node: string }>();
+  for (const c of configs.values()) for (const s of c.slots) where.set(s.id, { v4: s.ipv4, v6: s.ipv6, node: c.node });
+  const resolve = (sel: { kind: string; value: string }) =>
+    snapshot.slots.filter((s) => where.has(s.id) && (sel.kind === 'slot' ? s.id === sel.value : sel.kind === 'group' ? s.groups.includes(sel.value) : s.owner === sel.value));
+  const expected = new Map<string, Set<string>>([...configs.keys()].map((n) => [n, new Set()]));
+  for (const r of snapshot.rules) {
+    const dst = resolve(r.to).filter((d) => r.owner === operator || d.owner === r.owner);
+    const ranges = r.ports.length ? r.ports.map((p) => `${p.from}-${p.to}`) : ['0-65535'];
+    for (const s of resolve(r.from)) {
+      for (const d of dst) {
+        if (s.id === d.id) continue;
+        const a = where.get(s.id)!;
+        const b = where.get(d.id)!;
+        for (const p of ranges) {
+          for (const k of [`${a.v4}>${b.v4}/${r.proto}:${p} ${r.id}`, `${a.v6}>${b.v6}/${r.proto}:${p} ${r.id}`]) {
+            expected.get(a.node)!.add(k);
+            expected.get(b.node)!.add(k);
+          }
+        }
+      }
+    }
+  }
+  let pairs = 0;
+  for (const [node, c] of configs) {
+    const all = tuples(c);
+    const isSelf = (k: string) => {
+      const [src, dst] = k.split('>') as [string, string];
+      return dst.startsWith(`${src}/`);
+    };
+    const self = all.filter(isSelf);
+    const own = new Set(c.slots.flatMap((s) => [s.ipv4, s.ipv6]));
+    t.ok(self.every((k) => own.has(k.split('>')[0]!)), `${node}: the only extra tuples are a hosted slot to itself (${self.length})`);
+    const rest = all.filter((k) => !self.includes(k));
+    t.equal(new Set(rest).size, rest.length, `${node}: no tuple listed twice`);
+    t.same(rest, [...expected.get(node)!].sort(), `${node}: exactly the pairs that touch it`);
+    pairs += rest.length;
+  }
+  t.ok(pairs > 1000, `the rules expand to many pairs (${pairs})`);
+  const entries = [...configs.values()].reduce((n, c) => n + c.acl.length, 0);
+  t.ok(entries < pairs / 10, `in far fewer entries (${entries})`);
 });

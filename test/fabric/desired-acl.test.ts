@@ -20,6 +20,8 @@ const steps: [string, NodeConfig][] = [
   ['a rule that allows tuples another rule allows too', n2((raw) => raw.rules.push({ ...raw.rules[0], id: 'web-to-rpc-copy' }))],
   ['the copy removed: the tuples stay, the first rule still allows them', n2()],
   ['the first rule removed too', n2((raw) => raw.rules.splice(0, 1))],
+  ['a slot joins a group: the group rules get a longer address list', n2((raw) => raw.slots.push({ ...raw.slots[0], id: 'web-2', seq: 9 }))],
+  ['and leaves it', n2()],
   ['a new rule', n2((raw) => raw.rules.push({ id: 'db-to-rpc', owner: OWNER, from: 'slot:db-1', to: 'slot:rpc-1', proto: 'udp', ports: ['53'] }))],
   ['quarantined', n2((raw) => (raw.nodes[1].state = 'quarantined'))],
   ['active again', n2()],

@@ -5,7 +5,7 @@ import { NodeConfig, parseNodeConfig } from '../../fabric/node-config.js';
 import { labSnapshot } from '../helpers/fabric-fixtures.js';
 
 const config = JSON.parse(JSON.stringify(compile(labSnapshot()).configs.get('n2')!)) as Record<string, any>;
-const entry = config.acl[0] as Record<string, unknown>;
+const entry = config.acl[0] as Record<string, unknown> & { src: string[]; dst: string[] };
 
 /** Valid and invalid ACL entries: the fast path must agree with the schema on every one. */
 const entries: [string, unknown][] = [
@@ -16,9 +16,15 @@ const entries: [string, unknown][] = [
   ['a key missing', (({ rule: _, ...rest }) => rest)(entry)],
   ['rule not an id', { ...entry, rule: 'Web To Rpc' }],
   ['rule a number', { ...entry, rule: 7 }],
-  ['src not a host prefix', { ...entry, src: '100.96.0.0/11' }],
-  ['dst6 a v4 /32', { ...entry, dst6: '100.96.0.1/128' }],
-  ['src6 upper case', { ...entry, src6: String(entry.src6).toUpperCase() }],
+  ['valid, many addresses', { ...entry, src: [...entry.src, '100.96.0.9/32', 'fd00:1:2:2::6460:9/128'] }],
+  ['src a single string', { ...entry, src: entry.src[0] }],
+  ['src empty', { ...entry, src: [] }],
+  ['dst missing', (({ dst: _, ...rest }) => rest)(entry)],
+  ['src not a host prefix', { ...entry, src: ['100.96.0.0/11'] }],
+  ['dst a v4 /128', { ...entry, dst: [...entry.dst, '100.96.0.1/128'] }],
+  ['src upper case', { ...entry, src: entry.src.map((c) => c.toUpperCase()) }],
+  ['dst holds a number', { ...entry, dst: [entry.dst[0], 7] }],
+  ['src an object', { ...entry, src: { 0: entry.src[0], length: 1 } }],
   ['proto unknown', { ...entry, proto: 'sctp' }],
   ['ports one number', { ...entry, ports: [80] }],
   ['ports three numbers', { ...entry, ports: [80, 81, 82] }],
