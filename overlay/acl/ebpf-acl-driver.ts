@@ -27,7 +27,7 @@ import { parsePrefix } from './addr.js';
 import { DEFAULT_PIN_ROOT, ensureBpffs, pinDir } from './bpffs.js';
 import {
   BpfMap, decodeFlow, decodeRule, FLOW_KEY_SIZE, FLOW_VAL_SIZE, LPM_KEY_SIZE, lpmKey, MAX_RANGES,
-  RULE_KEY_SIZE, RULE_VAL_SIZE, ruleKey, ruleValue,
+  RULE_KEY_SIZE, RULE_VAL_SIZE, encodeRules, ruleKey, ruleValue,
 } from './bpf-maps.js';
 import { check, libbpf, type Libbpf } from './libbpf.js';
 import { RuleSet, ShadowTable, type RuleGroup } from './rule-set.js';
@@ -148,7 +148,8 @@ export class EbpfAclDriver implements AclDriver {
       // Many updates (a node joining, a big rule): one batch syscall; the rest, if it stopped, one by one.
       let batched = 0;
       if (updates.length >= BATCH_MIN) {
-        batched = at.rules.updateBatch(updates.map(([, g]) => [ruleKey(g), ruleValue(g.ranges)] as const));
+        const { keys, values } = encodeRules(updates.map(([, g]) => g));
+        batched = at.rules.updateBatch(keys, values);
         for (const [id, g] of updates.slice(0, batched)) this.shadow.remember(id, g);
       }
       const written = new Set(updates.slice(0, batched).map(([id]) => id));
