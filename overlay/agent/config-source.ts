@@ -5,7 +5,7 @@
  * ConfigGate decides what is accepted.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 
 export interface ConfigSource {
@@ -16,13 +16,17 @@ export interface ConfigSource {
 
 /**
  * Watches the file's directory (a rename replaces the inode, which a watch on the file itself
- * would lose), and also polls, since inotify can miss events on some filesystems. A read that
- * yields the same bytes as the last delivery is not delivered again.
+ * would lose), and also polls, since inotify can miss events on some filesystems. A file whose
+ * inode, size and mtime are those of the last read is not read again (the poll costs a stat, not
+ * a read of a config that may be megabytes); a read that yields the same bytes as the last
+ * delivery is not delivered again.
  */
 export class SignedFileSource implements ConfigSource {
   private watcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private last: Buffer | undefined;
+  /** inode, size and mtime (ns) of the file as last read. */
+  private lastStat: string | undefined;
   private reading: Promise<void> | undefined;
   private again = false;
   private deliver: ((wire: Uint8Array, source: string) => void) | undefined;
@@ -68,7 +72,11 @@ export class SignedFileSource implements ConfigSource {
   private async read(): Promise<void> {
     let bytes: Buffer;
     try {
+      const st = await stat(this.path, { bigint: true });
+      const seen = `${st.ino}/${st.size}/${st.mtimeNs}`;
+      if (seen === this.lastStat) return;
       bytes = await readFile(this.path);
+      this.lastStat = seen;
     } catch {
       return; // not there (yet): nothing to deliver
     }

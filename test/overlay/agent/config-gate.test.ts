@@ -74,6 +74,9 @@ t.test('the file source delivers the current file, then each new content once', 
   while (got.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   writeFileSync(path, 'two'); // same bytes: not delivered again
   await new Promise((r) => setTimeout(r, 120));
+  writeFileSync(path, 'six'); // rewritten in place, same size: the mtime tells
+  const end2 = Date.now() + 2000;
+  while (got.length < 3 && Date.now() < end2) await new Promise((r) => setTimeout(r, 10));
   await src.stop();
-  t.same(got, ['one', 'two']);
+  t.same(got, ['one', 'two', 'six']);
 });
