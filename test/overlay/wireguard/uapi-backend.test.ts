@@ -1,5 +1,5 @@
 // The shared backend suite against wireguard-go (Debian's wireguard-go), over its UAPI socket.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import t from 'tap';
 import { generatePrivateKey, keyToBase64 } from '../../../overlay/wireguard/keys.js';
 import { findExecutable } from '../../../overlay/wireguard/probe.js';
@@ -14,6 +14,7 @@ if (!findExecutable('wireguard-go')) {
   t.fail('wireguard-go is not installed (Debian: apt-get install wireguard-go); the UAPI backend cannot be tested');
 } else {
   await useOwnNetns(t, 'wgu');
+  t.teardown(() => rmSync(runDir, { recursive: true, force: true })); // after the namespace's processes are gone
   backendSuite(t, { ifname, open: async () => new UapiBackend({ runDir }) });
 
   t.test('wireguard-go outlives a closed backend, and a new backend drives the same daemon', async (t) => {
