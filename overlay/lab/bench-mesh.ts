@@ -13,6 +13,7 @@ import { aclTupleCount } from '../../fabric/dataplane-state.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { Lab } from './lab.js';
 import { LabMesh, type MeshSpec, type RuleSpec } from './lab-mesh.js';
+import { median } from './median.js';
 
 export interface ThroughputSample {
   readonly vethBps: number;
@@ -35,12 +36,6 @@ export interface MeshBenchResult {
   /** The same with a typical config (one rule, a few entries). */
   readonly enforceSmallMs: readonly number[];
   readonly enforceSmallMedianMs: number;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const TC_PRIORITY = 1; // overlay/acl/tc-attach.ts

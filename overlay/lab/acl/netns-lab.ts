@@ -5,7 +5,7 @@
  * `ip netns exec`, which remounts /sys and with it would hide nothing we need but costs a mount).
  */
 import type { ChildProcess } from 'node:child_process';
-import { runOk, run } from './exec.js';
+import { runOk, run } from '../../acl/exec.js';
 import { startWg, stopWg, wgKeys, type WgEnd } from './lab-wireguard.js';
 
 export interface Side {

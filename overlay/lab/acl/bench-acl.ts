@@ -11,12 +11,13 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
-import type { AclDriver, AclOp } from '../drivers.js';
-import { run } from './exec.js';
+import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
+import type { AclDriver, AclOp } from '../../drivers.js';
+import { run } from '../../acl/exec.js';
 import { LabAgent } from './lab-agent.js';
+import { median } from '../median.js';
 import { createLab, inNs, LAB_GUARDED, type Lab } from './netns-lab.js';
-import { TC_HANDLE, TC_PRIORITY } from './tc-attach.js';
+import { TC_HANDLE, TC_PRIORITY } from '../../acl/tc-attach.js';
 
 export interface ThroughputResult {
   readonly entries: number;
@@ -45,12 +46,6 @@ export interface BenchFigure {
   readonly value: number;
   readonly baseline?: string;
   readonly ratio?: number;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** `count` distinct tuples between slot addresses, with `keep` among them. Deterministic. */
