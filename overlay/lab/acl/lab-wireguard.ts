@@ -32,8 +32,14 @@ export async function wgKeys(): Promise<Keys> {
   return { priv, pub };
 }
 
-/** Starts wireguard-go for `end` in its namespace and configures it to reach `peer`. */
-export async function startWg(end: WgEnd, keys: Keys, peer: WgEnd, peerPub: string): Promise<ChildProcess> {
+/**
+ * Starts wireguard-go for `end` in its namespace and configures it to reach `peer`. Only the
+ * `initiator` end keeps the link alive (and so starts the handshake): when both ends initiate at
+ * once, Debian 12's wireguard-go (0.0.20220316) can settle on keys that work in one direction
+ * only, until the next rekey two minutes later (seen here: "Received invalid response message" on
+ * one end, then its packets never counted by the other).
+ */
+export async function startWg(end: WgEnd, keys: Keys, peer: WgEnd, peerPub: string, initiator: boolean): Promise<ChildProcess> {
   const child = spawn('nsenter', [`--net=/run/netns/${end.ns}`, 'wireguard-go', '-f', end.ifname], { stdio: 'ignore' });
   try {
     const sock = `/var/run/wireguard/${end.ifname}.sock`;
@@ -48,7 +54,7 @@ export async function startWg(end: WgEnd, keys: Keys, peer: WgEnd, peerPub: stri
       rmSync(keyFile, { force: true });
     }
     const allowed = peer.addrs.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)).join(',');
-    await inNs('wg', ['set', end.ifname, 'peer', peerPub, 'endpoint', `${peer.underlay}:${PORT}`, 'allowed-ips', allowed, 'persistent-keepalive', '1']);
+    await inNs('wg', ['set', end.ifname, 'peer', peerPub, 'endpoint', `${peer.underlay}:${PORT}`, 'allowed-ips', allowed, 'persistent-keepalive', initiator ? '1' : 'off']);
   } catch (e) {
     await stopWg(child, end.ns, end.ifname);
     throw e;

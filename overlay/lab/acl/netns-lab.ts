@@ -67,7 +67,7 @@ export async function createLab(tag: string, n: number, link: 'veth' | 'wireguar
   const wgEnd = (x: Side): WgEnd => ({ ns: x.ns, ifname: x.ifname, underlay: underAddr(x), addrs: [x.v4, x.v4Unguarded, x.v6, x.v6Unguarded] });
   const startTunnel = async (x: Side) => {
     const [peer, mine, theirs] = x === a ? [b, keys!.a, keys!.b] : [a, keys!.b, keys!.a];
-    daemons.set(x, await startWg(wgEnd(x), mine, wgEnd(peer), theirs.pub));
+    daemons.set(x, await startWg(wgEnd(x), mine, wgEnd(peer), theirs.pub, x === a));
     await addAddrs(x, x.ifname);
   };
   const teardown = async () => {
@@ -89,7 +89,7 @@ export async function createLab(tag: string, n: number, link: 'veth' | 'wireguar
         await addAddrs(x, x.ifname);
       }
     }
-    await settle(a, b);
+    await settle(a, b, wg);
   } catch (e) {
     await teardown(); // the caller has no Lab to destroy yet: leave nothing behind
     throw e;
@@ -107,7 +107,7 @@ export async function createLab(tag: string, n: number, link: 'veth' | 'wireguar
         await addAddrs(a, a.ifname);
         await addAddrs(b, b.ifname);
       }
-      await settle(a, b);
+      await settle(a, b, wg);
     },
     destroy: teardown,
   };
@@ -123,14 +123,30 @@ export async function ping(ns: string, to: string, waitS = 1): Promise<boolean> 
  * A fresh veth pair drops the first packets while its carrier comes up, and a WireGuard handshake
  * sent before the peer listened is retried only after 5 s (REKEY_TIMEOUT): wait until the link
  * answers both ways, up to 20 s. Pings the unguarded addresses, which pass whatever ACL is in force.
+ * A link that never comes up is reported with what both ends hold, so that a rare failure in CI
+ * can be read from its log.
  */
-async function settle(a: Side, b: Side): Promise<void> {
+async function settle(a: Side, b: Side, wg: boolean): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (const [from, to] of [[a, b.v4Unguarded], [a, b.v6Unguarded], [b, a.v4Unguarded], [b, a.v6Unguarded]] as const) {
     while (!(await ping(from.ns, to, 0.3))) {
-      if (Date.now() > deadline) throw new Error(`lab link ${from.ns} -> ${to} never came up`);
+      if (Date.now() > deadline) throw new Error(`lab link ${from.ns} -> ${to} never came up\n${await linkState([a, b], wg)}`);
     }
   }
+}
+
+/** `ip -br addr` and, on a WireGuard link, `wg show` (keys hidden) of each side. */
+async function linkState(sides: readonly Side[], wg: boolean): Promise<string> {
+  const out: string[] = [];
+  for (const x of sides) {
+    const cmd = async (c: string, args: string[]) => {
+      const r = await run('nsenter', [`--net=/run/netns/${x.ns}`, c, ...args]);
+      return `${x.ns}$ ${c} ${args.join(' ')}\n${(r.stdout + r.stderr).trim()}`;
+    };
+    out.push(await cmd('ip', ['-br', 'addr']));
+    if (wg) out.push(await cmd('wg', ['show', x.ifname]));
+  }
+  return out.join('\n');
 }
 
 async function destroyNs(...names: string[]): Promise<void> {
