@@ -1,5 +1,5 @@
 /**
- * ACL benchmarks for `npm run bench:overlay` (and scripts/bench-acl.ts): real kernel, two lab
+ * ACL benchmarks for `npm run bench:acl` (scripts/bench-acl.ts): the driver alone, real kernel, two lab
  * namespaces joined by a veth pair, the eBPF driver attached to A's end.
  *  - benchAclThroughput: iperf3 TCP throughput A -> B with no ACL and with the eBPF ACL holding
  *    `entries` tuples, in interleaved runs (the filter detached and re-attached between them, the
