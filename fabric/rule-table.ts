@@ -184,7 +184,7 @@ export class RuleTable {
       if (from.length === 0) continue;
       const v = at_(h);
       expand(r, from === src ? allSrc : cidrsOf(from), cidrsOf(mine), ranges, v.entries);
-      for (const s of from) v.others.add(s.hostIx);
+      for (const k of srcOn.keys()) if (k !== h) v.others.add(k);
     }
     for (const [n, v] of perNode) {
       this.file(n, ord, v.entries, [...v.others]);
