@@ -1,7 +1,7 @@
 /** Runs the controller until SIGINT/SIGTERM: the body of `sub0 controller` and dist/controller.js. */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { pino } from 'pino';
-import { openChain } from './cli/chain-options.js';
+import { openChain } from './chain/open-chain.js';
 import type { ControllerConfig } from './config.js';
 import { Controller } from './controller.js';
 import { DirectorySink } from './publish/directory-sink.js';

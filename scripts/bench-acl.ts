@@ -1,6 +1,6 @@
 // Prints the ACL benchmark figures (overlay/lab/acl/bench-acl.ts): a table, then one JSON line each.
 // Usage: node --import tsx scripts/bench-acl.ts [--runs N] [--seconds S] [--entries N]
-import { aclFigures, benchAclThroughput, benchRuleToEnforcement } from '../overlay/lab/acl/bench-acl.js';
+import { aclFigures, benchAclThroughput, benchRuleToEnforcement } from '../lab/bench/bench-acl.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);

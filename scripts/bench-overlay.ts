@@ -3,8 +3,8 @@
 // Prints a table, then one JSON line per figure.
 // Options: --rounds N (iperf3 rounds, default 5) --seconds S (per iperf3 run, default 3)
 //          --trials N (enforcement trials, default 9)
-import { benchApply } from '../overlay/lab/bench-apply.js';
-import { benchMesh } from '../overlay/lab/bench-mesh.js';
+import { benchApply } from '../lab/bench/bench-apply.js';
+import { benchMesh } from '../lab/bench/bench-mesh.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -5,9 +5,9 @@ import { build } from 'esbuild';
 import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
 
 const programs = [
-  { entry: 'controller/cli/main.ts', out: 'dist/sub0.js' },
-  { entry: 'overlay/agent/main.ts', out: 'dist/agent.js' },
-  { entry: 'controller/main.ts', out: 'dist/controller.js' },
+  { entry: 'cli/sub0-main.ts', out: 'dist/sub0.js' },
+  { entry: 'cli/agent-main.ts', out: 'dist/agent.js' },
+  { entry: 'cli/controller-main.ts', out: 'dist/controller.js' },
 ];
 
 const external = ['koffi', 'netlink', 'sqlite3', '@acala-network/chopsticks', '@acala-network/chopsticks-core', '@acala-network/chopsticks-db'];

@@ -4,9 +4,9 @@
  * still cleans up). Namespaces carry the test process's pid; leftovers of dead runs are swept.
  */
 import type { Test } from 'tap';
-import { Lab, type LabOptions } from '../../overlay/lab/lab.js';
-import { LabMesh } from '../../overlay/lab/lab-mesh.js';
-import { createNetns, deleteNetns, enterNetns, netnsPids, sweepStaleNetns } from '../../overlay/lab/netns.js';
+import { Lab, type LabOptions } from '../../lab/lab.js';
+import { LabMesh } from '../../lab/lab-mesh.js';
+import { createNetns, deleteNetns, enterNetns, netnsPids, sweepStaleNetns } from '../../lab/netns.js';
 
 const cleanups = new Set<() => void>();
 let hooked = false;

@@ -17,7 +17,7 @@ function sub0(args: readonly string[], env: Record<string, string>): ChildProces
   // Only what the test sets: no key, endpoint or registry leaks in from the caller's shell.
   const base = { ...process.env };
   for (const k of ['SUB0_SURI', 'SUB0_ENDPOINT', 'SUB0_REGISTRY', 'SUB0_HOME']) delete base[k];
-  return spawn(process.execPath, ['--import', 'tsx', 'controller/cli/main.ts', ...args], {
+  return spawn(process.execPath, ['--import', 'tsx', 'cli/sub0-main.ts', ...args], {
     cwd: ROOT,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -16,8 +16,8 @@ import { run } from '../../../overlay/acl/exec.js';
 import { check, libbpf } from '../../../overlay/acl/libbpf.js';
 import { tableName, TUPLE_SETS } from '../../../overlay/acl/nft-ruleset.js';
 import { locate } from '../../../overlay/acl/rule-set.js';
-import { LabAgent } from '../../../overlay/lab/acl/lab-agent.js';
-import { createLab, inNs, LAB_GUARDED, ping, type Lab } from '../../../overlay/lab/acl/netns-lab.js';
+import { LabAgent } from '../../../lab/acl/lab-agent.js';
+import { createLab, inNs, LAB_GUARDED, ping, type Lab } from '../../../lab/acl/netns-lab.js';
 
 export interface SuiteOptions {
   readonly prefer: 'ebpf' | 'nftables';

@@ -5,8 +5,8 @@ import { rmSync } from 'node:fs';
 import t from 'tap';
 import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
 import { run } from '../../../overlay/acl/exec.js';
-import { LabAgent } from '../../../overlay/lab/acl/lab-agent.js';
-import { createLab, inNs, LAB_GUARDED, type Lab } from '../../../overlay/lab/acl/netns-lab.js';
+import { LabAgent } from '../../../lab/acl/lab-agent.js';
+import { createLab, inNs, LAB_GUARDED, type Lab } from '../../../lab/acl/netns-lab.js';
 
 const pinRoot = `/run/sub0-test-${process.pid}/bpf`;
 let lab: Lab | undefined;

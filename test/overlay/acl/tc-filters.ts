@@ -1,5 +1,5 @@
 /** Our tc filter lines on node A's ingress then egress, as `tc filter show` prints them. */
-import { inNs, type Lab } from '../../../overlay/lab/acl/netns-lab.js';
+import { inNs, type Lab } from '../../../lab/acl/netns-lab.js';
 
 export async function aclFilters(lab: Lab): Promise<string[]> {
   const lines = [];

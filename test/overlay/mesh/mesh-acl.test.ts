@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { signConfig, generateSigningKey } from '../../../fabric/signing.js';
-import { ping, startFlow, tcpConnect } from '../../../overlay/lab/traffic.js';
+import { ping, startFlow, tcpConnect } from '../../../lab/traffic.js';
 import { RULES, meshFixture } from './mesh-fixture.js';
 
 const fx = await meshFixture(t, 'ma');

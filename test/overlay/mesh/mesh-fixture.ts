@@ -5,8 +5,8 @@
  */
 import type { Test } from 'tap';
 import type { NodeConfig } from '../../../fabric/node-config.js';
-import type { LabMesh, MeshSpec, RuleSpec } from '../../../overlay/lab/lab-mesh.js';
-import { echoServer } from '../../../overlay/lab/traffic.js';
+import type { LabMesh, MeshSpec, RuleSpec } from '../../../lab/lab-mesh.js';
+import { echoServer } from '../../../lab/traffic.js';
 import { useMesh } from '../../helpers/netns-lab.js';
 
 export const SLOTS = [

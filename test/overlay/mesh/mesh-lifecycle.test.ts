@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ping, startFlow, tcpConnect } from '../../../overlay/lab/traffic.js';
+import { ping, startFlow, tcpConnect } from '../../../lab/traffic.js';
 import { RULES, meshFixture } from './mesh-fixture.js';
 
 const fx = await meshFixture(t, 'ml');
@@ -74,7 +74,7 @@ t.test('plan --dry-run against the live kernel: nothing to do, then exactly the 
   await mesh.stopAgent('n2', 'SIGTERM');
   const plan = () =>
     lab.exec('n2', process.execPath, [
-      '--import', 'tsx', 'controller/cli/main.ts', 'agent', 'plan', '--dry-run',
+      '--import', 'tsx', 'cli/sub0-main.ts', 'agent', 'plan', '--dry-run',
       '--config', n.configPath, '--node', 'n2', '--ifname', n.ifname, '--state-dir', n.stateDir, '--pin-dir', lab.pinDir, '--trust', mesh.trustHex,
     ]);
   t.match(plan(), /unchanged: nothing to do/);

@@ -40,7 +40,7 @@ if (!findExecutable('wireguard-go')) {
     const name = `${ifname}c`;
     const a = new UapiBackend({ runDir });
     await a.ensureInterface(name, keyToBase64(generatePrivateKey()), 51831);
-    const { createNetns, deleteNetns, enterNetns } = await import('../../../overlay/lab/netns.js');
+    const { createNetns, deleteNetns, enterNetns } = await import('../../../lab/netns.js');
     const other = `s0-wguo-${process.pid}`;
     createNetns(other);
     const back = await enterNetns(other);

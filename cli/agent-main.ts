@@ -4,7 +4,7 @@
  * behaviour as `sub0 agent`.
  */
 import { Command } from 'commander';
-import { registerAgent } from '../../controller/cli/agent-command.js';
+import { registerAgent } from './agent-command.js';
 
 const program = new Command('sub0-agent').description('sub0 node agent').showHelpAfterError();
 registerAgent(program);

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { NodeConfig } from '../../../fabric/node-config.js';
-import { runCli } from '../../helpers/run-cli.js';
+import { NodeConfig } from '../../fabric/node-config.js';
+import { runCli } from '../helpers/run-cli.js';
 
 t.test('sub0 compile --json prints every node config with its hash, and no issues', async (t) => {
   const r = runCli(['compile', '--snapshot', 'fabric/examples/lab.json', '--json']);

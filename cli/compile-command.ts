@@ -3,12 +3,12 @@
  * and every issue found in it (a policy check: exit 3 when there are errors).
  */
 import type { Command } from 'commander';
-import { compile } from '../../fabric/compile.js';
-import { configHash } from '../../fabric/encoding.js';
-import { formatIssue } from '../../fabric/issues.js';
-import type { NodeConfig } from '../../fabric/node-config.js';
-import { parseSnapshot } from '../../fabric/parse-snapshot.js';
-import { Sub0Error } from '../../fabric/errors.js';
+import { compile } from '../fabric/compile.js';
+import { configHash } from '../fabric/encoding.js';
+import { formatIssue } from '../fabric/issues.js';
+import type { NodeConfig } from '../fabric/node-config.js';
+import { parseSnapshot } from '../fabric/parse-snapshot.js';
+import { Sub0Error } from '../fabric/errors.js';
 import { action, printJson, printTable } from './output.js';
 import { readJsonFile } from './read-json-file.js';
 

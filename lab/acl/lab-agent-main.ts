@@ -7,7 +7,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { createAclDriver, type SelectedAclDriver } from '../../acl/index.js';
+import { createAclDriver, type SelectedAclDriver } from '../../overlay/acl/index.js';
 
 type Args = Record<string, unknown>;
 let driver: SelectedAclDriver | undefined;

@@ -10,18 +10,18 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
-import { formatIssue } from '../../fabric/issues.js';
-import { parseSnapshot } from '../../fabric/parse-snapshot.js';
-import { Sub0Error } from '../../fabric/errors.js';
-import { connect } from '../chain/client.js';
-import { Follower } from '../chain/follower.js';
-import { chainDir, sub0Home } from '../chain/home.js';
-import { importSnapshot } from '../chain/import-snapshot.js';
-import { keyFromSuri } from '../chain/keys.js';
-import { governanceSigners, startLocalChain } from '../chain/local-chain.js';
-import { openRegistry } from '../chain/open-registry.js';
-import { snapshotToInput } from '../chain/snapshot-input.js';
-import { createUniquesRegistry } from '../chain/uniques-registry.js';
+import { formatIssue } from '../fabric/issues.js';
+import { parseSnapshot } from '../fabric/parse-snapshot.js';
+import { Sub0Error } from '../fabric/errors.js';
+import { connect } from '../controller/chain/client.js';
+import { Follower } from '../controller/chain/follower.js';
+import { chainDir, sub0Home } from '../controller/chain/home.js';
+import { importSnapshot } from '../controller/chain/import-snapshot.js';
+import { keyFromSuri } from '../controller/chain/keys.js';
+import { governanceSigners, startLocalChain } from '../controller/chain/local-chain.js';
+import { openRegistry } from '../controller/chain/open-registry.js';
+import { snapshotToInput } from '../controller/chain/snapshot-input.js';
+import { createUniquesRegistry } from '../controller/chain/uniques-registry.js';
 import { chainOptions, intFlag, openChain, signerFrom, type ChainFlags } from './chain-options.js';
 import { action, printJson, printTable } from './output.js';
 import { readJsonFile } from './read-json-file.js';
@@ -207,7 +207,7 @@ export function registerChain(program: Command): void {
 
 /** For `chain init`: a registry does not exist yet, so only the endpoint is resolved. */
 async function openEndpoint(o: ChainFlags) {
-  const { readLocalChainRecord } = await import('../chain/home.js');
+  const { readLocalChainRecord } = await import('../controller/chain/home.js');
   const record = readLocalChainRecord(sub0Home());
   const endpoint = o.endpoint ?? (process.env.SUB0_ENDPOINT || undefined) ?? record?.endpoint;
   if (!endpoint) throw new Sub0Error('not-found', 'no chain to talk to: pass --endpoint ws://… (or run `sub0 chain up`)');

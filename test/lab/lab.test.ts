@@ -5,10 +5,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import t from 'tap';
-import { Lab } from '../../../overlay/lab/lab.js';
-import { netnsExists } from '../../../overlay/lab/netns.js';
-import { ping } from '../../../overlay/lab/traffic.js';
-import { useLab } from '../../helpers/netns-lab.js';
+import { Lab } from '../../lab/lab.js';
+import { netnsExists } from '../../lab/netns.js';
+import { ping } from '../../lab/traffic.js';
+import { useLab } from '../helpers/netns-lab.js';
 
 const root = `/run/sub0-labtest-${process.pid}`;
 t.teardown(() => execFileSync('rm', ['-rf', root]));
@@ -28,7 +28,7 @@ t.test('destroy() removes processes, wireguard-go and its socket, namespaces, mo
   const n = lab.node('a');
   // A wireguard-go daemon inside the lab, as an agent would leave it (detached, not our child).
   lab.exec('a', process.execPath, ['--import', 'tsx', '-e', `
-    const { UapiBackend } = await import(${JSON.stringify(new URL('../../../overlay/wireguard/uapi-backend.ts', import.meta.url).pathname)});
+    const { UapiBackend } = await import(${JSON.stringify(new URL('../../overlay/wireguard/uapi-backend.ts', import.meta.url).pathname)});
     const b = new UapiBackend({ runDir: ${JSON.stringify(n.stateDir)} });
     await b.ensureInterface(${JSON.stringify(n.ifname)}, ${JSON.stringify(Buffer.alloc(32, 7).toString('base64'))}, 51820);
     await b.close();`]);
@@ -48,7 +48,7 @@ t.test('destroy() removes processes, wireguard-go and its socket, namespaces, mo
 
 t.test('a lab left by a killed process is swept by the next lab', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
-    const { Lab } = await import(${JSON.stringify(new URL('../../../overlay/lab/lab.ts', import.meta.url).pathname)});
+    const { Lab } = await import(${JSON.stringify(new URL('../../lab/lab.ts', import.meta.url).pathname)});
     const lab = Lab.create({ nodes: ['a', 'b'], tag: 'lk', root: ${JSON.stringify(root)} });
     console.log(JSON.stringify({ dir: lab.dir, ns: lab.nodes.map((n) => n.netns).concat(lab.bridgeNs) }));
     setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });

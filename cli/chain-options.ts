@@ -2,16 +2,16 @@
  * What every chain command shares: where the chain is (`--endpoint`, `--registry`), who signs
  * (`--suri`, `--multisig`), and how a submitted change is reported. Flags win over the
  * environment (SUB0_ENDPOINT, SUB0_REGISTRY, SUB0_SURI), which wins over the local chain that
- * `sub0 chain up` recorded in the data directory.
+ * `sub0 chain up` recorded in the data directory (controller/chain/open-chain.ts).
  */
 import type { Command } from 'commander';
 import { decodeAddress } from '@polkadot/util-crypto';
-import { Sub0Error } from '../../fabric/errors.js';
-import { connect, type ChainClient } from '../chain/client.js';
-import { readLocalChainRecord, sub0Home } from '../chain/home.js';
-import { keyFromSuri, resolveSuri } from '../chain/keys.js';
-import { openRegistry } from '../chain/open-registry.js';
-import type { LogosRegistry, RegistryChange, Signer, Submitted } from '../chain/registry.js';
+import { Sub0Error } from '../fabric/errors.js';
+import { keyFromSuri, resolveSuri } from '../controller/chain/keys.js';
+import { openChain, type OpenChain } from '../controller/chain/open-chain.js';
+
+export { openChain, type OpenChain };
+import type { RegistryChange, Signer, Submitted } from '../controller/chain/registry.js';
 import { printJson } from './output.js';
 
 export interface ChainFlags {
@@ -22,39 +22,15 @@ export interface ChainFlags {
   json?: boolean;
 }
 
-export interface OpenChain {
-  readonly client: ChainClient;
-  readonly registry: LogosRegistry;
-  /** True when talking to the local lab chain, where dev keys are allowed. */
-  readonly lab: boolean;
-  close(): Promise<void>;
-}
-
 /** Adds --endpoint and --registry (and, for writes, --suri and --multisig, and --json). */
 export function chainOptions(cmd: Command, o: { write?: boolean; multisig?: boolean; json?: boolean } = {}): Command {
   cmd
-    .option('--endpoint <ws-url>', 'Substrate node to use (env SUB0_ENDPOINT; default: the local chain of `sub0 chain up`)')
+    .option('--endpoint <ws-url>', 'Substrate node to use (env SUB0_ENDPOINT; default: the local chain of `sub0 lab up` or `sub0 chain up`)')
     .option('--registry <id>', 'the registry on that chain (env SUB0_REGISTRY; default: the local chain\'s)');
   if (o.write) cmd.option('--suri <secret>', 'signing key: mnemonic, seed or URI (env SUB0_SURI); //Alice-style dev keys only on the local chain');
   if (o.multisig) cmd.option('--multisig <threshold:accounts>', 'sign as one of a multisig, e.g. 2:ACCOUNT1,ACCOUNT2,ACCOUNT3');
   if (o.json ?? true) cmd.option('--json', 'machine-readable output');
   return cmd;
-}
-
-export async function openChain(flags: ChainFlags, env: NodeJS.ProcessEnv = process.env): Promise<OpenChain> {
-  const record = readLocalChainRecord(sub0Home(env));
-  const endpoint = flags.endpoint ?? (env.SUB0_ENDPOINT || undefined) ?? record?.endpoint;
-  if (!endpoint) throw new Sub0Error('not-found', 'no chain to talk to: run `sub0 chain up` first, or pass --endpoint ws://…');
-  const lab = record !== undefined && endpoint === record.endpoint;
-  const locator = flags.registry ?? (env.SUB0_REGISTRY || undefined) ?? (lab ? record.registry : undefined);
-  if (!locator) throw new Sub0Error('invalid-input', `which registry on ${endpoint}? pass --registry <id> (printed by \`sub0 chain init\`)`);
-  const client = await connect(endpoint);
-  try {
-    return { client, registry: openRegistry(client, locator), lab, close: () => client.close() };
-  } catch (e) {
-    await client.close();
-    throw e;
-  }
 }
 
 /** The signer the flags name: a key, optionally acting as one signatory of a multisig. */

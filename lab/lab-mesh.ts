@@ -6,18 +6,18 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../overlay/atomic-file.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { compile } from '../../fabric/compile.js';
-import { configHash } from '../../fabric/encoding.js';
-import { Sub0Error } from '../../fabric/errors.js';
-import type { NodeConfig } from '../../fabric/node-config.js';
-import { parseSnapshot } from '../../fabric/parse-snapshot.js';
-import type { ChainSnapshot } from '../../fabric/schema.js';
-import { generateSigningKey, signConfig, type SigningKey } from '../../fabric/signing.js';
-import { STATUS_FILE, type AgentStatus } from '../agent/status.js';
+import { compile } from '../fabric/compile.js';
+import { configHash } from '../fabric/encoding.js';
+import { Sub0Error } from '../fabric/errors.js';
+import type { NodeConfig } from '../fabric/node-config.js';
+import { parseSnapshot } from '../fabric/parse-snapshot.js';
+import type { ChainSnapshot } from '../fabric/schema.js';
+import { generateSigningKey, signConfig, type SigningKey } from '../fabric/signing.js';
+import { STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
 import type { Lab } from './lab.js';
 
 /** Account addresses of the lab's network (from fabric/examples/lab.json). */
@@ -47,7 +47,7 @@ export interface MeshSpec {
   readonly nodeState?: Readonly<Record<string, 'pending' | 'active' | 'quarantined' | 'retired'>>;
 }
 
-const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 export interface AgentProc {
   readonly node: string;
@@ -63,7 +63,7 @@ export class LabMesh {
     readonly lab: Lab,
     readonly network = 'lab',
     /** The agent program and its leading arguments. */
-    private readonly agentCommand: readonly string[] = [process.execPath, '--import', 'tsx', join(REPO, 'overlay/agent/main.ts')],
+    private readonly agentCommand: readonly string[] = [process.execPath, '--import', 'tsx', join(REPO, 'cli/agent-main.ts')],
   ) {}
 
   get trustHex(): string {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Sub0Error } from '../../fabric/errors.js';
+import { Sub0Error } from '../fabric/errors.js';
 
 /** Reads and parses a JSON file, naming the file (and the line) in any error. */
 export function readJsonFile(path: string): unknown {

@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { Sub0Error } from '../../fabric/errors.js';
+import { Sub0Error } from '../fabric/errors.js';
 
 export const NETNS_DIR = '/run/netns';
 const CLONE_NEWNET = 0x40000000;

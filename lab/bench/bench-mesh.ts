@@ -11,8 +11,8 @@
 import { createInterface } from 'node:readline';
 import { aclTupleCount } from '../../fabric/dataplane-state.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
-import { Lab } from './lab.js';
-import { LabMesh, type MeshSpec, type RuleSpec } from './lab-mesh.js';
+import { Lab } from '../lab.js';
+import { LabMesh, type MeshSpec, type RuleSpec } from '../lab-mesh.js';
 import { median } from './median.js';
 
 export interface ThroughputSample {

@@ -10,14 +10,14 @@ import { compile } from '../../fabric/compile.js';
 import { aclTupleCount, emptyState } from '../../fabric/dataplane-state.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { parseSnapshot } from '../../fabric/parse-snapshot.js';
-import { createAclDriver } from '../acl/index.js';
-import { desiredDataplane } from '../agent/desired.js';
-import { reconcileStep, type Dataplane } from '../agent/reconcile-step.js';
-import { RtnetlinkRouteDriver } from '../routes/rtnetlink-route-driver.js';
-import { generatePrivateKey, keyToBase64, publicKeyOf } from '../wireguard/keys.js';
-import { UapiBackend } from '../wireguard/uapi-backend.js';
-import { LAB_OPERATOR, LAB_OWNER } from './lab-mesh.js';
-import { createNetns, deleteNetns, enterNetns, netnsPids, run } from './netns.js';
+import { createAclDriver } from '../../overlay/acl/index.js';
+import { desiredDataplane } from '../../overlay/agent/desired.js';
+import { reconcileStep, type Dataplane } from '../../overlay/agent/reconcile-step.js';
+import { RtnetlinkRouteDriver } from '../../overlay/routes/rtnetlink-route-driver.js';
+import { generatePrivateKey, keyToBase64, publicKeyOf } from '../../overlay/wireguard/keys.js';
+import { UapiBackend } from '../../overlay/wireguard/uapi-backend.js';
+import { LAB_OPERATOR, LAB_OWNER } from '../lab-mesh.js';
+import { createNetns, deleteNetns, enterNetns, netnsPids, run } from '../netns.js';
 
 export interface ApplyResult {
   readonly peers: number;

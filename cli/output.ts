@@ -1,5 +1,5 @@
 /** How CLI commands print: JSON for machines (`--json`), aligned text for people. */
-import { isSub0Error } from '../../fabric/errors.js';
+import { isSub0Error } from '../fabric/errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -3,9 +3,9 @@
  * watches). `sub0 agent plan --dry-run` prints what it would change against the live kernel.
  */
 import type { Command } from 'commander';
-import { agentFlags, type AgentFlags } from '../../overlay/agent/config.js';
-import { formatOp, planDryRun } from '../../overlay/agent/plan-command.js';
-import { runAgent } from '../../overlay/agent/run.js';
+import { agentFlags, type AgentFlags } from '../overlay/agent/config.js';
+import { formatOp, planDryRun } from '../overlay/agent/plan-command.js';
+import { runAgent } from '../overlay/agent/run.js';
 import { action, printJson } from './output.js';
 
 export function registerAgent(program: Command): void {

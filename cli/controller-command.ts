@@ -1,7 +1,7 @@
 /** `sub0 controller`: follow finalized blocks, compile, publish signed configs (until Ctrl-C). */
 import type { Command } from 'commander';
-import { controllerConfig } from '../config.js';
-import { runController } from '../run-controller.js';
+import { controllerConfig } from '../controller/config.js';
+import { runController } from '../controller/run-controller.js';
 import { action } from './output.js';
 
 export function controllerFlagOptions(cmd: Command): Command {

@@ -11,13 +11,13 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
-import type { AclDriver, AclOp } from '../../drivers.js';
-import { run } from '../../acl/exec.js';
-import { LabAgent } from './lab-agent.js';
-import { median } from '../median.js';
-import { createLab, inNs, LAB_GUARDED, type Lab } from './netns-lab.js';
-import { TC_HANDLE, TC_PRIORITY } from '../../acl/tc-attach.js';
+import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
+import type { AclDriver, AclOp } from '../../overlay/drivers.js';
+import { run } from '../../overlay/acl/exec.js';
+import { LabAgent } from '../acl/lab-agent.js';
+import { median } from './median.js';
+import { createLab, inNs, LAB_GUARDED, type Lab } from '../acl/netns-lab.js';
+import { TC_HANDLE, TC_PRIORITY } from '../../overlay/acl/tc-attach.js';
 
 export interface ThroughputResult {
   readonly entries: number;

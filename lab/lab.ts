@@ -2,8 +2,8 @@
  * A namespace lab: N node namespaces, each joined by a veth to one bridge namespace (the
  * "underlay", 10.77.0.0/24, which exists only inside the lab's own namespaces), each with its own
  * WireGuard interface name (wireguard-go's UAPI sockets are global files) and state dir. Agents
- * and traffic run inside through nsenter. Used by the tests and the overlay bench, and the core of
- * `sub0 lab`.
+ * and traffic run inside through nsenter. The one namespace lab: the tests, the benches and
+ * `sub0 lab up` all build on it.
  *
  * Everything the lab creates is recorded in <dir>/lab.json, so that destroy() — synchronous, safe
  * to call from an exit handler and twice — and the stale-lab sweep of later runs remove exactly
@@ -14,11 +14,13 @@
 import { type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateNodeKey } from '../wireguard/keys.js';
+import { loadOrCreateNodeKey } from '../overlay/wireguard/keys.js';
 import { createNetns, deleteNetns, execIn, ipIn, netnsExists, netnsPids, processAlive, run, spawnIn, sweepStaleNetns } from './netns.js';
 
 export const DEFAULT_LAB_ROOT = '/run/sub0-lab';
 const SOCKET_DIR = '/var/run/wireguard';
+/** Each node's veth into the lab's bridge. */
+export const UNDERLAY_IF = 'u0';
 let labSeq = 0;
 
 export interface LabOptions {
@@ -109,17 +111,30 @@ export class Lab {
     createNetns(this.bridgeNs);
     ipIn(this.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
     ipIn(this.bridgeNs, 'link', 'set', 'br0', 'up');
-    this.nodes.forEach((n, i) => {
+    for (const n of this.nodes) {
       createNetns(n.netns);
-      ipIn(this.bridgeNs, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'u0', 'netns', n.netns);
-      ipIn(this.bridgeNs, 'link', 'set', `v${i}`, 'master', 'br0', 'up');
-      ipIn(n.netns, 'addr', 'add', `${n.underlay}/24`, 'dev', 'u0');
-      ipIn(n.netns, 'link', 'set', 'u0', 'up');
-    });
+      this.linkUnderlay(n);
+    }
     // One bpffs for every node's ACL driver, mounted before any agent starts: agents racing to
     // mount it themselves would stack mounts and hide each other's pins.
     mkdirSync(this.pinDir, { recursive: true });
     run('mount', ['-t', 'bpf', 'bpf', this.pinDir], { allowFail: true });
+  }
+
+  /** The node's veth into the bridge: `u0` in the node, `v<i>` on the bridge, with the underlay address. */
+  private linkUnderlay(n: LabNode): void {
+    const v = `v${this.nodes.indexOf(n)}`;
+    ipIn(this.bridgeNs, 'link', 'add', v, 'type', 'veth', 'peer', 'name', UNDERLAY_IF, 'netns', n.netns);
+    ipIn(this.bridgeNs, 'link', 'set', v, 'master', 'br0', 'up');
+    ipIn(n.netns, 'addr', 'add', `${n.underlay}/24`, 'dev', UNDERLAY_IF);
+    ipIn(n.netns, 'link', 'set', UNDERLAY_IF, 'up');
+  }
+
+  /** Deletes and re-creates the node's underlay veth (as a NIC that went away and came back). */
+  recreateUnderlay(nodeId: string): void {
+    const n = this.node(nodeId);
+    ipIn(n.netns, 'link', 'del', UNDERLAY_IF);
+    this.linkUnderlay(n);
   }
 
   node(id: string): LabNode {

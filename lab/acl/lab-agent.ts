@@ -6,13 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { AclTuple } from '../../../fabric/dataplane-state.js';
-import { Sub0Error, type Sub0ErrorCode } from '../../../fabric/errors.js';
-import type { AclDriver, AclObserveOptions, AclOp } from '../../drivers.js';
-import type { AclDriverOptions } from '../../acl/index.js';
+import type { AclTuple } from '../../fabric/dataplane-state.js';
+import { Sub0Error, type Sub0ErrorCode } from '../../fabric/errors.js';
+import type { AclDriver, AclObserveOptions, AclOp } from '../../overlay/drivers.js';
+import type { AclDriverOptions } from '../../overlay/acl/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = join(HERE, '..', '..', '..');
+const REPO = join(HERE, '..', '..');
 
 interface Reply {
   id: number;

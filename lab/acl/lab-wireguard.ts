@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, runOk } from '../../acl/exec.js';
+import { run, runOk } from '../../overlay/acl/exec.js';
 
 export interface WgEnd {
   readonly ns: string;
