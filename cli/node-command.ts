@@ -10,6 +10,7 @@ import { chainOptions, collect, intFlag, resourcesFlag, submitChanges, type Chai
 interface NodeFlags extends ChainFlags {
   dvci?: string;
   key?: string;
+  identity?: string;
   addr?: string[];
   listenPort?: string;
   state?: string;
@@ -26,6 +27,7 @@ export function registerNode(program: Command): void {
     .argument('<id>', 'node id (a-z 0-9 . _ -, up to 32)')
     .requiredOption('--dvci <id>', 'the DVCI (data centre) the node belongs to')
     .requiredOption('--key <wg-public-key>', 'the node\'s WireGuard public key (base64)')
+    .option('--identity <hex>', 'the node\'s ed25519 identity public key (hex; `sub0 agent keys` prints it): its broker login and status signatures')
     .option('--addr <host:port>', 'an endpoint peers reach the node at (repeatable)', collect)
     .option('--listen-port <port>', 'WireGuard listen port (default 51820)')
     .option('--state <state>', 'pending | active | quarantined | retired', 'active')
@@ -44,6 +46,7 @@ export function registerNode(program: Command): void {
     .argument('<id>', 'node id')
     .option('--dvci <id>', 'move to another DVCI')
     .option('--key <wg-public-key>', 'a new WireGuard public key')
+    .option('--identity <hex>', 'a new identity public key (hex)')
     .option('--addr <host:port>', 'replace the endpoints (repeatable)', collect)
     .option('--listen-port <port>', 'WireGuard listen port')
     .option('--state <state>', 'pending | active | quarantined | retired')
@@ -83,6 +86,7 @@ function nodeFields(o: NodeFlags): Record<string, unknown> {
   return {
     dvci: o.dvci,
     wgPublicKey: o.key,
+    identityKey: o.identity?.toLowerCase(),
     endpoints: o.addr,
     listenPort: intFlag(o.listenPort, 'listen-port'),
     state: o.state,

@@ -10,3 +10,7 @@ export * from './encoding.js';
 export * from './signing.js';
 export * from './dataplane-state.js';
 export * from './plan.js';
+export * from './envelope.js';
+export * from './node-status.js';
+export * from './topics.js';
+export * from './broker-login.js';

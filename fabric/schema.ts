@@ -17,6 +17,9 @@ export const WgKey = z
   .string()
   .regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'must be a WireGuard public key (base64 of 32 bytes)');
 
+/** An ed25519 public key (a node's identity key, a controller's signing key): 64 lower-case hex digits. */
+export const Ed25519Key = z.string().regex(/^[0-9a-f]{64}$/, 'must be an ed25519 public key: 64 lower-case hex digits');
+
 const HOST_PORT = /^(?:(?<v4>\d{1,3}(?:\.\d{1,3}){3})|\[(?<v6>[0-9a-fA-F:.]+)\]|(?<dns>[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,62})(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,62}))*)):(?<port>\d{1,5})$/;
 
 /** `203.0.113.7:51820`, `[2001:db8::1]:51820` or `node.example.org:51820`. */
@@ -86,6 +89,12 @@ export const Node = z.object({
   owner: Account,
   dvci: Id,
   wgPublicKey: WgKey,
+  /**
+   * The node's ed25519 identity key, generated on the node (it never leaves it): what the node
+   * publishes is signed with it, and it is how the node logs in to its DVCI's broker. A node
+   * without one is in the registry but gets no broker access.
+   */
+  identityKey: Ed25519Key.optional(),
   endpoints: z.array(Endpoint).max(8).default([]),
   listenPort: Port.default(51820),
   state: NodeState,

@@ -6,7 +6,8 @@
  * Attribute keys and values (values are UTF-8 text unless noted; defaults are not written):
  *   all   id
  *   dvci  name, region                     (the DVCI's operator is the item owner)
- *   node  dvci, key (the WireGuard key as its 32 raw bytes), ep (endpoints, space-separated),
+ *   node  dvci, key (the WireGuard key as its 32 raw bytes), ik (the identity key as its 32 raw
+ *         bytes), ep (endpoints, space-separated),
  *         port (absent: 51820), state, cap ("vcpus/memoryMiB/diskGiB"), salt
  *   slot  node (absent: unplaced), res ("vcpus/memoryMiB/diskGiB"), image, state,
  *         groups (space-separated), salt
@@ -149,12 +150,14 @@ export function decodeEntry(kind: EntryKind, it: RawItem, owner: string, at: str
       break;
     case 'node': {
       const key = f.bytes('key');
+      const ik = f.bytes('ik');
       raw = {
         id,
         owner,
         dvci: f.text('dvci', 'dvci'),
         // Any length is encoded: fabric's key schema then reports a wrong one as bad-key.
         wgPublicKey: key ? Buffer.from(key).toString('base64') : undefined,
+        identityKey: ik ? Buffer.from(ik).toString('hex') : undefined,
         endpoints: f.list('ep', 'endpoints'),
         listenPort: f.int('port', 'listenPort'),
         state: f.text('state', 'state'),
@@ -217,6 +220,7 @@ export function encodeEntry(kind: EntryKind, e: Dvci | Node | Slot | AclRule, ac
       const n = e as Node;
       put('dvci', n.dvci);
       put('key', Buffer.from(n.wgPublicKey, 'base64'));
+      if (n.identityKey) put('ik', Buffer.from(n.identityKey, 'hex'));
       if (n.endpoints.length) put('ep', n.endpoints.join(' '));
       if (n.listenPort !== 51820) put('port', String(n.listenPort));
       put('state', n.state);
