@@ -18,17 +18,42 @@ export interface PublishReport {
 
 export class Publisher {
   private published: Map<NodeId, string> | undefined; // node -> content hash
+  /** A publish failed part-way: the next one checks every node, whatever `changed` says. */
+  private incomplete = false;
 
   constructor(
     private readonly sink: ConfigSink,
     private readonly key: SigningKey,
   ) {}
 
-  async publish(result: CompileResult): Promise<PublishReport> {
+  /**
+   * Publishes what changed in `result`. With `changed` (an incremental compilation's list of
+   * nodes whose content may differ), every other node already published is taken as unchanged
+   * without hashing its config again; a node never published is always hashed.
+   */
+  async publish(result: CompileResult, changed?: ReadonlySet<NodeId>): Promise<PublishReport> {
+    const hint = this.incomplete ? undefined : changed;
+    this.incomplete = true;
+    const report = await this.publishAll(result, hint);
+    this.incomplete = false;
+    return report;
+  }
+
+  /** Forgets what the sink holds (it lost its state, e.g. a broker restarted empty): the next publish reads it again. */
+  reset(): void {
+    this.published = undefined;
+    this.incomplete = true;
+  }
+
+  private async publishAll(result: CompileResult, changed: ReadonlySet<NodeId> | undefined): Promise<PublishReport> {
     const known = (this.published ??= await this.load());
     const published: NodeId[] = [];
     let unchanged = 0;
     for (const [node, config] of result.configs) {
+      if (changed && !changed.has(node) && known.has(node) && known.get(node) !== '') {
+        unchanged++;
+        continue;
+      }
       const hash = contentHash(config);
       if (known.get(node) === hash) {
         unchanged++;
