@@ -6,7 +6,7 @@ import type { ControllerConfig } from './config.js';
 import { Controller } from './controller.js';
 import { DirectorySink } from './publish/directory-sink.js';
 import { Publisher } from './publish/publisher.js';
-import { loadOrCreateSigningKey } from './signing-key-file.js';
+import { loadOrCreateSigningKey } from '../overlay/signing-key-file.js';
 
 export async function runController(cfg: ControllerConfig): Promise<void> {
   const log = pino({ name: 'controller', level: cfg.logLevel });

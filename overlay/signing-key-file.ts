@@ -1,5 +1,6 @@
 /**
- * The controller's ed25519 signing key on disk: 64 hex digits, mode 0600, created on first use.
+ * An ed25519 key on disk (the controller's signing key, a node's identity key): 64 hex digits,
+ * mode 0600, created on first use.
  * Like ssh, a key file that others can read is refused rather than used.
  */
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';

@@ -12,7 +12,7 @@ import type { RegistryChange } from '../../controller/chain/registry.js';
 import { Controller } from '../../controller/controller.js';
 import { DirectorySink } from '../../controller/publish/directory-sink.js';
 import { Publisher, type PublishReport } from '../../controller/publish/publisher.js';
-import { loadOrCreateSigningKey } from '../../controller/signing-key-file.js';
+import { loadOrCreateSigningKey } from '../../overlay/signing-key-file.js';
 import { verifyConfig } from '../../fabric/signing.js';
 import { quietLog, startTestChain } from './chain/chain-fixture.js';
 

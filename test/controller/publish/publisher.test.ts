@@ -7,7 +7,7 @@ import { isSub0Error } from '../../../fabric/errors.js';
 import { verifyConfig } from '../../../fabric/signing.js';
 import { DirectorySink } from '../../../controller/publish/directory-sink.js';
 import { Publisher } from '../../../controller/publish/publisher.js';
-import { loadOrCreateSigningKey } from '../../../controller/signing-key-file.js';
+import { loadOrCreateSigningKey } from '../../../overlay/signing-key-file.js';
 import { labSnapshot } from '../../helpers/fabric-fixtures.js';
 
 function tempDir(t: Test): string {
