@@ -55,7 +55,12 @@ export class Compiler {
 
   /**
    * Applies rule changes from one block on top of the last compilation (nodes and slots as they
-   * were). Returns every config, and which nodes' configs changed content.
+   * were). Returns every config, and which nodes' configs changed content; configs and issues
+   * (paths included) are those a full compile of the new rule list gives, provided that list
+   * keeps the surviving rules in their order with the new ones after them, in `upserted` order,
+   * and that no id in `upserted` or `removed` is held by two rules before or after (the first of
+   * two wins in a full compile, which an update cannot tell). Callers that cannot promise this
+   * compile in full (the controller does).
    */
   updateRules(block: BlockRef, upserted: readonly AclRule[], removed: readonly RuleId[]): CompileResult & { changed: ReadonlySet<NodeId> } {
     if (!this.snap || !this.net || !this.rules) throw new Error('updateRules before compile');

@@ -20,8 +20,16 @@ import { repeatedIds } from './repeats.js';
 
 const ALL_PORTS: readonly [number, number] = [0, 65535];
 
+/** A rule's issues, keyed by its position (`ord`); `at` is the path prefix they were raised under. */
+interface RuleIssues {
+  readonly at: string;
+  readonly list: readonly Issue[];
+}
+
 export class RuleTable {
-  private readonly ruleIssues = new Map<RuleId | number, Issue[]>();
+  private readonly ruleIssues = new Map<number, RuleIssues>();
+  /** Positions of rules removed by updates: the issue paths of later rules move down past them. */
+  private readonly dead: number[] = [];
   /** id -> (rule, position): built on the first update, which is the only user. */
   private byId: Map<RuleId, { rule: AclRule; ord: number }> | undefined;
   private nextOrd = 0;
@@ -41,7 +49,7 @@ export class RuleTable {
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
       if (repeated[i]) {
-        this.ruleIssues.set(i, [issue('duplicate-id', `rules[${i}].id`, `rule id "${r.id}" is already taken by an earlier entry`, r.id)]);
+        this.ruleIssues.set(i, { at: `rules[${i}]`, list: [issue('duplicate-id', `rules[${i}].id`, `rule id "${r.id}" is already taken by an earlier entry`, r.id)] });
         continue;
       }
       if (!this.putPair(r, i, undefined)) this.put(r, i, i, undefined);
@@ -86,7 +94,9 @@ export class RuleTable {
     const byId = (this.byId ??= this.indexRules());
     const touched = new Set<number>();
     for (const id of removed) {
+      const ord = byId.get(id)?.ord;
       this.remove(id, touched);
+      if (ord !== undefined) this.dead.push(ord);
       byId.delete(id);
     }
     for (const r of upserted) {
@@ -98,8 +108,23 @@ export class RuleTable {
     return touched;
   }
 
+  /**
+   * The rules' issues in chain order, each path naming the rule's index in the current rule list
+   * (`rules[12].to`), as a full compilation of the same rules names it: updates append new rules
+   * and remove others, so the indexes are worked out here, from the positions.
+   */
   get issues(): Issue[] {
-    return [...this.ruleIssues.values()].flat();
+    const ords = [...this.ruleIssues.keys()].sort((a, b) => a - b);
+    const dead = this.dead.sort((a, b) => a - b);
+    const out: Issue[] = [];
+    let below = 0; // removed positions before `ord`
+    for (const ord of ords) {
+      while (below < dead.length && dead[below]! < ord) below++;
+      const { at, list } = this.ruleIssues.get(ord)!;
+      const want = `rules[${ord - below}]`;
+      for (const i of list) out.push(at === want ? i : { ...i, path: want + i.path.slice(at.length) });
+    }
+    return out;
   }
 
   private indexRules(): Map<RuleId, { rule: AclRule; ord: number }> {
@@ -111,9 +136,9 @@ export class RuleTable {
   }
 
   private remove(id: RuleId, touched: Set<number>): void {
-    this.ruleIssues.delete(id);
     const known = this.byId?.get(id);
     if (!known) return;
+    this.ruleIssues.delete(known.ord);
     // The network index has not changed since put(), so resolving again finds the same hosts.
     const { src, dst } = this.endpoints(known.rule, 0, undefined);
     const hosts = new Set<number>();
@@ -156,7 +181,7 @@ export class RuleTable {
     const found: Issue[] = [];
     const { src, dst } = this.endpoints(r, at, found);
     if (found.length > 0) {
-      this.ruleIssues.set(r.id, found);
+      this.ruleIssues.set(ord, { at: `rules[${at}]`, list: found });
       if (found.some((f) => f.severity === 'error')) return;
     }
     if (src.length === 0 || dst.length === 0) return; // no pair
