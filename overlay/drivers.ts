@@ -23,6 +23,8 @@ export interface WireguardBackend {
   /** Creates the interface if it is missing and sets the private key; idempotent. */
   ensureInterface(ifname: string, privateKey: string, listenPort: number): Promise<void>;
   observe(ifname: string): Promise<WireguardObserved>;
+  /** Unix seconds of the last handshake with each peer (by public key); 0 when none yet. */
+  handshakes(ifname: string): Promise<ReadonlyMap<string, number>>;
   /** Applies all peer ops of one plan as one transaction. */
   apply(ifname: string, ops: readonly PeerOp[]): Promise<void>;
   deleteInterface(ifname: string): Promise<void>;

@@ -1,9 +1,11 @@
 /**
- * The node agent: loads (or creates) the node's WireGuard key, opens the drivers, re-applies the
- * last accepted config at once, then follows its config source. Every config passes the
- * ConfigGate first; a refused one is logged and recorded in status.json, and the data plane keeps
- * the previous state. Stopping the agent leaves the data plane as it is (wireguard-go keeps
- * running): an agent restart is invisible on the wire.
+ * The node agent: loads (or creates) the node's WireGuard key and identity key, opens the drivers,
+ * re-applies the last accepted config at once, then follows its config sources: its DVCI's
+ * broker(s), where it logs in as itself and reads its own retained config topic, and/or a signed
+ * file. Every config passes the ConfigGate first, whatever carried it; a refused one is logged and
+ * recorded in status.json and the signed status, and the data plane keeps the previous state. The
+ * agent publishes its signed status to every broker. Stopping the agent leaves the data plane as
+ * it is (wireguard-go keeps running): an agent restart is invisible on the wire.
  */
 import type { Logger } from 'pino';
 import { hexToBytes } from '@noble/hashes/utils.js';
@@ -15,6 +17,9 @@ import { openAclDriver } from './acl-loader.js';
 import { ifnameOf, type AgentConfig } from './config.js';
 import { ConfigGate } from './config-gate.js';
 import { SignedFileSource, type ConfigSource } from './config-source.js';
+import { loadOrCreateIdentity } from './identity.js';
+import { MqttChannel } from './mqtt-channel.js';
+import { StatusReport } from './status-report.js';
 import type { Dataplane } from './reconcile-step.js';
 import { Reconciler } from './reconciler.js';
 import { StatusFile } from './status.js';
@@ -27,7 +32,8 @@ export class Agent {
     readonly reconciler: Reconciler,
     readonly status: StatusFile,
     private readonly gate: ConfigGate,
-    private readonly source: ConfigSource,
+    private readonly sources: readonly ConfigSource[],
+    private readonly report: StatusReport | undefined,
     private readonly log: Logger,
   ) {}
 
@@ -35,7 +41,8 @@ export class Agent {
     const ifname = ifnameOf(config);
     const key = loadOrCreateNodeKey(config.stateDir);
     const privateKey = keyToBase64(key.privateKey);
-    log.info({ ifname, publicKey: key.publicKey, created: key.created, stateDir: config.stateDir }, 'node key loaded');
+    const identity = loadOrCreateIdentity(config.stateDir);
+    log.info({ ifname, publicKey: key.publicKey, identityKey: identity.publicKeyHex, created: key.created, stateDir: config.stateDir }, 'node keys loaded');
 
     const wg = await openWireguardBackend({ prefer: config.wgBackend, ifname, runDir: config.stateDir, socketDir: config.socketDir, logger: log });
     const routes = new RtnetlinkRouteDriver();
@@ -56,8 +63,36 @@ export class Agent {
       resyncMs: config.resyncMs,
       onResult: (r) => status.recordResult(r),
     });
-    const gate = new ConfigGate(config.stateDir, config.trust.map((k) => hexToBytes(k)), config.node);
-    const agent = new Agent(config, ifname, dataplane, reconciler, status, gate, source ?? new SignedFileSource(config.config), log);
+    const gate = new ConfigGate(config.stateDir, config.trust.map((k) => hexToBytes(k)), config.node, config.network);
+    const channels: MqttChannel[] = config.brokers.map(
+      (url): MqttChannel =>
+        new MqttChannel({
+          url,
+          network: config.network!,
+          node: config.node!,
+          identity: identity.key,
+          controllerKeys: () => config.trust,
+          will: (): Uint8Array => report!.offline(),
+          log,
+        }),
+    );
+    const report: StatusReport | undefined =
+      channels.length === 0
+        ? undefined
+        : new StatusReport({
+            network: config.network!,
+            node: config.node!,
+            identity: identity.key,
+            wg,
+            ifname,
+            current: () => ({ status: status.value, accepted: gate.accepted }),
+            publish: (wire) => channels.forEach((c) => c.publishStatus(wire)),
+            intervalMs: config.statusIntervalMs,
+            log,
+          });
+    if (report) status.onChange = () => report.changed();
+    const sources: ConfigSource[] = source ? [source] : [...(config.config ? [new SignedFileSource(config.config)] : []), ...channels];
+    const agent = new Agent(config, ifname, dataplane, reconciler, status, gate, sources, report, log);
 
     try {
       const persisted = gate.loadPersisted();
@@ -69,7 +104,8 @@ export class Agent {
     } catch (e) {
       agent.reject(e);
     }
-    await agent.source.start((wire, from) => agent.offer(wire, from));
+    for (const s of agent.sources) await s.start((wire, from) => agent.offer(wire, from));
+    report?.start();
     return agent;
   }
 
@@ -97,9 +133,10 @@ export class Agent {
     this.status.update({ lastRejected: { code, message, at: Date.now() } });
   }
 
-  /** Stops following configs and closes the drivers; the data plane stays up. */
+  /** Stops following configs (saying "offline" to the brokers) and closes the drivers; the data plane stays up. */
   async stop(): Promise<void> {
-    await this.source.stop();
+    const last = await this.report?.stop();
+    for (const s of this.sources) await (s instanceof MqttChannel ? s.stop(last) : s.stop());
     await this.reconciler.stop();
     await this.dataplane.wg.close();
     await this.dataplane.routes.close();

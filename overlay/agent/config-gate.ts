@@ -32,6 +32,8 @@ export class ConfigGate {
     private readonly trusted: readonly Uint8Array[],
     /** The node this agent runs; undefined: pinned by the first config accepted. */
     private node: string | undefined,
+    /** The network this agent serves; undefined: any. */
+    private readonly network?: string,
   ) {}
 
   get accepted(): AcceptedConfig | undefined {
@@ -82,6 +84,9 @@ export class ConfigGate {
     const { config, key, hash } = verified;
     if (this.node !== undefined && config.node !== this.node) {
       throw new Sub0Error('invalid-input', `config is for node "${config.node}", this agent runs node "${this.node}"`, { where: source });
+    }
+    if (this.network !== undefined && config.network !== this.network) {
+      throw new Sub0Error('invalid-input', `config is for network "${config.network}", this agent serves "${this.network}"`, { where: source });
     }
     const accepted: AcceptedConfig = { config, hash, signer: key, source };
     const cur = this.current?.config.revision;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
+import { ID_PATTERN } from '../../fabric/schema.js';
 
 const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
@@ -19,9 +20,17 @@ export function interfaceName(nodeId: string): string {
 
 const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 32-byte ed25519 public key in lower-case hex');
 
+const BrokerUrl = z.string().regex(/^mqtts?:\/\/[^/\s]+(?::\d{1,5})?\/?$/, 'must be mqtt://host:port or mqtts://host:port');
+
 export const AgentConfig = z.strictObject({
-  /** The signed NodeConfig envelope file to watch. */
-  config: z.string().min(1),
+  /** A signed NodeConfig envelope file to watch (tests, air-gapped nodes). */
+  config: z.string().min(1).optional(),
+  /** MQTT brokers to take the node's config from and publish its status to. */
+  brokers: z.array(BrokerUrl),
+  /** The network id (MQTT topics name it); required with brokers. */
+  network: z.string().regex(ID_PATTERN, 'must be a network id').optional(),
+  /** How often the signed status is published even when nothing changed, ms. */
+  statusIntervalMs: z.number().int().min(1000),
   /** Trusted controller keys (ed25519, hex). */
   trust: z.array(Hex32).min(1, 'at least one trusted controller key (--trust) is required'),
   /** This node's id; when absent, the first accepted config pins it. */
@@ -44,7 +53,10 @@ export type AgentConfig = Readonly<z.output<typeof AgentConfig>>;
 /** Registers the agent's flags on a command (`sub0 agent`, `sub0 agent plan`, dist/agent.js). */
 export function agentFlags(cmd: Command): Command {
   return cmd
-    .option('--config <file>', 'signed NodeConfig envelope to watch (env SUB0_CONFIG)')
+    .option('--broker <url...>', 'MQTT broker(s) to take the config from and report status to, mqtt://host:port (env SUB0_BROKER, comma-separated)')
+    .option('--network <id>', 'the network id (with --broker; env SUB0_NETWORK)')
+    .option('--config <file>', 'a signed NodeConfig envelope file to watch instead of, or besides, a broker (env SUB0_CONFIG)')
+    .option('--status-interval-ms <ms>', 'publish the signed status at least this often (default 10000)')
     .option('--trust <hex...>', 'trusted controller ed25519 public key(s), hex (env SUB0_TRUST, comma-separated)')
     .option('--node <id>', 'this node id (default: taken from the first config)')
     .option('--ifname <name>', 'WireGuard interface name (default s0-<node>; unique on the machine)')
@@ -58,6 +70,9 @@ export function agentFlags(cmd: Command): Command {
 }
 
 export interface AgentFlags {
+  broker?: string[];
+  network?: string;
+  statusIntervalMs?: string;
   config?: string;
   trust?: string[];
   node?: string;
@@ -73,8 +88,12 @@ export interface AgentFlags {
 
 export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const trust = flags.trust ?? env.SUB0_TRUST?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+  const brokers = flags.broker ?? env.SUB0_BROKER?.split(',') ?? [];
   const raw = {
     config: flags.config ?? env.SUB0_CONFIG,
+    brokers: brokers.flatMap((b) => b.split(',')).map((b) => b.trim()).filter(Boolean),
+    network: flags.network ?? env.SUB0_NETWORK,
+    statusIntervalMs: Number(flags.statusIntervalMs ?? env.SUB0_STATUS_INTERVAL_MS ?? 10_000),
     trust: trust.flatMap((t) => t.split(',')).map((t) => t.trim().toLowerCase()),
     node: flags.node ?? env.SUB0_NODE,
     ifname: flags.ifname ?? env.SUB0_IFNAME,
@@ -89,6 +108,8 @@ export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = pro
   const parsed = AgentConfig.safeParse(raw);
   if (!parsed.success) throw new Sub0Error('invalid-input', `agent flags: ${z.prettifyError(parsed.error)}`);
   if (!parsed.data.ifname && !parsed.data.node) throw new Sub0Error('invalid-input', 'agent flags: give --ifname or --node (the interface name derives from the node id)');
+  if (parsed.data.config === undefined && parsed.data.brokers.length === 0) throw new Sub0Error('invalid-input', 'agent flags: give --broker mqtt://… (or --config <file>): where the node gets its config');
+  if (parsed.data.brokers.length > 0 && (!parsed.data.node || !parsed.data.network)) throw new Sub0Error('invalid-input', 'agent flags: --broker needs --node and --network (the node logs in as itself, on its network\'s topics)');
   if (parsed.data.pinDir.startsWith('/sys/')) throw new Sub0Error('invalid-input', `agent flags: --pin-dir ${parsed.data.pinDir}: keep pins outside /sys (ip netns exec remounts it)`);
   return Object.freeze({ ...parsed.data, trust: Object.freeze([...parsed.data.trust]) as string[] });
 }

@@ -7,6 +7,8 @@
  */
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ACCEPTED_FILE } from './config-gate.js';
 import { Sub0Error } from '../../fabric/errors.js';
 import { plan, type Op } from '../../fabric/plan.js';
 import { verifyConfig } from '../../fabric/signing.js';
@@ -28,16 +30,18 @@ export interface PlanOutput {
 }
 
 export async function planDryRun(flags: AgentFlags): Promise<PlanOutput> {
-  const config = parseAgentConfig(flags);
+  // With only brokers given, plan for the config the agent accepted last (kept in its state dir).
+  const config = parseAgentConfig(flags.config || flags.broker ? flags : { ...flags, config: join(flags.stateDir ?? '/var/lib/sub0/agent', ACCEPTED_FILE) });
+  const file = config.config ?? join(config.stateDir, ACCEPTED_FILE);
   let wire: Buffer;
   try {
-    wire = readFileSync(config.config);
+    wire = readFileSync(file);
   } catch (e) {
-    throw new Sub0Error('not-found', `cannot read the config: ${(e as Error).message}`, { where: config.config, cause: e });
+    throw new Sub0Error('not-found', `cannot read the config: ${(e as Error).message}`, { where: file, cause: e });
   }
   const { config: nodeConfig } = verifyConfig(wire, config.trust.map((k) => hexToBytes(k)));
   if (config.node !== undefined && nodeConfig.node !== config.node) {
-    throw new Sub0Error('invalid-input', `config is for node "${nodeConfig.node}", not "${config.node}"`, { where: config.config });
+    throw new Sub0Error('invalid-input', `config is for node "${nodeConfig.node}", not "${config.node}"`, { where: file });
   }
   const ifname = ifnameOf({ ...config, node: config.node ?? nodeConfig.node });
   const notes: string[] = [];

@@ -14,12 +14,15 @@ import type { Logger } from 'pino';
 import { slotPrefixes } from '../../fabric/address.js';
 import { configHash } from '../../fabric/encoding.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
+import type { BlockRef } from '../../fabric/schema.js';
 import type { DataplaneState } from '../../fabric/dataplane-state.js';
 import { DesiredTracker, systemResolver, type Resolver } from './desired.js';
 import { reconcileStep, type Dataplane, type StepResult } from './reconcile-step.js';
 
 export interface ReconcileResult extends Omit<StepResult, 'state'> {
   readonly revision: number;
+  /** The block of that revision (its number and hash). */
+  readonly block: BlockRef;
   readonly configHash: string;
   readonly startedAt: number;
   readonly durationMs: number;
@@ -166,6 +169,7 @@ export class Reconciler {
       ...result,
       timings: { desired: Math.round(desiredMs * 10) / 10, ...step.timings },
       revision: config.revision.number,
+      block: config.revision,
       configHash: hash,
       startedAt,
       durationMs: Math.round((performance.now() - t0) * 10) / 10,

@@ -5,6 +5,7 @@
  */
 import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
+import type { BlockRef } from '../../fabric/schema.js';
 import type { ReconcileResult } from './reconciler.js';
 
 export const STATUS_FILE = 'status.json';
@@ -18,14 +19,17 @@ export interface AgentStatus {
   /** The config accepted last (it may still be converging). */
   readonly accepted?: { readonly revision: number; readonly hash: string; readonly source: string; readonly at: number };
   readonly lastResult?: ReconcileResult;
-  /** The revision and hash of the last config that fully converged. */
-  readonly converged?: { readonly revision: number; readonly hash: string; readonly at: number };
+  /** The revision and hash of the last config that fully converged (and its ACL entry count). */
+  readonly converged?: { readonly revision: number; readonly block: BlockRef; readonly hash: string; readonly at: number };
   readonly lastRejected?: { readonly code: string; readonly message: string; readonly at: number };
   readonly updatedAt: number;
 }
 
 export class StatusFile {
   private status: AgentStatus;
+
+  /** Called after every change (the agent publishes its signed status from here). */
+  onChange: (() => void) | undefined;
 
   constructor(
     private readonly stateDir: string,
@@ -42,10 +46,11 @@ export class StatusFile {
   update(patch: Partial<Omit<AgentStatus, 'updatedAt'>>): void {
     this.status = { ...this.status, ...patch, updatedAt: Date.now() };
     this.write();
+    this.onChange?.();
   }
 
   recordResult(r: ReconcileResult): void {
-    const converged = r.status === 'failed' ? this.status.converged : { revision: r.revision, hash: r.configHash, at: Date.now() };
+    const converged = r.status === 'failed' ? this.status.converged : { revision: r.revision, block: r.block, hash: r.configHash, at: Date.now() };
     this.update({ lastResult: r, ...(converged ? { converged } : {}) });
   }
 

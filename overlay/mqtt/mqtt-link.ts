@@ -18,8 +18,11 @@ export interface MqttLinkOptions {
   readonly username: string;
   /** Asked before every connection attempt. `refused` counts the refusals (bad login) so far. */
   readonly password: (refused: number) => string;
-  /** Published by the broker, retained, when the connection dies without a DISCONNECT. */
-  readonly will?: { readonly topic: string; readonly payload: Uint8Array };
+  /**
+   * Published by the broker, retained, when the connection dies without a DISCONNECT; asked
+   * before every connection attempt, so it can say what the node held last.
+   */
+  readonly will?: () => { readonly topic: string; readonly payload: Uint8Array };
   readonly log: Logger;
   /** Deadline of each publish and subscribe, ms (default 10 s). */
   readonly opTimeoutMs?: number;
@@ -28,6 +31,8 @@ export interface MqttLinkOptions {
   /** Keepalive, s (default 15): how soon the broker notices a vanished client, and fires its will. */
   readonly keepaliveS?: number;
 }
+
+const willOf = (w: { readonly topic: string; readonly payload: Uint8Array }) => ({ topic: w.topic, payload: Buffer.from(w.payload), qos: 1 as const, retain: true });
 
 /** MQTT 3.1.1 CONNACK codes that mean "these credentials are refused". */
 const REFUSED_LOGIN = new Set([4, 5]);
@@ -51,7 +56,7 @@ export class MqttLink {
       reconnectPeriod: o.reconnectMs ?? 1000,
       connectTimeout: 10_000,
       resubscribe: false, // subscriptions are the session's; a lost session is resubscribed by onConnect handlers
-      ...(o.will ? { will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1 as const, retain: true } } : {}),
+      ...(o.will ? { will: willOf(o.will()) } : {}),
     };
     this.client = mqtt.connect(o.url, options);
     const log = o.log;
@@ -73,6 +78,7 @@ export class MqttLink {
     // The password is asked anew before each reconnect: MQTT.js builds CONNECT from options.
     this.client.on('reconnect', () => {
       this.client.options.password = o.password(this.refused);
+      if (o.will) this.client.options.will = willOf(o.will());
     });
   }
 
@@ -89,8 +95,11 @@ export class MqttLink {
     this.client.on('connect', (connack) => cb(connack.sessionPresent));
   }
 
-  onMessage(cb: (topic: string, payload: Buffer, retained: boolean) => void): void {
-    this.client.on('message', (topic, payload, packet) => cb(topic, payload, packet.retain));
+  /** Adds a message handler; returns a function that removes it. */
+  onMessage(cb: (topic: string, payload: Buffer, retained: boolean) => void): () => void {
+    const h = (topic: string, payload: Buffer, packet: { retain: boolean }) => cb(topic, payload, packet.retain);
+    this.client.on('message', h);
+    return () => void this.client.off('message', h);
   }
 
   /** QoS 1; resolves at the broker's PUBACK. */

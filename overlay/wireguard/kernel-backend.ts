@@ -89,6 +89,10 @@ export class KernelBackend implements WireguardBackend {
     return { listenPort: dev?.listenPort ?? 0, peers };
   }
 
+  async handshakes(ifname: string): Promise<ReadonlyMap<string, number>> {
+    return new Map((await this.device(ifname))?.peers.map((p) => [p.publicKey, p.lastHandshake]) ?? []);
+  }
+
   async apply(ifname: string, ops: readonly PeerOp[]): Promise<void> {
     if (ops.length > 0) await this.send(ifname, encodeSetDevice(ifname, {}, ops));
   }

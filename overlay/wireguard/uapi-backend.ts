@@ -87,6 +87,10 @@ export class UapiBackend implements WireguardBackend {
     return conn ? parseGet(await conn.request(GET_REQUEST)) : undefined;
   }
 
+  async handshakes(ifname: string): Promise<ReadonlyMap<string, number>> {
+    return new Map((await this.device(ifname))?.peers.map((p) => [p.publicKey, p.lastHandshake]) ?? []);
+  }
+
   /** All ops in one `set=1` transaction, in plan order (adds and updates before removes). */
   async apply(ifname: string, ops: readonly PeerOp[]): Promise<void> {
     if (ops.length === 0) return;

@@ -72,6 +72,9 @@ class FakeWireguard implements WireguardBackend {
   async observe(): Promise<WireguardObserved> {
     return { listenPort: this.k.iface?.listenPort ?? 0, peers: new Map(this.k.peers) };
   }
+  async handshakes(): Promise<ReadonlyMap<string, number>> {
+    return new Map([...this.k.peers.keys()].map((k) => [k, 0]));
+  }
   async apply(_ifname: string, ops: readonly PeerOp[]): Promise<void> {
     if (ops.length === 0) return;
     await delay(this.k.applyDelayMs);

@@ -39,7 +39,7 @@ t.test('refusals name the reason, and change nothing', async (t) => {
   g.offer(signConfig(at(42), controller), 'test');
   t.throws(() => g.offer(signConfig(at(41), controller), 'cfg.json'), { code: 'stale-revision', message: /cfg.json: revision #41 is older than #42/ });
   t.throws(() => g.offer(signConfig(at(50), stranger), 'cfg.json'), { code: 'bad-signature', message: /untrusted key/ });
-  t.throws(() => g.offer('{"v":1', 'cfg.json'), { code: 'invalid-input', message: /not a signed config/ });
+  t.throws(() => g.offer('{"v":1', 'cfg.json'), { code: 'invalid-input', message: /not a signed node config/ });
   t.throws(() => g.offer(signConfig(at(50, 'n2'), controller), 'cfg.json'), { code: 'invalid-input', message: /for node "n2", this agent runs node "n1"/ });
   const signed = Buffer.from(signConfig(at(50), controller)).toString('utf8');
   const tampered = signed.replace('"mode":"active', '"mode":"quarantined');
