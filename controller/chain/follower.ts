@@ -9,12 +9,15 @@
  * and the cursor write reports that one block again, which level-based consumers (read the
  * snapshot, compile, publish when the hash changed) absorb. Without a cursor file, following
  * starts at the finalized head of the moment: the consumer reads a full snapshot there.
+ * Every chain call has a deadline (`rpcTimeoutMs`): a stalled one fails the scan, which is tried
+ * again with backoff from the same cursor.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { BlockRef } from '../../fabric/schema.js';
+import { withDeadline } from '../deadline.js';
 import type { ChainClient } from './client.js';
 import { writeJsonAtomic } from './home.js';
 import type { LogosRegistry, Touch } from './registry.js';
@@ -34,6 +37,8 @@ export interface FollowerOptions {
   readonly onBlock: (b: TouchedBlock) => Promise<void> | void;
   /** Called after each catch-up to a new finalized head. */
   readonly onCaughtUp?: (head: BlockRef) => void;
+  /** Deadline of each chain call (default 30 s). */
+  readonly rpcTimeoutMs?: number;
 }
 
 const CursorFile = z.object({ cursor: BlockRef, registry: z.string() });
@@ -54,18 +59,22 @@ export class Follower {
 
   /** Loads (or starts) the cursor, catches up to the finalized head, then follows it. */
   static async start(o: FollowerOptions): Promise<Follower> {
+    const deadline = <T>(p: Promise<T>, what: string) => withDeadline(p, o.rpcTimeoutMs ?? 30_000, what);
     let cursor = readCursor(o.cursorFile, o.registry.locator);
     if (!cursor) {
-      cursor = await o.client.finalizedHead();
+      cursor = await deadline(o.client.finalizedHead(), 'chain_getFinalizedHead');
       writeJsonAtomic(o.cursorFile, { cursor, registry: o.registry.locator });
       o.log.info({ block: cursor.number }, 'no cursor: following from the finalized head');
     } else o.log.info({ block: cursor.number }, 'resuming after the stored cursor');
     const f = new Follower(o, cursor);
-    f.unsubscribe = await o.client.api.rpc.chain.subscribeFinalizedHeads((h) => {
-      f.advance({ number: h.number.toNumber(), hash: h.hash.toHex() });
-    });
+    f.unsubscribe = await deadline(
+      o.client.api.rpc.chain.subscribeFinalizedHeads((h) => {
+        f.advance({ number: h.number.toNumber(), hash: h.hash.toHex() });
+      }),
+      'chain_subscribeFinalizedHeads',
+    );
     // The subscription's first head may predate our cursor; catch up to the current one too.
-    f.advance(await o.client.finalizedHead());
+    f.advance(await deadline(o.client.finalizedHead(), 'chain_getFinalizedHead'));
     return f;
   }
 
@@ -97,6 +106,10 @@ export class Follower {
     await this.running;
   }
 
+  private deadline<T>(p: Promise<T>, what: string): Promise<T> {
+    return withDeadline(p, this.o.rpcTimeoutMs ?? 30_000, what);
+  }
+
   private advance(head: BlockRef): void {
     if (this.stopped) return;
     if (head.number > this.target.number) this.target = head;
@@ -109,13 +122,13 @@ export class Follower {
     try {
       while (!this.stopped && this.cursorRef.number < this.target.number) {
         const number = this.cursorRef.number + 1;
-        const hash = await this.o.client.rpc<string | null>('chain_getBlockHash', [number]);
-        const header = hash ? await this.o.client.rpc<{ parentHash: string } | null>('chain_getHeader', [hash]) : null;
+        const hash = await this.deadline(this.o.client.rpc<string | null>('chain_getBlockHash', [number]), `chain_getBlockHash #${number}`);
+        const header = hash ? await this.deadline(this.o.client.rpc<{ parentHash: string } | null>('chain_getHeader', [hash]), `chain_getHeader #${number}`) : null;
         if (!hash || !header) throw new Sub0Error('chain', `finalized block #${number} is unknown to the node`);
         if (header.parentHash !== this.cursorRef.hash)
           throw new Sub0Error('chain', `block #${number} does not extend the cursor's block ${this.cursorRef.hash}: the cursor is from another chain`, { where: this.o.cursorFile });
         const block = { number, hash };
-        const touches = await this.o.registry.touchedBy(block);
+        const touches = await this.deadline(this.o.registry.touchedBy(block), `registry events of #${number}`);
         if (touches.length > 0) await this.o.onBlock({ block, touches });
         this.cursorRef = block;
         writeJsonAtomic(this.o.cursorFile, { cursor: block, registry: this.o.registry.locator });

@@ -6,9 +6,10 @@
  */
 import type { KeyringPair } from '@polkadot/keyring/types';
 import type { Issue } from '../../fabric/issues.js';
-import type { BlockRef, ChainSnapshot } from '../../fabric/schema.js';
+import type { AclRule, BlockRef, ChainSnapshot, Dvci, Network, Node, Slot } from '../../fabric/schema.js';
 
 export type EntryKind = 'dvci' | 'node' | 'slot' | 'rule';
+export type RegistryEntry = Dvci | Node | Slot | AclRule;
 
 /**
  * An entry's fields as fabric's schemas take them as input (the shape of a snapshot file), for
@@ -41,6 +42,32 @@ export interface SnapshotRead {
   readonly snapshot: ChainSnapshot;
   /** Entries that could not be decoded or failed fabric's schemas; they are left out. */
   readonly issues: readonly Issue[];
+  /** What the snapshot was assembled from (assembleSnapshot): every live item, by kind then item. */
+  readonly items: readonly ItemRead[];
+}
+
+/** One registry item: what a block changed, or what to read. */
+export interface ItemRef {
+  readonly kind: EntryKind;
+  readonly item: number;
+}
+
+/** One registry item as read at a block. */
+export interface ItemRead extends ItemRef {
+  /** False when no such item exists at the block (burned, or never minted): it is in no snapshot. */
+  readonly live: boolean;
+  /** The decoded, valid entry; absent when the item is gone or refused. */
+  readonly entry?: RegistryEntry;
+  /** Why a live item was refused, named like `slots[item 17].vcpus`; empty otherwise. */
+  readonly issues: readonly Issue[];
+}
+
+export interface ItemsRead {
+  readonly block: BlockRef;
+  /** The network as the registry names it at that block (it changes only with a 'network' touch). */
+  readonly network: Network;
+  /** One per distinct item asked for, in the order asked. */
+  readonly items: readonly ItemRead[];
 }
 
 /** One registry change seen in a block's events. */
@@ -71,6 +98,14 @@ export interface LogosRegistry {
    * Lists are ordered by registry item, so every reader produces the same snapshot. Idempotent.
    */
   readSnapshot(blockHash: string): Promise<SnapshotRead>;
+  /**
+   * Reads only `items` at `blockHash` (finalized, else `invalid-input`), each decoded and
+   * validated exactly as readSnapshot does, so that the items of a full read at an earlier block,
+   * replaced by these, assemble (assembleSnapshot) into the full read at this block, as long as
+   * these are all the items changed in between. Costs a few round trips, not a full read.
+   * Throws as readSnapshot when the registry itself is unreadable at that block. Idempotent.
+   */
+  readItems(blockHash: string, items: readonly ItemRef[]): Promise<ItemsRead>;
   /** The registry changes made by one block (empty when it made none). */
   touchedBy(block: BlockRef): Promise<readonly Touch[]>;
   /**

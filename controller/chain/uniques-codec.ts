@@ -1,7 +1,7 @@
 /**
  * Entry fields <-> Uniques item attributes, and the Uniques storage layout the reader decodes by
- * hand (polkadot-js types cost more than the read itself at 100k entries). Private to
- * uniques-registry.ts: the two files are the whole Uniques mapping.
+ * hand (polkadot-js types cost more than the read itself at 100k entries). Private to the
+ * Uniques adapter: with uniques-registry.ts and uniques-reader.ts, the whole Uniques mapping.
  *
  * Attribute keys and values (values are UTF-8 text unless noted; defaults are not written):
  *   all   id

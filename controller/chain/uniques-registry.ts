@@ -1,6 +1,7 @@
 /**
- * The Logos registry on the Uniques pallet. With uniques-codec.ts, the only code that knows how
- * the registry sits in Uniques; a dedicated Logos pallet replaces these two files.
+ * The Logos registry on the Uniques pallet. With uniques-reader.ts (reading storage) and
+ * uniques-codec.ts (attributes <-> fields), the only code that knows how the registry sits in
+ * Uniques; a dedicated Logos pallet replaces these three files.
  *
  * On chain (the README's "on-chain schema"):
  *  - the root collection holds the DVCIs as items; its collection attributes name the network
@@ -20,41 +21,20 @@ import { Buffer } from 'node:buffer';
 import { decodeAddress } from '@polkadot/util-crypto';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
-import type { Issue } from '../../fabric/issues.js';
-import { parseEntries } from '../../fabric/parse-snapshot.js';
-import { AclRule, Dvci, Id, Node, Slot, type BlockRef, type ChainSnapshot, type Network } from '../../fabric/schema.js';
+import { AclRule, Dvci, Id, Node, Slot, type BlockRef } from '../../fabric/schema.js';
 import type { EventRecord } from '@polkadot/types/interfaces';
+import { KINDS } from './assemble-snapshot.js';
 import type { ChainClient } from './client.js';
-import type { EntryKind, LogosRegistry, RegistryChange, Signer, SnapshotRead, Submitted, Touch } from './registry.js';
-import { readPrefix } from './storage-pages.js';
+import type { EntryKind, ItemRef, ItemsRead, LogosRegistry, RegistryChange, Signer, SnapshotRead, Submitted, Touch } from './registry.js';
 import { storage, txFn, type Call } from './pallets.js';
 import { actingAccount, submitCall } from './submit.js';
-import { AccountFormat, decodeAsset, decodeAttribute, decodeEntry, encodeEntry, itemEntryId, type RawItem } from './uniques-codec.js';
+import { AccountFormat, decodeEntry, encodeEntry, itemEntryId, type RawItem } from './uniques-codec.js';
+import { FORMAT, UniquesReader, type Collection, type Layout } from './uniques-reader.js';
 
-export const FORMAT = 'logos/1';
+export { FORMAT };
 const SCHEMAS = { dvci: Dvci, node: Node, slot: Slot, rule: AclRule } as const;
-const LIST = { dvci: 'dvcis', node: 'nodes', slot: 'slots', rule: 'rules' } as const;
-const KINDS = ['dvci', 'node', 'slot', 'rule'] as const;
-/** Root collection attributes naming the collection of each kind (DVCIs live in the root). */
-const POINTER = { node: 'nodes', slot: 'slots', rule: 'rules' } as const;
 /** Item events whose second field is the item number. */
 const ITEM_EVENTS = new Set(['Issued', 'Transferred', 'Burned', 'Frozen', 'Thawed', 'ApprovedTransfer', 'ApprovalCancelled', 'MetadataSet', 'MetadataCleared']);
-
-interface Collection {
-  readonly id: number;
-  /** Collection-level attributes. */
-  readonly attrs: Map<string, Uint8Array>;
-  /** Live items (those with an owner), by item number, in item order. */
-  readonly items: Map<number, RawItem>;
-  /** One past the highest item number that any item or attribute uses. */
-  readonly highest: number;
-}
-
-interface Layout {
-  readonly root: number;
-  readonly ids: Readonly<Record<EntryKind, number>>;
-  readonly network: Network;
-}
 
 const text = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
 
@@ -62,6 +42,7 @@ export class UniquesRegistry implements LogosRegistry {
   readonly locator: string;
   private readonly root: number;
   private readonly accounts: AccountFormat;
+  private readonly reader: UniquesReader;
   private layoutCache: Layout | undefined;
 
   constructor(private readonly client: ChainClient, locator: string) {
@@ -69,6 +50,7 @@ export class UniquesRegistry implements LogosRegistry {
     this.locator = locator;
     this.root = Number(locator);
     this.accounts = new AccountFormat(client.api.registry.chainSS58 ?? 42);
+    this.reader = new UniquesReader(client, this.root, this.accounts);
     for (const name of ['asset', 'attribute']) {
       const hashers = storage(client.api, 'uniques', name).creator.meta.type.asMap.hashers;
       if (!hashers.every((h) => h.isBlake2128Concat))
@@ -79,106 +61,22 @@ export class UniquesRegistry implements LogosRegistry {
   // ---------------------------------------------------------------- reading
 
   async readSnapshot(blockHash: string): Promise<SnapshotRead> {
-    const block = await this.finalizedBlock(blockHash);
-    const rootCol = await this.readCollection(this.root, block.hash);
-    const layout = await this.layoutFrom(rootCol, block.hash);
+    const { read, layout } = await this.reader.readAll(blockHash);
     this.layoutCache = layout;
-    const cols = await Promise.all((['node', 'slot', 'rule'] as const).map((k) => this.readCollection(layout.ids[k], block.hash)));
-    const byKind: Record<EntryKind, Collection> = { dvci: rootCol, node: cols[0]!, slot: cols[1]!, rule: cols[2]! };
-    for (const k of ['node', 'slot', 'rule'] as const) this.checkKind(byKind[k], k);
-    const issues: Issue[] = [];
-    const lists = Object.fromEntries(KINDS.map((k) => [LIST[k], this.entries(k, byKind[k], issues)]));
-    const snapshot = { network: layout.network, block, ...lists } as unknown as ChainSnapshot;
-    return { snapshot, issues };
+    return read;
   }
 
-  /** Decodes and validates every live item of a collection, in item order. */
-  private entries(kind: EntryKind, col: Collection, issues: Issue[]): unknown[] {
-    const out: unknown[] = [];
-    const list = LIST[kind];
-    for (const it of col.items.values()) {
-      const at = `${list}[item ${it.item}]`;
-      const raw = decodeEntry(kind, it, this.accounts.text(it.owner!), at, issues, this.accounts);
-      if (!raw) continue;
-      // parseEntries names the entry `${list}[0]`: rename it after the chain item.
-      const found: Issue[] = [];
-      out.push(...parseEntries(SCHEMAS[kind], [raw], list, found));
-      for (const i of found) issues.push({ ...i, path: at + i.path.slice(`${list}[0]`.length) });
-    }
-    return out;
-  }
-
-  private async finalizedBlock(hash: string): Promise<BlockRef> {
-    if (!/^0x[0-9a-f]{64}$/.test(hash)) throw new Sub0Error('invalid-input', `not a block hash: "${hash}"`);
-    const [block, fin] = await Promise.all([this.client.blockRef(hash), this.client.finalizedHead()]);
-    const canonical = block.number <= fin.number ? await this.client.rpc<string | null>('chain_getBlockHash', [block.number]) : null;
-    if (canonical !== hash) throw new Sub0Error('invalid-input', `block #${block.number} ${hash} is not finalized (finalized: #${fin.number})`);
-    return block;
-  }
-
-  private async readCollection(id: number, at: string): Promise<Collection> {
-    const assetPrefix = storage(this.client.api, 'uniques', 'asset').keyPrefix(id);
-    const attrPrefix = storage(this.client.api, 'uniques', 'attribute').keyPrefix(id);
-    const rpc = this.client.rpc;
-    const [assets, attrs] = await Promise.all([readPrefix(rpc, assetPrefix, at), readPrefix(rpc, attrPrefix, at)]);
-    const items = new Map<number, RawItem>();
-    const collectionAttrs = new Map<string, Uint8Array>();
-    let highest = 0;
-    for (const [key, value] of assets) {
-      if (value === null) continue;
-      const a = decodeAsset(key, assetPrefix.length, value);
-      items.set(a.item, { item: a.item, owner: a.owner, attrs: new Map() });
-      highest = Math.max(highest, a.item + 1);
-    }
-    for (const [key, value] of attrs) {
-      if (value === null) continue;
-      const a = decodeAttribute(key, attrPrefix.length, value);
-      if (a.item === null) {
-        collectionAttrs.set(a.key, a.value);
-        continue;
-      }
-      highest = Math.max(highest, a.item + 1);
-      // Attributes of a burned item stay behind: they belong to no entry.
-      items.get(a.item)?.attrs.set(a.key, a.value);
-    }
-    const sorted = new Map([...items.entries()].sort((x, y) => x[0] - y[0]));
-    return { id, attrs: collectionAttrs, items: sorted, highest };
-  }
-
-  private async layoutFrom(rootCol: Collection, at: string): Promise<Layout> {
-    const where = `collection ${this.root}`;
-    const a = rootCol.attrs;
-    if (text(a.get('sub0')) !== FORMAT) throw new Sub0Error('invalid-input', `not a sub0 registry (attribute sub0 is not "${FORMAT}")`, { where });
-    this.checkKind(rootCol, 'dvci');
-    const net = Id.safeParse(text(a.get('net')));
-    if (!net.success) throw new Sub0Error('invalid-input', `attribute "net" is not a network id: ${z.prettifyError(net.error)}`, { where });
-    const ids = { dvci: this.root } as Record<EntryKind, number>;
-    for (const k of ['node', 'slot', 'rule'] as const) {
-      const v = text(a.get(POINTER[k]));
-      if (!v || !/^\d{1,10}$/.test(v)) throw new Sub0Error('invalid-input', `attribute "${POINTER[k]}" must name the ${k} collection`, { where });
-      ids[k] = Number(v);
-    }
-    const owner = await this.classAccounts(this.root, at);
-    const name = text(a.get('name'));
-    const network: Network = { id: net.data, operator: this.accounts.text(owner.owner), ...(name ? { name } : {}) };
-    return { root: this.root, ids, network };
-  }
-
-  private checkKind(col: Collection, kind: EntryKind): void {
-    const k = text(col.attrs.get('kind'));
-    if (k !== kind) throw new Sub0Error('invalid-input', `expected the ${kind} collection, found kind "${k ?? ''}"`, { where: `collection ${col.id}` });
-  }
-
-  /** Owner and admin of a collection, raw from `Uniques.Class` (owner, issuer, admin, freezer, …). */
-  private async classAccounts(id: number, at: string): Promise<{ owner: Uint8Array; admin: Uint8Array }> {
-    const v = await this.client.rpc<string | null>('state_getStorage', [storage(this.client.api, 'uniques', 'class').key(id), at]);
-    if (!v) throw new Sub0Error('not-found', `collection ${id} does not exist`);
-    const b = Buffer.from(v.slice(2), 'hex');
-    return { owner: b.subarray(0, 32), admin: b.subarray(64, 96) };
+  async readItems(blockHash: string, items: readonly ItemRef[]): Promise<ItemsRead> {
+    const { read, layout } = await this.reader.readItems(blockHash, items, await this.layout(blockHash));
+    this.layoutCache = layout;
+    return read;
   }
 
   private async layout(at: string): Promise<Layout> {
-    if (!this.layoutCache) this.layoutCache = await this.layoutFrom(await this.readCollection(this.root, at), at);
+    if (!this.layoutCache) {
+      const [rootCol, owner] = await Promise.all([this.reader.readCollection(this.root, at), this.reader.classOwner(this.root, at)]);
+      this.layoutCache = this.reader.layoutOf(rootCol.attrs, owner);
+    }
     return this.layoutCache;
   }
 
@@ -235,8 +133,8 @@ export class UniquesRegistry implements LogosRegistry {
       client: this.client,
       accounts: this.accounts,
       layout: (at: string) => this.layout(at),
-      readCollection: (id: number, at: string) => this.readCollection(id, at),
-      classAccounts: (id: number, at: string) => this.classAccounts(id, at),
+      readCollection: (id: number, at: string) => this.reader.readCollection(id, at),
+      classAccounts: (id: number, at: string) => this.reader.classAccounts(id, at),
     };
   }
 }

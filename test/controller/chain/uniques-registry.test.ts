@@ -15,6 +15,9 @@ import { openRegistry } from '../../../controller/chain/open-registry.js';
 import { txFn } from '../../../controller/chain/pallets.js';
 import { readPrefix } from '../../../controller/chain/storage-pages.js';
 import { submitCall } from '../../../controller/chain/submit.js';
+import { assembleSnapshot } from '../../../controller/chain/assemble-snapshot.js';
+import type { EntryKind, ItemRead } from '../../../controller/chain/registry.js';
+import { itemAttrPrefix } from '../../../controller/chain/uniques-reader.js';
 import { headHash, startTestChain, type TestChain } from './chain-fixture.js';
 
 const lab = parseSnapshot(JSON.parse(readFileSync(new URL('../../../fabric/examples/lab.json', import.meta.url), 'utf8'))).snapshot;
@@ -182,6 +185,35 @@ t.test('malformed attributes become issues naming their items; the rest is used'
   t.same(snapshot.nodes.map((n) => n.id), ['n3', 'm1'], 'only the bad node items are left out');
   t.same(snapshot.slots.map((s) => s.id), ['rpc-1', 'api-1']);
   t.same(snapshot.rules.map((r) => r.id), ['web-to-rpc', 'ping-all']);
+});
+
+t.test('readItems: items read alone are those of the full read, and assemble into it', async (t) => {
+  const hash = await headHash(c);
+  const full = await c.registry.readSnapshot(hash);
+  t.ok(full.issues.length > 0 && full.items.some((i) => !i.entry), 'the registry holds refused items (previous test)');
+  const refs = full.items.map(({ kind, item }) => ({ kind, item }));
+  // n1 (node item 0) was burned by its owner: its attributes stay behind, it is gone all the same.
+  t.notOk(refs.some((r) => r.kind === 'node' && r.item === 0));
+  t.ok((await attributeKeys(1001, 0)).length > 0, 'attributes of the burned n1 are left behind');
+  const r = await c.registry.readItems(hash, [...refs, { kind: 'node', item: 0 }, { kind: 'rule', item: 77 }, refs[0]!]);
+  t.same(r.block, full.snapshot.block);
+  t.same(r.network, full.snapshot.network);
+  t.equal(r.items.length, refs.length + 2, 'one per distinct item');
+  t.same(r.items.slice(0, refs.length), full.items, 'decoded and validated as the full read does, issues included');
+  t.same(r.items.slice(refs.length), [
+    { kind: 'node', item: 0, live: false, issues: [] },
+    { kind: 'rule', item: 77, live: false, issues: [] },
+  ]);
+  const byKind = { dvci: [], node: [], slot: [], rule: [] } as Record<EntryKind, ItemRead[]>;
+  for (const it of r.items) if (it.live) byKind[it.kind].push(it);
+  t.same(assembleSnapshot(r.network, r.block, byKind), full, 'they assemble into the full read');
+  t.same((await c.registry.readItems(hash, [])).items, [], 'no items: the frame alone');
+  await t.rejects(c.registry.readItems(`0x${'11'.repeat(32)}`, refs), { code: 'invalid-input' }, 'only finalized blocks');
+});
+
+t.test('an item\'s attribute prefix is the one polkadot-js derives', async (t) => {
+  const q = c.client.api.query.uniques!.attribute!;
+  for (const item of [0, 3, 70000]) t.equal(itemAttrPrefix(q.keyPrefix(1002), item), q.keyPrefix(1002, item));
 });
 
 t.test('paged reads: any page size gives the same entries', async (t) => {
