@@ -9,7 +9,8 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger, logFormat } from '../overlay/logger.js';
 import { formatIssue } from '../fabric/issues.js';
 import { parseSnapshot } from '../fabric/parse-snapshot.js';
 import { Sub0Error } from '../fabric/errors.js';
@@ -40,9 +41,10 @@ export function registerChain(program: Command): void {
     .option('--seed <snapshot>', 'on a new chain, register the entries of this snapshot file (e.g. fabric/examples/lab.json)')
     .option('--rule-governance', 'on a new chain, have ACL rules owned by a 2-of-3 multisig of //Alice, //Bob, //Charlie')
     .option('--log-level <level>', 'pino level', 'info')
+    .option('--log-format <format>', 'text | json (default: text on a terminal)')
     .action(
-      action(async (o: { port: string; host: string; network: string; name?: string; fresh?: boolean; seed?: string; ruleGovernance?: boolean; logLevel: string }) => {
-        const log = pino({ level: o.logLevel, base: { pid: process.pid, name: 'sub0-chain' } });
+      action(async (o: { port: string; host: string; network: string; name?: string; fresh?: boolean; seed?: string; ruleGovernance?: boolean; logLevel: string; logFormat?: string }) => {
+        const log = createLogger({ name: 'sub0-chain', level: o.logLevel, format: logFormat(o.logFormat) });
         const seed = o.seed === undefined ? undefined : parseSnapshot(readJsonFile(o.seed), o.seed);
         const lc = await startLocalChain({
           home: sub0Home(),
@@ -154,7 +156,7 @@ export function registerChain(program: Command): void {
     .action(
       action(async (o: ChainFlags & { cursor?: string; once?: boolean }) => {
         const c = await openChain(o);
-        const log = pino({ level: 'info', base: { name: 'sub0-follow' } }, pino.destination(2));
+        const log = createLogger({ name: 'sub0-follow', level: 'info', fd: 2 });
         try {
           const start = await c.client.finalizedHead();
           let done: () => void = () => undefined;

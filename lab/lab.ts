@@ -19,6 +19,8 @@ import { createNetns, deleteNetns, execIn, ipIn, netnsExists, netnsPids, process
 
 export const DEFAULT_LAB_ROOT = '/run/sub0-lab';
 const SOCKET_DIR = '/var/run/wireguard';
+/** The lab's data center on the underlay (the bridge namespace): where nodes reach the broker. */
+export const DC_ADDRESS = '10.77.0.1';
 /** Each node's veth into the lab's bridge. */
 export const UNDERLAY_IF = 'u0';
 let labSeq = 0;
@@ -110,6 +112,8 @@ export class Lab {
   private build(): void {
     createNetns(this.bridgeNs);
     ipIn(this.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
+    // The bridge namespace is the lab's data center: its services answer at DC_ADDRESS.
+    ipIn(this.bridgeNs, 'addr', 'add', `${DC_ADDRESS}/24`, 'dev', 'br0');
     ipIn(this.bridgeNs, 'link', 'set', 'br0', 'up');
     for (const n of this.nodes) {
       createNetns(n.netns);

@@ -4,19 +4,17 @@
  * pipe (agents verify everything); this sink only has to make the broker hold the newest config
  * of every node.
  *
- * What the broker holds is read back (current()) by subscribing to every config topic and
- * collecting the retained messages until a marker this controller publishes comes back; a broker
- * that streams retained messages lazily could deliver one after the marker, which costs at most a
+ * What the broker holds is read back (current(), overlay/mqtt/read-retained.ts); a broker that
+ * streams retained messages lazily could deliver one after the read ended, which costs at most a
  * redundant republish of that node. When the broker comes back without our session (it restarted
  * and lost its state), onReset() tells the controller to publish everything again.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NodeId } from '../../fabric/schema.js';
 import { CONTROLLER_LOGIN } from '../../fabric/broker-login.js';
 import { allConfigs, configTopic, nodeOfTopic, TOPIC_ROOT } from '../../fabric/topics.js';
-import { withDeadline } from '../../overlay/deadline.js';
 import type { MqttLink } from '../../overlay/mqtt/mqtt-link.js';
+import { readRetained } from '../../overlay/mqtt/read-retained.js';
 import type { ConfigSink } from './config-sink.js';
 
 export class MqttSink implements ConfigSink {
@@ -38,29 +36,12 @@ export class MqttSink implements ConfigSink {
   }
 
   async current(): Promise<ReadonlyMap<NodeId, Uint8Array>> {
-    await this.link.waitConnected(this.readTimeoutMs);
-    const held = new Map<NodeId, Uint8Array>();
     const marker = `${TOPIC_ROOT}/${this.network}/controller/${CONTROLLER_LOGIN}/sync`;
-    const nonce = randomBytes(16).toString('hex');
-    let synced: () => void = () => undefined;
-    const done = new Promise<void>((r) => (synced = r));
-    const off = this.link.onMessage((topic, payload, retained) => {
-      if (topic === marker) {
-        if (payload.toString() === nonce) synced();
-        return;
-      }
+    const retained = await readRetained(this.link, [allConfigs(this.network)], marker, this.readTimeoutMs);
+    const held = new Map<NodeId, Uint8Array>();
+    for (const [topic, payload] of retained) {
       const t = nodeOfTopic(this.network, topic);
-      if (!t || t.kind !== 'config' || !retained) return;
-      if (payload.length === 0) held.delete(t.node);
-      else held.set(t.node, new Uint8Array(payload));
-    });
-    try {
-      await this.link.subscribe([allConfigs(this.network), marker]);
-      await this.link.publish(marker, nonce, { retain: false });
-      await withDeadline(done, this.readTimeoutMs, `reading the retained configs at ${this.link.url}`);
-    } finally {
-      off();
-      await this.link.unsubscribe([allConfigs(this.network), marker]).catch(() => undefined);
+      if (t?.kind === 'config') held.set(t.node, new Uint8Array(payload));
     }
     this.log.info({ broker: this.link.url, configs: held.size }, 'read the configs the broker holds');
     return held;

@@ -66,7 +66,8 @@ export function agentFlags(cmd: Command): Command {
     .option('--acl <kind>', 'ebpf | nftables | off')
     .option('--socket-dir <dir>', 'wireguard-go UAPI socket directory')
     .option('--resync-ms <ms>', 'periodic re-check of the kernel state, 0 to disable')
-    .option('--log-level <level>', 'pino level (env SUB0_LOG_LEVEL)');
+    .option('--log-level <level>', 'pino level (env SUB0_LOG_LEVEL)')
+    .option('--log-format <format>', 'text | json (default: text on a terminal; env SUB0_LOG_FORMAT)');
 }
 
 export interface AgentFlags {
@@ -84,6 +85,7 @@ export interface AgentFlags {
   socketDir?: string;
   resyncMs?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {

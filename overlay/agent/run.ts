@@ -1,18 +1,19 @@
 /**
- * Runs the agent until SIGTERM/SIGINT: what `sub0 agent` and dist/agent.js call. Logs are pino
- * JSON lines on stdout.
+ * Runs the agent until SIGTERM/SIGINT: what `sub0 agent` and dist/agent.js call. Logs go to stdout:
+ * readable lines on a terminal, pino JSON lines otherwise (--log-format).
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from '../logger.js';
 import { Agent } from './agent.js';
 import { parseAgentConfig, type AgentFlags } from './config.js';
 
-export function agentLogger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid, name: 'sub0-agent' } });
+export function agentLogger(level: string, format?: string): Logger {
+  return createLogger({ name: 'sub0-agent', level, format: format === 'json' || format === 'text' ? format : undefined });
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   const config = parseAgentConfig(flags);
-  const log = agentLogger(config.logLevel);
+  const log = agentLogger(config.logLevel, flags.logFormat);
   const agent = await Agent.start(config, log);
   log.info({ ifname: agent.ifname }, 'agent running');
   await new Promise<void>((resolve) => {
