@@ -26,10 +26,10 @@ export function admissionOf(snapshot: ChainSnapshot, result: CompileResult): Adm
 /** What a broker implementation offers the controller. */
 export interface BrokerAdmission {
   /**
-   * Makes the broker admit exactly these nodes: new ones may log in, nodes that left (or whose
-   * identity key changed) are disconnected and refused from now on. Idempotent.
+   * Makes the broker admit exactly these nodes of `network`: new ones may log in, nodes that left
+   * (or whose identity key changed) are disconnected and refused from now on. Idempotent.
    */
-  admit(nodes: Admission): Promise<void>;
+  admit(network: string, nodes: Admission): Promise<void>;
 }
 
 export function sameAdmission(a: Admission | undefined, b: Admission): boolean {

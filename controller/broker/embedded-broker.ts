@@ -19,7 +19,8 @@ import { TOPIC_ROOT, configTopic, statusTopic } from '../../fabric/topics.js';
 import type { Admission, BrokerAdmission } from './admission.js';
 
 export interface EmbeddedBrokerOptions {
-  readonly network: string;
+  /** The network served; until admit() names it, only the controller may log in. */
+  readonly network?: string;
   /** The controller's signing key: node passwords are derived against it. */
   readonly controllerKey: SigningKey;
   /** The controller's own login secret. */
@@ -34,6 +35,7 @@ const AUTH_IDENTIFIER_REJECTED = 2;
 
 export class EmbeddedBroker implements BrokerAdmission {
   private admitted: Admission = new Map();
+  private network: string | undefined;
   private readonly roles = new WeakMap<Client, Role>();
   /** node + identity key -> expected password (an X25519 agreement costs ~1 ms). */
   private readonly passwords = new Map<string, string>();
@@ -42,6 +44,7 @@ export class EmbeddedBroker implements BrokerAdmission {
 
   private constructor(readonly aedes: Aedes, private readonly o: EmbeddedBrokerOptions) {
     this.log = o.log.child({ component: 'broker' });
+    this.network = o.network;
   }
 
   static async start(o: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
@@ -82,8 +85,10 @@ export class EmbeddedBroker implements BrokerAdmission {
     return this.admitted;
   }
 
-  async admit(nodes: Admission): Promise<void> {
-    const before = this.admitted;
+  async admit(network: string, nodes: Admission): Promise<void> {
+    const before = this.network === network ? this.admitted : new Map<string, string>();
+    if (this.network !== network) for (const k of this.passwords.keys()) this.passwords.delete(k);
+    this.network = network;
     this.admitted = new Map(nodes);
     for (const [node, key] of before) {
       if (nodes.get(node) === key) continue;
@@ -104,7 +109,7 @@ export class EmbeddedBroker implements BrokerAdmission {
 
   private willAllowed(username: string | undefined, willTopic: string | undefined, client: Client): boolean {
     if (willTopic === undefined || username === CONTROLLER_LOGIN) return true;
-    if (username !== undefined && willTopic === statusTopic(this.o.network, username)) return true;
+    if (username !== undefined && this.network !== undefined && willTopic === statusTopic(this.network, username)) return true;
     this.log.warn({ node: username, willTopic, from: remote(client) }, 'login refused: a last will on a topic not its own');
     return false;
   }
@@ -121,12 +126,13 @@ export class EmbeddedBroker implements BrokerAdmission {
       return done(null, true);
     }
     const key = this.admitted.get(username);
-    if (key === undefined) return refuse(AUTH_BAD_LOGIN, 'not a node the chain admits (unknown, not active, or no identity key)');
+    const network = this.network;
+    if (key === undefined || network === undefined) return refuse(AUTH_BAD_LOGIN, 'not a node the chain admits (unknown, not active, or no identity key)');
     if (client.id !== username) return refuse(AUTH_IDENTIFIER_REJECTED, `client id "${client.id}" is not the node id`);
     let expected = this.passwords.get(`${username}/${key}`);
     if (expected === undefined) {
       try {
-        expected = expectedBrokerPassword(this.o.controllerKey, key, this.o.network, username);
+        expected = expectedBrokerPassword(this.o.controllerKey, key, network, username);
       } catch (e) {
         return refuse(AUTH_BAD_LOGIN, (e as Error).message);
       }
@@ -140,7 +146,7 @@ export class EmbeddedBroker implements BrokerAdmission {
   private maySubscribe(client: Client, topic: string): boolean {
     const role = this.roles.get(client);
     if (role?.kind === 'admin') return true;
-    if (role?.kind === 'node' && topic === configTopic(this.o.network, role.node)) return true;
+    if (role?.kind === 'node' && this.network !== undefined && topic === configTopic(this.network, role.node)) return true;
     this.log.warn({ node: role?.kind === 'node' ? role.node : undefined, topic }, 'subscription refused');
     return false;
   }
@@ -148,15 +154,15 @@ export class EmbeddedBroker implements BrokerAdmission {
   private mayPublish(client: Client | null, topic: string): boolean {
     if (client === null) return true; // the broker's own messages
     const role = this.roles.get(client);
-    if (role?.kind === 'admin') return topic.startsWith(`${TOPIC_ROOT}/${this.o.network}/`);
-    if (role?.kind === 'node' && topic === statusTopic(this.o.network, role.node)) return true;
+    if (role?.kind === 'admin') return topic.startsWith(`${TOPIC_ROOT}/`);
+    if (role?.kind === 'node' && this.network !== undefined && topic === statusTopic(this.network, role.node)) return true;
     this.log.warn({ node: role?.kind === 'node' ? role.node : undefined, topic }, 'publish refused; client disconnected');
     return false;
   }
 
   private mayReceive(client: Client, topic: string): boolean {
     const role = this.roles.get(client);
-    return role?.kind === 'admin' || (role?.kind === 'node' && topic === configTopic(this.o.network, role.node));
+    return role?.kind === 'admin' || (role?.kind === 'node' && this.network !== undefined && topic === configTopic(this.network, role.node));
   }
 }
 

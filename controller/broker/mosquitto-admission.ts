@@ -27,7 +27,6 @@ export interface MosquittoAdmissionOptions {
   readonly dir: string;
   /** The broker's pid file, to signal a reload; without it, the files are only written. */
   readonly pidFile?: string;
-  readonly network: string;
   readonly controllerKey: SigningKey;
   readonly adminPassword: string;
   readonly log: Logger;
@@ -51,23 +50,23 @@ export class MosquittoAdmission implements BrokerAdmission {
     return join(this.o.dir, ACL_FILE);
   }
 
-  async admit(nodes: Admission): Promise<void> {
+  async admit(network: string, nodes: Admission): Promise<void> {
     const passwd = [passwdLine(CONTROLLER_LOGIN, this.o.adminPassword, 'controller')];
-    const acl = [`# written by the sub0 controller from the chain; do not edit`, `user ${CONTROLLER_LOGIN}`, `topic readwrite ${networkTree(this.o.network)}`, ''];
+    const acl = [`# written by the sub0 controller from the chain; do not edit`, `user ${CONTROLLER_LOGIN}`, `topic readwrite ${networkTree(network)}`, ''];
     const refused: string[] = [];
     for (const [node, key] of [...nodes].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      let line = this.lines.get(`${node}/${key}`);
+      let line = this.lines.get(`${network}/${node}/${key}`);
       if (line === undefined) {
         try {
-          line = passwdLine(node, expectedBrokerPassword(this.o.controllerKey, key, this.o.network, node), key);
+          line = passwdLine(node, expectedBrokerPassword(this.o.controllerKey, key, network, node), key);
         } catch (e) {
           refused.push(`${node}: ${(e as Error).message}`);
           continue;
         }
-        this.lines.set(`${node}/${key}`, line);
+        this.lines.set(`${network}/${node}/${key}`, line);
       }
       passwd.push(line);
-      acl.push(`user ${node}`, `topic read ${configTopic(this.o.network, node)}`, `topic write ${statusTopic(this.o.network, node)}`, '');
+      acl.push(`user ${node}`, `topic read ${configTopic(network, node)}`, `topic write ${statusTopic(network, node)}`, '');
     }
     for (const r of refused) this.o.log.warn(`broker access refused: ${r}`);
     const next = { passwd: `${passwd.join('\n')}\n`, acl: `${acl.join('\n')}\n` };

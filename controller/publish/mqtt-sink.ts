@@ -22,25 +22,31 @@ export class MqttSink implements ConfigSink {
 
   constructor(
     readonly link: MqttLink,
-    private readonly network: string,
+    /** The network whose topics this sink writes: set before the first publish (the chain names it). */
+    public network: string | undefined,
     private readonly log: Logger,
     private readonly readTimeoutMs = 15_000,
   ) {}
 
+  private get net(): string {
+    if (this.network === undefined) throw new Error('MqttSink: the network is not known yet');
+    return this.network;
+  }
+
   async publish(node: NodeId, wire: Uint8Array): Promise<void> {
-    await this.link.publish(configTopic(this.network, node), wire, { retain: true });
+    await this.link.publish(configTopic(this.net, node), wire, { retain: true });
   }
 
   async withdraw(node: NodeId): Promise<void> {
-    await this.link.publish(configTopic(this.network, node), '', { retain: true });
+    await this.link.publish(configTopic(this.net, node), '', { retain: true });
   }
 
   async current(): Promise<ReadonlyMap<NodeId, Uint8Array>> {
-    const marker = `${TOPIC_ROOT}/${this.network}/controller/${CONTROLLER_LOGIN}/sync`;
-    const retained = await readRetained(this.link, [allConfigs(this.network)], marker, this.readTimeoutMs);
+    const marker = `${TOPIC_ROOT}/${this.net}/controller/${CONTROLLER_LOGIN}/sync`;
+    const retained = await readRetained(this.link, [allConfigs(this.net)], marker, this.readTimeoutMs);
     const held = new Map<NodeId, Uint8Array>();
     for (const [topic, payload] of retained) {
-      const t = nodeOfTopic(this.network, topic);
+      const t = nodeOfTopic(this.net, topic);
       if (t?.kind === 'config') held.set(t.node, new Uint8Array(payload));
     }
     this.log.info({ broker: this.link.url, configs: held.size }, 'read the configs the broker holds');

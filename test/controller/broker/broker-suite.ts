@@ -49,7 +49,7 @@ export function brokerSuite(t: Test, o: SuiteOptions): void {
 
   t.before(async () => {
     b = await o.start(t);
-    await b.admission.admit(admitted('n1', 'n2'));
+    await b.admission.admit(NETWORK, admitted('n1', 'n2'));
     await x.publish(...admin(), configTopic(NETWORK, 'n1'), 'config-of-n1', true);
     await x.publish(...admin(), configTopic(NETWORK, 'n2'), 'config-of-n2', true);
   });
@@ -106,20 +106,20 @@ export function brokerSuite(t: Test, o: SuiteOptions): void {
 
   t.test('a node the chain retires is disconnected and cannot log in again', async (t) => {
     const n2 = await x.hold('n2', pw('n2'), configTopic(NETWORK, 'n2'));
-    await b.admission.admit(admitted('n1'));
+    await b.admission.admit(NETWORK, admitted('n1'));
     const dropped = await Promise.race([n2.dropped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
     t.ok(dropped, 'its open connection is closed');
     t.equal(await x.login('n2', pw('n2')), 'refused', 'a new login is refused');
     t.equal(await x.login('n1', pw('n1')), 'ok', 'n1 is unaffected');
     await n2.close();
-    await b.admission.admit(admitted('n1', 'n2'));
+    await b.admission.admit(NETWORK, admitted('n1', 'n2'));
     t.equal(await x.login('n2', pw('n2')), 'ok', 're-admitted: it logs in again');
   });
 
   t.test('a node registered with a new identity key needs the new key', async (t) => {
     const fresh = generateSigningKey();
     const old = ids.n2;
-    await b.admission.admit(new Map([['n1', hex(ids.n1)], ['n2', hex(fresh)]]));
+    await b.admission.admit(NETWORK, new Map([['n1', hex(ids.n1)], ['n2', hex(fresh)]]));
     t.equal(await x.login('n2', pw('n2', old)), 'refused', 'the old key no longer logs in');
     t.equal(await x.login('n2', pw('n2', fresh)), 'ok', 'the new one does');
   });

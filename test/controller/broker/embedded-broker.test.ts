@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { EmbeddedBroker } from '../../../controller/broker/embedded-broker.js';
 import { generateSigningKey } from '../../../fabric/envelope.js';
-import { brokerSuite, NETWORK, type Outside } from './broker-suite.js';
+import { brokerSuite, type Outside } from './broker-suite.js';
 
 let url = '';
 const log = pino({ level: process.env.SUB0_TEST_LOG ?? 'silent' });
@@ -69,7 +69,7 @@ brokerSuite(t, {
   async start(t) {
     const controllerKey = generateSigningKey();
     const adminPassword = 'ab'.repeat(32);
-    const broker = await EmbeddedBroker.start({ network: NETWORK, controllerKey, adminPassword, log });
+    const broker = await EmbeddedBroker.start({ controllerKey, adminPassword, log });
     url = (await broker.listen('127.0.0.1', 0)).url;
     t.teardown(() => broker.close());
     return { admission: broker, controllerKey, adminPassword };

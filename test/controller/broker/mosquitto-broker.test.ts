@@ -67,9 +67,9 @@ brokerSuite(t, {
     const dir = mkdtempSync(join(tmpdir(), 'sub0-mosquitto-'));
     const controllerKey = generateSigningKey();
     const adminPassword = 'cd'.repeat(32);
-    const admission = new MosquittoAdmission({ dir, pidFile: join(dir, 'mosquitto.pid'), network: NETWORK, controllerKey, adminPassword, log });
+    const admission = new MosquittoAdmission({ dir, pidFile: join(dir, 'mosquitto.pid'), controllerKey, adminPassword, log });
     // The broker refuses to start without its files: write them (the controller alone) first.
-    await new MosquittoAdmission({ dir, network: NETWORK, controllerKey, adminPassword, log }).admit(new Map());
+    await new MosquittoAdmission({ dir, controllerKey, adminPassword, log }).admit(NETWORK, new Map());
     m = await Mosquitto.start({ dir });
     t.teardown(async () => {
       await m.stop();
