@@ -16,9 +16,10 @@
  * differs from what the sink holds.
  */
 import type { Logger } from 'pino';
-import type { BlockRef, NodeId } from '../fabric/schema.js';
+import type { BlockRef, ChainSnapshot, NodeId } from '../fabric/schema.js';
 import type { CompileResult } from '../fabric/compile.js';
 import type { Issue } from '../fabric/issues.js';
+import { canonicalJson } from '../fabric/encoding.js';
 import type { ChainClient } from './chain/client.js';
 import { Follower, type TouchedBlock } from './chain/follower.js';
 import type { ItemRef, LogosRegistry, Touch } from './chain/registry.js';
@@ -37,6 +38,12 @@ export interface ControllerOptions {
   readonly log: Logger;
   /** Called after each publish, for tests and status. */
   readonly onPublished?: (block: BlockRef, report: PublishReport) => void;
+  /**
+   * Called in each pass after compiling and before publishing, with the snapshot compiled (e.g.
+   * to admit the network's nodes to the broker before their configs appear). It has the publish
+   * deadline; a failure fails the pass.
+   */
+  readonly beforePublish?: (snapshot: ChainSnapshot, result: CompileResult) => Promise<void> | void;
   /** Called after each pass (also given by `stats.last`). */
   readonly onPass?: (pass: PassRecord) => void;
   /** How often the network is read in full and checked against the incremental state (default 10 min; 0: only at start). */
@@ -100,6 +107,7 @@ export class Controller {
   private head: BlockRef | undefined;
   private fullDue = true; // the start's full read
   private verifyDue = false;
+  private republishDue = false;
   private running: Promise<void> | undefined;
   /** The head of the pass in flight. */
   private inFlight: number | undefined;
@@ -158,6 +166,16 @@ export class Controller {
     }
   }
 
+  /**
+   * Publishes the network held again at the next pass, without reading the chain unless a change
+   * is due anyway: for a sink that lost its state (call `publisher.reset()` first, so that the
+   * publisher reads again what the sink holds). Every node is compared with it. Idempotent.
+   */
+  republish(): void {
+    this.republishDue = true;
+    this.kick();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.fullTimer);
@@ -182,7 +200,7 @@ export class Controller {
   private hasWork(): boolean {
     const head = this.head;
     if (!head) return false;
-    return this.fullDue || this.verifyDue || this.pending.some((b) => b.block.number <= head.number);
+    return this.fullDue || this.verifyDue || this.republishDue || this.pending.some((b) => b.block.number <= head.number);
   }
 
   private settled(number: number): boolean {
@@ -240,42 +258,18 @@ export class Controller {
     const taken = this.pending.filter((b) => b.block.number <= head.number);
     this.pending = this.pending.filter((b) => b.block.number > head.number);
     const touches = taken.filter((b) => b.block.number > since).flatMap((b) => b.touches);
-    const refs = itemRefs(touches);
-    const patchable = refs !== undefined && refs.length <= (this.o.maxItemReads ?? 2000) && this.state.held !== undefined;
-
-    let compiled: Compiled | undefined;
-    let verified: NodeId[] | undefined;
-    let readMs = 0;
-    let compileMs = 0;
-    const timed = async <T>(f: () => Promise<T> | T, into: 'read' | 'compile'): Promise<T> => {
-      const s = performance.now();
-      const v = await f();
-      if (into === 'read') readMs += performance.now() - s;
-      else compileMs += performance.now() - s;
-      return v;
-    };
-
-    if (!this.fullDue && patchable) {
-      const read = refs.length === 0 && touches.length === 0 ? undefined : await timed(() => this.deadline(this.o.registry.readItems(head.hash, refs), `registry items at #${head.number}`), 'read');
-      compiled = await timed(() => (read ? this.state.apply(read) : this.state.apply({ block: head, network: this.state.held!.network, items: [] })), 'compile');
-    }
-    if (!compiled || this.verifyDue) {
-      const incremental = compiled;
-      const full = await timed(() => this.deadline(this.o.registry.readSnapshot(head.hash), `registry at #${head.number}`), 'read');
-      compiled = await timed(() => this.state.adopt(full), 'compile');
-      if (incremental) {
-        verified = differingNodes(incremental.result, compiled.result);
-        const sameIssues = JSON.stringify(incremental.issues) === JSON.stringify(compiled.issues);
-        this.stats.verified++;
-        if (verified.length > 0 || !sameIssues) {
-          this.stats.mismatches++;
-          this.o.log.error({ block: head.number, nodes: verified, issuesDiffer: !sameIssues }, 'the incremental state differs from a full read: the full read is adopted');
-        }
-      }
-    }
+    const ms = { read: 0, compile: 0 };
+    const { compiled, verified } = await this.compileAt(head, touches, ms);
 
     const p0 = performance.now();
-    const report = await this.publish(compiled.result, compiled.changed);
+    const republish = this.republishDue;
+    this.republishDue = false; // this pass publishes; a request arriving from here on gets another
+    if (this.o.beforePublish) {
+      const snapshot = this.state.held!.read().snapshot;
+      await withDeadline(Promise.resolve(this.o.beforePublish(snapshot, compiled.result)), this.o.publishTimeoutMs ?? 60_000, 'beforePublish');
+    }
+    // A republish compares every node with the sink, not only those the compile reassembled.
+    const report = await this.publish(compiled.result, republish ? undefined : compiled.changed);
     const publishMs = performance.now() - p0;
     this.fullDue = false;
     this.verifyDue = false;
@@ -290,7 +284,7 @@ export class Controller {
       withdrawn: report.withdrawn.length,
       issues: compiled.issues.length,
       ...(verified ? { verified } : {}),
-      ms: { read: Math.round(readMs), compile: Math.round(compileMs), publish: Math.round(publishMs), total: Math.round(performance.now() - t0) },
+      ms: { read: Math.round(ms.read), compile: Math.round(ms.compile), publish: Math.round(publishMs), total: Math.round(performance.now() - t0) },
     };
     this.stats.passes++;
     this.stats.byKind[compiled.kind]++;
@@ -299,6 +293,41 @@ export class Controller {
     this.o.log.info({ ...record, block: head.number, unchanged: report.unchanged }, 'network published');
     this.o.onPublished?.(head, report);
     this.o.onPass?.(record);
+  }
+
+  /**
+   * The network at `head`: the touched items patched into the held snapshot when they can be,
+   * else (and when a periodic check is due) a full read, compared with the incremental result.
+   */
+  private async compileAt(head: BlockRef, touches: readonly Touch[], ms: { read: number; compile: number }): Promise<{ compiled: Compiled; verified?: NodeId[] }> {
+    const timed = async <T>(f: () => Promise<T> | T, into: 'read' | 'compile'): Promise<T> => {
+      const s = performance.now();
+      try {
+        return await f();
+      } finally {
+        ms[into] += performance.now() - s;
+      }
+    };
+    const held = this.state.held;
+    const refs = itemRefs(touches);
+    let incremental: Compiled | undefined;
+    if (!this.fullDue && held && refs && refs.length <= (this.o.maxItemReads ?? 2000)) {
+      // No touch at all (a republish, a periodic check): the held items, stamped with the head.
+      const read = touches.length === 0 ? { block: head, network: held.network, items: [] } : await timed(() => this.deadline(this.o.registry.readItems(head.hash, refs), `registry items at #${head.number}`), 'read');
+      incremental = await timed(() => this.state.apply(read), 'compile');
+      if (incremental && !this.verifyDue) return { compiled: incremental };
+    }
+    const full = await timed(() => this.deadline(this.o.registry.readSnapshot(head.hash), `registry at #${head.number}`), 'read');
+    const compiled = await timed(() => this.state.adopt(full), 'compile');
+    if (!incremental) return { compiled };
+    const verified = differingNodes(incremental.result, compiled.result);
+    const sameIssues = canonicalJson(incremental.issues) === canonicalJson(compiled.issues);
+    this.stats.verified++;
+    if (verified.length > 0 || !sameIssues) {
+      this.stats.mismatches++;
+      this.o.log.error({ block: head.number, nodes: verified, issuesDiffer: !sameIssues }, 'the incremental state differs from a full read: the full read is adopted');
+    }
+    return { compiled, verified };
   }
 
   /** One publish at a time: a publish that outlived its deadline is waited for (within one more) before the next. */

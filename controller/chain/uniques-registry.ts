@@ -44,6 +44,11 @@ export class UniquesRegistry implements LogosRegistry {
   private readonly accounts: AccountFormat;
   private readonly reader: UniquesReader;
   private layoutCache: Layout | undefined;
+  /**
+   * The newest block whose events changed the network's own attributes (touchedBy): a layout
+   * read at an older block (a pass behind the follower) is not cached, it may be outdated.
+   */
+  private layoutSince = -1;
 
   constructor(private readonly client: ChainClient, locator: string) {
     if (!/^\d{1,10}$/.test(locator)) throw new Sub0Error('invalid-input', `a Uniques registry is named by its root collection number, got "${locator}"`);
@@ -62,22 +67,27 @@ export class UniquesRegistry implements LogosRegistry {
 
   async readSnapshot(blockHash: string): Promise<SnapshotRead> {
     const { read, layout } = await this.reader.readAll(blockHash);
-    this.layoutCache = layout;
+    this.remember(layout, read.snapshot.block.number);
     return read;
   }
 
   async readItems(blockHash: string, items: readonly ItemRef[]): Promise<ItemsRead> {
+    // The cached layout only locates the items: the reader checks it against the chain's.
     const { read, layout } = await this.reader.readItems(blockHash, items, await this.layout(blockHash));
-    this.layoutCache = layout;
+    this.remember(layout, read.block.number);
     return read;
   }
 
   private async layout(at: string): Promise<Layout> {
-    if (!this.layoutCache) {
-      const [rootCol, owner] = await Promise.all([this.reader.readCollection(this.root, at), this.reader.classOwner(this.root, at)]);
-      this.layoutCache = this.reader.layoutOf(rootCol.attrs, owner);
-    }
-    return this.layoutCache;
+    if (this.layoutCache) return this.layoutCache;
+    const [rootCol, owner] = await Promise.all([this.reader.readCollection(this.root, at), this.reader.classOwner(this.root, at)]);
+    const layout = this.reader.layoutOf(rootCol.attrs, owner);
+    this.remember(layout, (await this.client.blockRef(at)).number);
+    return layout;
+  }
+
+  private remember(layout: Layout, blockNumber: number): void {
+    if (blockNumber >= this.layoutSince) this.layoutCache = layout;
   }
 
   // ---------------------------------------------------------------- following
@@ -110,7 +120,10 @@ export class UniquesRegistry implements LogosRegistry {
       out.push(t);
     }
     // The network's own attributes changed: the collections may have moved.
-    if (out.some((t) => t.kind === 'network')) this.layoutCache = undefined;
+    if (out.some((t) => t.kind === 'network')) {
+      this.layoutCache = undefined;
+      this.layoutSince = Math.max(this.layoutSince, block.number);
+    }
     return out;
   }
 

@@ -1,7 +1,8 @@
 /**
  * The controller is level-triggered on the real runtime: a controller started after 20 changing
  * blocks compiles once, at the head; blocks that arrive while a pass runs become one pass at the
- * newest head; a stalled chain read fails its pass, and the next one (a full read) recovers.
+ * newest head; a stalled chain read fails its pass, and the next one (a full read) recovers; the
+ * periodic full read catches an incremental state that went wrong.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -143,5 +144,30 @@ t.test('a stalled chain read fails its pass; the retry reads in full and recover
   t.equal(ctl.passes.at(-1)!.kind, 'full-read', 'the retry read in full');
   t.equal(await compareWithFullRead(c, ctl.ctl), undefined);
   t.ok(published(dirs.out).size === 3);
+  await ctl.stop();
+});
+
+t.test('the periodic full read catches an incremental state gone wrong, and adopts the full read', async (t) => {
+  const dirs = controllerDirs(c, 'verify');
+  let lie = false;
+  // A registry that loses the items of one read: the held state misses that change.
+  const wrap = (r: LogosRegistry): LogosRegistry => ({
+    locator: r.locator,
+    readSnapshot: (h) => r.readSnapshot(h),
+    touchedBy: (b) => r.touchedBy(b),
+    submit: (ch, s) => r.submit(ch, s),
+    readItems: async (h, items) => ({ ...(await r.readItems(h, items)), items: lie ? [] : (await r.readItems(h, items)).items }),
+  });
+  const ctl = await startController(c, dirs, { wrap, fullReadMs: 1_500 });
+  await ctl.ctl.reached((await c.client.finalizedHead()).number);
+  lie = true;
+  const b = await submit([{ op: 'update', kind: 'node', id: 'n2', fields: { endpoints: ['203.0.113.22:51820'] } }]);
+  await ctl.ctl.reached(b.number);
+  lie = false;
+  await until(() => ctl.ctl.stats.mismatches >= 1, 'the periodic full read');
+  const check = ctl.passes.find((p) => p.verified && p.verified.length > 0)!;
+  t.equal(check.kind, 'full-read');
+  t.same(check.verified, ['n1', 'n3'], 'the nodes that peer with n2 differed');
+  t.equal(await compareWithFullRead(c, ctl.ctl), undefined, 'the full read was adopted');
   await ctl.stop();
 });
