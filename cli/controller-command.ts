@@ -8,9 +8,16 @@ export function controllerFlagOptions(cmd: Command): Command {
   return cmd
     .option('--endpoint <ws-url>', 'Substrate node (env SUB0_ENDPOINT; default: the local chain of `sub0 chain up`)')
     .option('--registry <id>', 'the registry on that chain (env SUB0_REGISTRY)')
-    .option('--out <dir>', 'where signed node configs are written, one <node>.json each (default: $SUB0_HOME/controller/configs)')
+    .option('--embedded-broker', 'run the MQTT broker (aedes) in this process, admitting the nodes the chain admits')
+    .option('--listen <host:port...>', 'where the embedded broker listens (default 0.0.0.0:1883)')
+    .option('--broker <url>', 'publish to this MQTT broker instead (e.g. Mosquitto), mqtt://host:port')
+    .option('--mosquitto-dir <dir>', 'write that Mosquitto\'s password and ACL files here (its password_file and acl_file)')
+    .option('--mosquitto-pid <file>', 'its pid file: signalled to reload the files')
+    .option('--out <dir>', 'also (or, without a broker, only) write signed node configs here, one <node>.signed each (default without a broker: $SUB0_HOME/controller/configs)')
+    .option('--full-read-ms <ms>', 'read the whole registry and check the incremental state this often (default 600000)')
+    .option('--log-format <format>', 'text | json (default: text on a terminal)')
     .option('--key <file>', 'ed25519 signing key file, created on first start (default: $SUB0_HOME/controller/signing.key)')
-    .option('--state-dir <dir>', 'where the follower cursor is kept (default: $SUB0_HOME/controller)')
+    .option('--state-dir <dir>', 'where the follower cursor and the broker secret are kept (default: $SUB0_HOME/controller)')
     .option('--log-level <level>', 'trace|debug|info|warn|error|silent');
 }
 

@@ -8,6 +8,8 @@ import { registerNode } from './node-command.js';
 import { registerSlot } from './slot-command.js';
 import { registerAcl } from './acl-command.js';
 import { registerController } from './controller-command.js';
+import { registerLab } from './lab-command.js';
+import { registerMesh } from './mesh-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -20,6 +22,8 @@ const program = new Command('sub0')
   .version('0.1.0')
   .showHelpAfterError();
 
+registerLab(program);
+registerMesh(program);
 registerCompile(program);
 registerAgent(program);
 registerChain(program);

@@ -17,6 +17,22 @@ export function chainDir(home: string): string {
   return join(home, 'chain');
 }
 
+/** Where `sub0 lab up` keeps its chain, controller and broker state (its own chain/ inside). */
+export function labHome(home: string): string {
+  return join(home, 'lab');
+}
+
+/** Whether the process that wrote a record still runs (records without a pid: assumed so). */
+export function recordLive(r: { readonly pid?: number | undefined }): boolean {
+  if (r.pid === undefined) return true;
+  try {
+    process.kill(r.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** What `sub0 chain up` records while it runs, so that other commands find the local chain. */
 export const LocalChainRecord = z.object({
   endpoint: z.string().regex(/^wss?:\/\//),
@@ -25,6 +41,8 @@ export const LocalChainRecord = z.object({
   network: z.string(),
   /** sha256 of the chain spec's raw genesis: a database from another spec is refused. */
   genesis: z.string(),
+  /** The process serving it (absent in records of older versions). */
+  pid: z.number().int().positive().optional(),
 });
 export type LocalChainRecord = z.output<typeof LocalChainRecord>;
 

@@ -143,7 +143,7 @@ export async function startLocalChain(o: LocalChainOptions): Promise<LocalChain>
   try {
     let rec: LocalChainRecord;
     if (resume) {
-      rec = { ...record, endpoint };
+      rec = { ...record, endpoint, pid: process.pid };
     } else {
       // import-storage wrote the funding into the genesis block, which is never saved: write it
       // again into block #1 and save that, so that a resumed chain still has it.
@@ -154,7 +154,7 @@ export async function startLocalChain(o: LocalChainOptions): Promise<LocalChain>
       log.info({ accounts: LAB_SURIS.length }, 'lab accounts funded');
       const network = o.network ?? 'lab';
       const registry = await createLabRegistry(endpoint, network, o, log);
-      rec = { endpoint, registry, network, genesis };
+      rec = { endpoint, registry, network, genesis, pid: process.pid };
     }
     writeJsonAtomic(localChainRecordPath(o.home), rec);
     log.info({ endpoint, registry: rec.registry, network: rec.network, head: chain.head.number }, 'local chain ready');

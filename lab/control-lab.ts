@@ -1,0 +1,391 @@
+/**
+ * The whole system on one machine: a local chain (a real Substrate runtime), a broker (the
+ * embedded aedes one, or Mosquitto), the controller, and N node agents in network namespaces
+ * joined by the WireGuard overlay. Every node, slot and rule is registered on chain by signed
+ * extrinsics; every config an agent enforces comes from the chain through the controller and the
+ * broker, signed. `sub0 lab up` runs it; the end-to-end tests and the control bench drive it.
+ *
+ * The nodes reach the broker at the lab's data center address (10.77.0.1:1883, relayed to the
+ * broker on loopback, dc-gateway.ts); the controller runs in this process or as a process of its
+ * own (which tests kill). Slots are simulated by their addresses on the node's loopback, following
+ * the config each node accepted (slot-sim.ts). destroy() removes everything, also after a crash
+ * (the namespace lab's sweep), and leaves the chain's files in `home` for inspection.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { Logger } from 'pino';
+import type { SigningKey } from '../fabric/envelope.js';
+import { Sub0Error } from '../fabric/errors.js';
+import type { BlockRef } from '../fabric/schema.js';
+import { loadOrCreateAdminSecret } from '../controller/broker/admin-secret.js';
+import { MosquittoAdmission } from '../controller/broker/mosquitto-admission.js';
+import { connect, type ChainClient } from '../controller/chain/client.js';
+import { keyFromSuri } from '../controller/chain/keys.js';
+import { startLocalChain, type LocalChain } from '../controller/chain/local-chain.js';
+import { openRegistry } from '../controller/chain/open-registry.js';
+import type { LogosRegistry, RegistryChange, Signer, Submitted } from '../controller/chain/registry.js';
+import { ControllerService } from '../controller/service.js';
+import { verifyConfig } from '../fabric/signing.js';
+import { ACCEPTED_FILE } from '../overlay/agent/config-gate.js';
+import { STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
+import { loadOrCreateIdentity } from '../overlay/agent/identity.js';
+import { loadOrCreateSigningKey } from '../overlay/signing-key-file.js';
+import { forwardIntoNetns, type Forward } from './dc-gateway.js';
+import { DC_ADDRESS, Lab, type LabNode } from './lab.js';
+import { Mosquitto } from './mosquitto.js';
+import { agentProgram, REPO, sub0Program } from './programs.js';
+import { SlotSim } from './slot-sim.js';
+
+export const LAB_NETWORK = 'lab';
+export const LAB_DVCI = 'lab';
+export const BROKER_PORT = 1883;
+
+export interface ControlLabOptions {
+  /** Holds the chain, the controller's state and the broker's files; wiped at start. */
+  readonly home: string;
+  readonly nodes?: number;
+  readonly broker?: 'embedded' | 'mosquitto';
+  readonly controller?: 'in-process' | 'process';
+  readonly tag?: string;
+  readonly chainPort?: number;
+  readonly log: Logger;
+  /** One line per start-up step, for a person watching. */
+  readonly progress?: (line: string) => void;
+  /** Extra agent flags. */
+  readonly agentFlags?: readonly string[];
+  /** Register the lab's slots and rules (default true). */
+  readonly seed?: boolean;
+}
+
+export interface LabNodeInfo extends LabNode {
+  /** The node's identity key (hex), registered on chain. */
+  readonly identityKey: string;
+}
+
+/** The lab network's slots: one per node, roles web, rpc, db in turn. */
+export function labSlots(nodes: readonly string[]): { id: string; node: string; group: string }[] {
+  const roles = ['web', 'rpc', 'db'];
+  return nodes.map((node, i) => ({ id: `${roles[i % 3]}-${Math.floor(i / 3) + 1}`, node, group: roles[i % 3]! }));
+}
+
+export const LAB_RULES = [
+  { id: 'web-to-rpc', from: 'group:web', to: 'group:rpc', proto: 'tcp', ports: ['9944'] },
+  { id: 'rpc-to-db', from: 'group:rpc', to: 'group:db', proto: 'tcp', ports: ['5432'] },
+  { id: 'ping-rpc', from: 'group:web', to: 'group:rpc', proto: 'icmp', ports: [] },
+] as const;
+
+export class ControlLab {
+  private readonly agents = new Map<string, ChildProcess>();
+  private controllerProc: ChildProcess | undefined;
+  service: ControllerService | undefined;
+  private destroyed = false;
+
+  private constructor(
+    private readonly o: ControlLabOptions,
+    readonly lab: Lab,
+    readonly nodes: readonly LabNodeInfo[],
+    readonly chain: LocalChain,
+    readonly client: ChainClient,
+    readonly registry: LogosRegistry,
+    readonly operator: Signer,
+    readonly controllerKey: SigningKey,
+    readonly adminSecret: string,
+    readonly controllerDir: string,
+    /** Where this process (and the controller) reach the broker. */
+    readonly brokerUrl: string,
+    readonly brokerPort: number,
+    readonly mosquitto: Mosquitto | undefined,
+    readonly gateway: Forward,
+    readonly slots: SlotSim,
+  ) {}
+
+  /** Where the nodes reach the broker. */
+  get nodeBrokerUrl(): string {
+    return `mqtt://${DC_ADDRESS}:${BROKER_PORT}`;
+  }
+
+  get controllerKeyHex(): string {
+    return bytesToHex(this.controllerKey.publicKey);
+  }
+
+  static async start(o: ControlLabOptions): Promise<ControlLab> {
+    const say = o.progress ?? (() => undefined);
+    const count = o.nodes ?? 3;
+    if (!Number.isInteger(count) || count < 1 || count > 200) throw new Sub0Error('invalid-input', `--nodes must be 1 to 200, got ${count}`);
+    rmSync(o.home, { recursive: true, force: true });
+    mkdirSync(o.home, { recursive: true });
+    const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+
+    say(`network namespaces for ${count} node(s) and the data center (${DC_ADDRESS})`);
+    const lab = Lab.create({ nodes: ids, tag: o.tag ?? 'lab' });
+    const cleanups: (() => Promise<void> | void)[] = [() => lab.destroy()];
+    const undo = async () => {
+      for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    };
+    try {
+      const nodes = lab.nodes.map((n) => ({ ...n, identityKey: loadOrCreateIdentity(n.stateDir).publicKeyHex }));
+
+      say('the local chain (a Substrate runtime, offline) and the registry');
+      const chain = await startLocalChain({ home: o.home, port: o.chainPort ?? 0, fresh: true, network: LAB_NETWORK, networkName: 'sub0 lab', log: o.log });
+      cleanups.push(() => chain.close());
+      const client = await connect(chain.endpoint);
+      cleanups.push(() => client.close());
+      const registry = openRegistry(client, chain.registry);
+      const operator: Signer = { pair: await keyFromSuri('//Alice', { lab: true }) };
+
+      const controllerDir = join(o.home, 'controller');
+      const { key } = loadOrCreateSigningKey(join(controllerDir, 'signing.key'));
+      const adminSecret = loadOrCreateAdminSecret(join(controllerDir, 'broker.secret'));
+
+      let mosquitto: Mosquitto | undefined;
+      let brokerUrl: string;
+      let brokerPort: number;
+      if (o.broker === 'mosquitto') {
+        say('Mosquitto, admission from the chain');
+        const dir = join(o.home, 'mosquitto');
+        await new MosquittoAdmission({ dir, controllerKey: key, adminPassword: adminSecret, log: o.log }).admit(LAB_NETWORK, new Map());
+        mosquitto = await Mosquitto.start({ dir });
+        cleanups.push(() => mosquitto!.stop());
+        brokerUrl = mosquitto.url;
+        brokerPort = mosquitto.port;
+      } else {
+        const { freePort } = await import('./mosquitto.js');
+        brokerPort = await freePort();
+        brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
+      }
+      const gateway = await forwardIntoNetns(lab.bridgeNs, DC_ADDRESS, BROKER_PORT, { host: '127.0.0.1', port: brokerPort });
+      cleanups.push(() => gateway.close());
+      const slots = new SlotSim(lab, [key.publicKey]);
+      cleanups.push(() => slots.stop());
+
+      const cl = new ControlLab(o, lab, nodes, chain, client, registry, operator, key, adminSecret, controllerDir, brokerUrl, brokerPort, mosquitto, gateway, slots);
+      cleanups.length = 0; // from here on, destroy() owns everything
+      try {
+        say(`the controller (${o.controller === 'process' ? 'its own process' : 'in this process'}) with the ${o.broker === 'mosquitto' ? 'Mosquitto' : 'embedded'} broker`);
+        await cl.startController();
+        let setup: Submitted | undefined;
+        if (o.seed ?? true) {
+          say(`registering on chain: DVCI "${LAB_DVCI}", ${count} node(s), ${count} slot(s), ${LAB_RULES.length} rules`);
+          setup = await cl.submit(labNetwork(nodes));
+        }
+        slots.start();
+        say(`starting ${count} node agent(s)`);
+        for (const n of nodes) cl.startAgent(n.id);
+        if (setup) {
+          say('waiting for every node to apply its config');
+          await Promise.all(nodes.map((n) => cl.waitApplied(n.id, setup!.block, 60_000)));
+        }
+        return cl;
+      } catch (e) {
+        await cl.destroy();
+        throw e;
+      }
+    } catch (e) {
+      await undo();
+      throw e;
+    }
+  }
+
+  node(id: string): LabNodeInfo {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Sub0Error('not-found', `no lab node "${id}"`);
+    return n;
+  }
+
+  /** Submits registry changes signed by the operator (//Alice); resolves once finalized. */
+  submit(changes: readonly RegistryChange[], signer: Signer = this.operator): Promise<Submitted> {
+    return this.registry.submit(changes, signer);
+  }
+
+  // ---------------------------------------------------------------- controller
+
+  /** Starts the controller, in this process or as `sub0 controller` in its own. */
+  async startController(): Promise<void> {
+    const o = this.o;
+    const cursorFile = join(this.controllerDir, 'cursor.json');
+    const embedded = o.broker !== 'mosquitto';
+    if (o.controller === 'process') {
+      const [cmd, ...pre] = sub0Program();
+      const args = [
+        ...pre,
+        'controller',
+        '--endpoint', this.chain.endpoint,
+        '--registry', this.chain.registry,
+        '--state-dir', this.controllerDir,
+        '--log-format', 'json',
+        ...(embedded
+          ? ['--embedded-broker', '--listen', `127.0.0.1:${this.brokerPort}`]
+          : ['--broker', this.brokerUrl, '--mosquitto-dir', this.mosquitto!.dir, '--mosquitto-pid', this.mosquitto!.pidFile]),
+      ];
+      const log = openSync(join(this.controllerDir, 'controller.log'), 'a');
+      const p = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log] });
+      this.controllerProc = p;
+      await this.waitListening(embedded);
+      return;
+    }
+    this.service = await ControllerService.start({
+      client: this.client,
+      registry: this.registry,
+      key: this.controllerKey,
+      adminSecret: this.adminSecret,
+      cursorFile,
+      log: o.log.child({ component: 'controller' }),
+      broker: embedded ? { kind: 'embedded', listen: [{ host: '127.0.0.1', port: this.brokerPort }] } : { kind: 'external', url: this.brokerUrl, mosquitto: { dir: this.mosquitto!.dir, pidFile: this.mosquitto!.pidFile } },
+    });
+  }
+
+  /** Kills the controller (SIGKILL by default: a crash) and waits until it is gone. */
+  async killController(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.controllerProc;
+    if (p) {
+      if (p.exitCode === null && p.signalCode === null) {
+        const gone = new Promise((r) => p.once('exit', r));
+        p.kill(signal);
+        await gone;
+      }
+      this.controllerProc = undefined;
+    }
+    if (this.service) {
+      await this.service.stop();
+      this.service = undefined;
+    }
+  }
+
+  /** The controller process's log (when it runs as one). */
+  controllerLog(lines = 30): string {
+    try {
+      return readFileSync(join(this.controllerDir, 'controller.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  private async waitListening(embedded: boolean): Promise<void> {
+    // The controller's process is up once its broker login works (embedded: once it listens).
+    const { MqttLink } = await import('../overlay/mqtt/mqtt-link.js');
+    const { CONTROLLER_LOGIN } = await import('../fabric/broker-login.js');
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (this.controllerProc && this.controllerProc.exitCode !== null) throw new Sub0Error('driver', `the controller exited:\n${this.controllerLog()}`);
+      if (!embedded) return;
+      const link = new MqttLink({ url: this.brokerUrl, clientId: `lab-probe-${process.pid}`, username: CONTROLLER_LOGIN, password: () => this.adminSecret, log: this.o.log, reconnectMs: 0 });
+      const ok = await link.waitConnected(1000).then(() => true, () => false);
+      await link.close(true);
+      if (ok) return;
+    }
+    throw new Sub0Error('timeout', `the controller did not come up in 60 s:\n${this.controllerLog()}`);
+  }
+
+  // ---------------------------------------------------------------- agents
+
+  startAgent(id: string, extra: readonly string[] = []): ChildProcess {
+    const n = this.node(id);
+    const [cmd, ...pre] = agentProgram();
+    const args = [
+      ...pre,
+      '--broker', this.nodeBrokerUrl,
+      '--network', LAB_NETWORK,
+      '--node', n.id,
+      '--trust', this.controllerKeyHex,
+      '--ifname', n.ifname,
+      '--state-dir', n.stateDir,
+      '--pin-dir', this.lab.pinDir,
+      '--resync-ms', '5000',
+      '--status-interval-ms', '5000',
+      '--log-format', 'json',
+      ...(this.o.agentFlags ?? []),
+      ...extra,
+    ];
+    const log = this.lab.logFd(id, 'agent.log');
+    const p = this.lab.spawn(id, cmd!, args, { cwd: REPO, stdio: ['ignore', log, log] });
+    this.agents.set(id, p);
+    return p;
+  }
+
+  async stopAgent(id: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.agents.get(id);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await gone;
+  }
+
+  /** The agent's status.json. */
+  status(id: string): AgentStatus | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.node(id).stateDir, STATUS_FILE), 'utf8')) as AgentStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
+  agentLog(id: string, lines = 20): string {
+    try {
+      return readFileSync(join(this.node(id).stateDir, 'agent.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Waits until the node's agent status satisfies `pred`; fails with its log tail. */
+  async waitStatus(id: string, pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 30_000): Promise<AgentStatus> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const s = this.status(id);
+      if (s && pred(s)) return s;
+      const p = this.agents.get(id);
+      if (p && (p.exitCode !== null || p.signalCode !== null) && p.pid === s?.pid) throw new Error(`${id}: agent exited while waiting for ${what}\n${this.agentLog(id)}`);
+      if (Date.now() > end) throw new Error(`${id}: timed out waiting for ${what}; status ${JSON.stringify(s?.lastResult ?? s)}\n${this.agentLog(id)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Waits until the node applied (fully converged to) a config compiled at or after `block`. */
+  waitApplied(id: string, block: BlockRef | number, timeoutMs?: number): Promise<AgentStatus> {
+    const n = typeof block === 'number' ? block : block.number;
+    return this.waitStatus(id, (s) => !!s.converged && s.converged.revision >= n && s.accepted?.hash === s.converged.hash, `a config of block #${n} or later to be applied`, timeoutMs);
+  }
+
+  /** The slot's addresses without prefix length, from the node that runs it. */
+  slotAddress(slot: string): { v4: string; v6: string; node: string } {
+    for (const n of this.nodes) {
+      try {
+        const { config } = verifyConfig(readFileSync(join(n.stateDir, ACCEPTED_FILE)), [this.controllerKey.publicKey]);
+        const s = config.slots.find((x) => x.id === slot);
+        if (s) return { v4: s.ipv4.split('/')[0]!, v6: s.ipv6.split('/')[0]!, node: n.id };
+      } catch {
+        /* no config yet */
+      }
+    }
+    throw new Sub0Error('not-found', `slot "${slot}" runs on no lab node`);
+  }
+
+  /** Tears everything down; idempotent. The chain's files stay in `home`. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const id of this.agents.keys()) await this.stopAgent(id, 'SIGTERM').catch(() => undefined);
+    await this.killController('SIGTERM').catch(() => undefined);
+    this.slots.stop();
+    await this.gateway.close().catch(() => undefined);
+    await this.mosquitto?.stop().catch(() => undefined);
+    await this.client.close().catch(() => undefined);
+    await this.chain.close().catch(() => undefined);
+    this.lab.destroy();
+  }
+}
+
+/** The lab network as registry changes: the DVCI, the nodes with their real keys, slots, rules. */
+export function labNetwork(nodes: readonly LabNodeInfo[]): RegistryChange[] {
+  const changes: RegistryChange[] = [{ op: 'create', kind: 'dvci', fields: { id: LAB_DVCI, name: 'Lab DC' } }];
+  for (const n of nodes) {
+    changes.push({ op: 'create', kind: 'node', fields: { id: n.id, dvci: LAB_DVCI, wgPublicKey: n.publicKey, identityKey: n.identityKey, endpoints: [n.endpoint], listenPort: n.listenPort, state: 'active' } });
+  }
+  for (const s of labSlots(nodes.map((n) => n.id))) {
+    changes.push({ op: 'create', kind: 'slot', fields: { id: s.id, node: s.node, state: 'assigned', vcpus: 1, memoryMiB: 512, diskGiB: 5, image: 'debian-12', groups: [s.group] } });
+  }
+  for (const r of LAB_RULES) changes.push({ op: 'create', kind: 'rule', fields: { ...r, ports: [...r.ports] } });
+  return changes;
+}

@@ -1,0 +1,64 @@
+/**
+ * What a running `sub0 lab up` records for the other commands (`sub0 lab down|ping|exec`,
+ * `sub0 mesh status`, and every chain command through its chain record): where its chain and
+ * broker are, its controller's state, and its nodes' namespaces. `$SUB0_HOME/lab/lab.json`.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { Sub0Error } from '../fabric/errors.js';
+import { labHome, recordLive, sub0Home } from '../controller/chain/home.js';
+import { writeFileAtomic } from '../overlay/atomic-file.js';
+
+export const LabRecord = z.object({
+  pid: z.number().int().positive(),
+  /** false while it starts. */
+  ready: z.boolean(),
+  network: z.string(),
+  chain: z.object({ endpoint: z.string(), registry: z.string() }),
+  /** Where this machine reaches the broker, and where the nodes do. */
+  broker: z.object({ url: z.string(), nodeUrl: z.string(), kind: z.enum(['embedded', 'mosquitto']) }),
+  controllerDir: z.string(),
+  controllerKey: z.string(),
+  nodes: z.array(z.object({ id: z.string(), netns: z.string(), ifname: z.string(), stateDir: z.string(), underlay: z.string() })),
+});
+export type LabRecord = z.output<typeof LabRecord>;
+
+export function labRecordPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(labHome(sub0Home(env)), 'lab.json');
+}
+
+export function writeLabRecord(r: LabRecord, env: NodeJS.ProcessEnv = process.env): void {
+  writeFileAtomic(labRecordPath(env), `${JSON.stringify(r, null, 2)}\n`);
+}
+
+export function removeLabRecord(env: NodeJS.ProcessEnv = process.env): void {
+  rmSync(labRecordPath(env), { force: true });
+}
+
+/** The record, if there is one (running or left by a lab that died); `live` says which. */
+export function readLabRecord(env: NodeJS.ProcessEnv = process.env): { record: LabRecord; live: boolean } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(labRecordPath(env), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const r = LabRecord.safeParse(json);
+  if (!r.success) throw new Sub0Error('invalid-input', 'unreadable lab record; `sub0 lab down` removes it', { where: labRecordPath(env) });
+  return { record: r.data, live: recordLive(r.data) };
+}
+
+/** The running lab, or a clear error saying how to start one. */
+export function runningLab(env: NodeJS.ProcessEnv = process.env): LabRecord {
+  const r = readLabRecord(env);
+  if (!r || !r.live) throw new Sub0Error('not-found', 'no lab is running: start one with `sub0 lab up` (or `npm start`)');
+  if (!r.record.ready) throw new Sub0Error('not-found', `the lab (pid ${r.record.pid}) is still starting`);
+  return r.record;
+}
