@@ -73,6 +73,7 @@ export function registerLab(program: Command): void {
       const args = ['ping', ...(o[6] ? ['-6'] : []), '-n', '-c', String(Number(o.count) || 3), '-W', '1', '-I', a[fam], b[fam]];
       process.stdout.write(`${from} (${a[fam]} on ${a.node}) -> ${to} (${b[fam]} on ${b.node})\n`);
       const r = spawnSync('nsenter', [`--net=${netnsPath(nodeOf(rec, a.node).netns)}`, '--', ...args], { stdio: 'inherit' });
+      if (r.status !== 0) process.stdout.write('no answer: the ACL drops what no rule allows (`sub0 chain snapshot` lists the rules)\n');
       process.exitCode = r.status ?? 1;
     }));
 

@@ -43,7 +43,7 @@ export const LAB_DVCI = 'lab';
 export const BROKER_PORT = 1883;
 
 export interface ControlLabOptions {
-  /** Holds the chain, the controller's state and the broker's files; wiped at start. */
+  /** Holds the chain, the controller's state and the broker's files; started afresh. */
   readonly home: string;
   readonly nodes?: number;
   readonly broker?: 'embedded' | 'mosquitto';
@@ -114,7 +114,8 @@ export class ControlLab {
     const say = o.progress ?? (() => undefined);
     const count = o.nodes ?? 3;
     if (!Number.isInteger(count) || count < 1 || count > 200) throw new Sub0Error('invalid-input', `--nodes must be 1 to 200, got ${count}`);
-    rmSync(o.home, { recursive: true, force: true });
+    // A fresh start: the chain starts from genesis (fresh), the controller and broker from nothing.
+    for (const d of ['controller', 'mosquitto']) rmSync(join(o.home, d), { recursive: true, force: true });
     mkdirSync(o.home, { recursive: true });
     const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
 
