@@ -25,7 +25,7 @@ const KEY = Buffer.alloc(32, 5).toString('base64');
 t.test('without a chain, commands say how to get one', async (t) => {
   const r = await runCli(['chain', 'status'], { SUB0_HOME: elsewhere });
   t.equal(r.code, 1);
-  t.match(r.stderr, /run `sub0 chain up` first, or pass --endpoint/);
+  t.match(r.stderr, /run `sub0 lab up` or `sub0 chain up` first, or pass --endpoint/);
 });
 
 t.test('chain up seeds the lab; its snapshot compiles like the file', async (t) => {
