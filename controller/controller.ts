@@ -5,7 +5,9 @@
  * Level-triggered, newest wins: the follower walks blocks one by one and hands over the registry
  * items each block touched; the controller runs a pass only once the follower has caught up, at
  * that head, with the touches of every block since the last pass. Heads that arrive during a pass
- * collapse into one next pass at the newest. A controller that was down compiles once.
+ * collapse into one next pass at the newest. At start, one full read at the finalized head,
+ * without waiting for the walk: touches of blocks it includes are dropped. A controller that was
+ * down compiles once.
  *
  * A pass (network-state.ts): at start, after a failure, when a touch cannot be patched in (a
  * 'network' change) and every `fullReadMs`, a full read; otherwise only the touched items are
@@ -134,6 +136,12 @@ export class Controller {
       onBlock: (b) => c.onBlock(b),
       onCaughtUp: (head) => c.onHead(head),
     });
+    // The start's full read is at the finalized head, whatever the cursor says: it need not wait
+    // for the follower to walk the blocks missed (their touches are in it, and dropped).
+    withDeadline(o.client.finalizedHead(), o.rpcTimeoutMs ?? 30_000, 'chain_getFinalizedHead').then(
+      (head) => c.onHead(head),
+      (err: unknown) => o.log.warn({ err }, 'finalized head unknown at start; the first pass waits for the follower'),
+    );
     const every = o.fullReadMs ?? 10 * 60_000;
     if (every > 0) {
       c.fullTimer = setInterval(() => {
@@ -149,7 +157,7 @@ export class Controller {
     return this.follower?.cursor;
   }
 
-  /** The compiled network as last published; undefined before the first pass. */
+  /** The network the last pass compiled (published, unless that pass failed); undefined before the first. */
   get current(): ControllerState | undefined {
     const c = this.state.current;
     return c && { block: c.block, configs: c.result.configs, issues: c.issues };
@@ -201,6 +209,12 @@ export class Controller {
     const head = this.head;
     if (!head) return false;
     return this.fullDue || this.verifyDue || this.republishDue || this.pending.some((b) => b.block.number <= head.number);
+  }
+
+  /** Drops touched blocks that the held snapshot already includes (handed over during the pass that read it). */
+  private prunePending(): void {
+    const held = this.state.held;
+    if (held) this.pending = this.pending.filter((b) => b.block.number > held.block.number);
   }
 
   private settled(number: number): boolean {
@@ -273,6 +287,7 @@ export class Controller {
     const publishMs = performance.now() - p0;
     this.fullDue = false;
     this.verifyDue = false;
+    this.prunePending();
 
     const record: PassRecord = {
       block: head,
