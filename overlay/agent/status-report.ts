@@ -32,7 +32,7 @@ const cut = (s: string) => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT - 1)}â€
 export class StatusReport {
   private timer: NodeJS.Timeout | undefined;
   private scheduled: NodeJS.Timeout | undefined;
-  private building = false;
+  private building: Promise<void> | undefined;
   private again = false;
   private last: NodeStatus | undefined;
   private lastAt = 0;
@@ -61,32 +61,36 @@ export class StatusReport {
     return signStatus({ ...base, state: 'offline', at: this.stamp() }, this.o.identity);
   }
 
+  /** Stops reporting; resolves once no status is being built (none reads the device after this). */
   async stop(): Promise<Uint8Array> {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.scheduled);
+    await this.building;
     return this.offline();
   }
 
-  private async send(): Promise<void> {
+  private send(): Promise<void> {
     if (this.building) {
       this.again = true;
-      return;
+      return this.building;
     }
-    this.building = true;
-    try {
-      const status = await this.build();
-      this.last = status;
-      this.o.publish(signStatus(status, this.o.identity));
-    } catch (e) {
-      this.o.log.warn({ err: (e as Error).message }, 'cannot build the node status');
-    } finally {
-      this.building = false;
+    this.building = (async () => {
+      try {
+        const status = await this.build();
+        this.last = status;
+        if (!this.stopped) this.o.publish(signStatus(status, this.o.identity));
+      } catch (e) {
+        this.o.log.warn({ err: (e as Error).message }, 'cannot build the node status');
+      }
+    })().finally(() => {
+      this.building = undefined;
       if (this.again && !this.stopped) {
         this.again = false;
         this.changed();
       }
-    }
+    });
+    return this.building;
   }
 
   /** Strictly increasing ms timestamps: two statuses never carry the same `at`. */

@@ -35,6 +35,9 @@ export interface UapiBackendOptions {
 }
 
 export class UapiBackend implements WireguardBackend {
+  private closed = false;
+  /** Aborts connections still being made when the backend closes. */
+  private readonly closing = new AbortController();
   readonly kind = 'uapi' as const;
   private readonly conns = new Map<string, UapiConnection>();
   private readonly nl: NlSocket = openRouteSocket();
@@ -122,6 +125,8 @@ export class UapiBackend implements WireguardBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.closing.abort();
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
     this.nl.close();
@@ -138,16 +143,35 @@ export class UapiBackend implements WireguardBackend {
   }
 
   private async connection(ifname: string, required: boolean): Promise<UapiConnection | undefined> {
+    // A call that raced close() must not open a socket nobody will close (it keeps the process alive).
+    if (this.closed) throw new Sub0Error('driver', 'the WireGuard backend is closed', { where: ifname });
     const cached = this.conns.get(ifname);
     if (cached?.alive) return cached;
     try {
-      const c = await UapiConnection.connect(this.socketPath(ifname));
-      this.conns.set(ifname, c);
-      return c;
+      const c = await UapiConnection.connect(this.socketPath(ifname), undefined, this.closing.signal);
+      if (this.closed) {
+        c.close();
+        throw new Sub0Error('driver', 'the WireGuard backend is closed', { where: ifname });
+      }
+      return this.keep(ifname, c);
     } catch (e) {
       if (!required && isSub0Error(e, 'not-found')) return undefined;
       throw e;
     }
+  }
+
+  /**
+   * Caches a new connection, unless a call that ran alongside (a status read while the reconcile
+   * spawns the daemon) cached one first: one connection per interface, every one of them closed.
+   */
+  private keep(ifname: string, c: UapiConnection): UapiConnection {
+    const other = this.conns.get(ifname);
+    if (other?.alive) {
+      c.close();
+      return other;
+    }
+    this.conns.set(ifname, c);
+    return c;
   }
 
   private pidFile(ifname: string): string {
@@ -178,9 +202,8 @@ export class UapiBackend implements WireguardBackend {
     for (;;) {
       if (exited) throw new Sub0Error('driver', `wireguard-go ${exited}: ${tail(logPath)}`, { where: ifname });
       try {
-        const c = await UapiConnection.connect(sock);
-        this.conns.set(ifname, c);
-        return c;
+        const c = await UapiConnection.connect(sock, undefined, this.closing.signal);
+        return this.keep(ifname, c);
       } catch (e) {
         if (!isSub0Error(e, 'not-found')) throw e;
       }

@@ -30,20 +30,33 @@ export class UapiConnection {
     sock.on('close', () => this.fail(new Sub0Error('driver', 'UAPI socket closed', { where: path })));
   }
 
-  /** Connects; rejects with Sub0Error 'not-found' when nothing listens on `path`. */
-  static connect(path: string, timeoutMs = 5000): Promise<UapiConnection> {
+  /**
+   * Connects; rejects with Sub0Error 'not-found' when nothing listens on `path`, 'timeout' when the
+   * connection is not made within `timeoutMs`, and 'driver' when `signal` aborts it (a backend
+   * closing must not leave a socket behind that keeps the process alive).
+   */
+  static connect(path: string, timeoutMs = 5000, signal?: AbortSignal): Promise<UapiConnection> {
     return new Promise((resolve, reject) => {
       const sock = connect(path);
-      const onError = (e: NodeJS.ErrnoException) => {
-        sock.destroy();
-        const gone = e.code === 'ENOENT' || e.code === 'ECONNREFUSED';
-        reject(new Sub0Error(gone ? 'not-found' : 'driver', `cannot connect to the UAPI socket: ${e.code ?? e.message}`, { cause: e, where: path }));
-      };
-      sock.once('error', onError);
-      sock.once('connect', () => {
+      const settle = (e?: Sub0Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         sock.off('error', onError);
-        resolve(new UapiConnection(sock, path, timeoutMs));
-      });
+        if (e) {
+          sock.destroy();
+          reject(e);
+        } else resolve(new UapiConnection(sock, path, timeoutMs));
+      };
+      const onError = (e: NodeJS.ErrnoException) => {
+        const gone = e.code === 'ENOENT' || e.code === 'ECONNREFUSED';
+        settle(new Sub0Error(gone ? 'not-found' : 'driver', `cannot connect to the UAPI socket: ${e.code ?? e.message}`, { cause: e, where: path }));
+      };
+      const onAbort = () => settle(new Sub0Error('driver', 'the WireGuard backend closed while connecting', { where: path }));
+      const timer = setTimeout(() => settle(new Sub0Error('timeout', `no UAPI connection within ${timeoutMs} ms`, { where: path })), timeoutMs);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      sock.once('error', onError);
+      sock.once('connect', () => settle());
     });
   }
 
