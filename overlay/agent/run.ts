@@ -16,8 +16,12 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const log = agentLogger(config.logLevel, flags.logFormat);
   const agent = await Agent.start(config, log);
   log.info({ ifname: agent.ifname }, 'agent running');
+  // A daemon: it runs until signalled, even while nothing else holds the event loop (no config
+  // yet, the broker refusing it for now).
+  const alive = setInterval(() => undefined, 1 << 30);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
+      clearInterval(alive);
       log.info({ signal }, 'stopping; the data plane stays up');
       void agent.stop().finally(resolve);
     };

@@ -54,6 +54,9 @@ export class MqttLink {
       clean: false,
       keepalive: o.keepaliveS ?? 15,
       reconnectPeriod: o.reconnectMs ?? 1000,
+      // A refused login is retried too: the chain may admit the node a moment later, and an
+      // agent rotates through its trusted controller keys until one broker accepts it.
+      reconnectOnConnackError: true,
       connectTimeout: 10_000,
       resubscribe: false, // subscriptions are the session's; a lost session is resubscribed by onConnect handlers
       ...(o.will ? { will: willOf(o.will()) } : {}),
