@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
-# Debian packages: the data plane (WireGuard, eBPF, nftables), the lab (iproute2) and benchmarks.
-APT_PACKAGES=(wireguard-go wireguard-tools iproute2 clang llvm libbpf-dev bpftool nftables iperf3 iputils-ping procps kmod util-linux)
+# Debian packages: the data plane (WireGuard, eBPF, nftables), the lab (iproute2), the MQTT broker
+# for tests and benchmarks (Mosquitto and its clients), and benchmarks.
+APT_PACKAGES=(wireguard-go wireguard-tools iproute2 clang llvm libbpf-dev bpftool nftables iperf3 iputils-ping procps kmod util-linux mosquitto mosquitto-clients)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -34,3 +35,8 @@ fi
 
 say "building"
 npm run --silent build >/dev/null
+
+# `sub0` on the PATH (the bundle resolves its native parts from this checkout).
+if [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
+  ln -sf "$PWD/dist/sub0.js" /usr/local/bin/sub0
+fi

@@ -5,8 +5,9 @@
 // Exits non-zero when anything failed. Extra args go to tap (e.g. a test file to run alone).
 //
 // The suite runs in two phases: everything but the data plane with tap's default parallelism,
-// then the data-plane tests one file at a time. Those run real WireGuard meshes whose handshakes
-// time out and retry (5 s) when wireguard-go is starved of CPU by another mesh on these 2 cores.
+// then the data-plane and lab tests one file at a time. Those run real WireGuard meshes whose
+// handshakes time out and retry (5 s) when wireguard-go is starved of CPU by another mesh on these
+// 2 cores.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,8 +66,8 @@ if (args.some((a) => !a.startsWith('-'))) {
   await tap(args);
 } else {
   typecheck();
-  await tap([...args, ...testFiles('test/fabric'), ...testFiles('test/controller')]);
-  await tap([...args, '--jobs=1', ...testFiles('test/overlay')]);
+  await tap([...args, ...testFiles('test/fabric'), ...testFiles('test/controller'), ...testFiles('test/cli')]);
+  await tap([...args, '--jobs=1', ...testFiles('test/overlay'), ...testFiles('test/lab')]);
 }
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
 process.exit(totals.failed > 0 ? 1 : 0);
