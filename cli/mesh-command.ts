@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { CONTROLLER_LOGIN } from '../fabric/broker-login.js';
+import { OBSERVER_LOGIN } from '../fabric/broker-login.js';
 import { Sub0Error } from '../fabric/errors.js';
 import { readAdminSecret } from '../controller/broker/admin-secret.js';
 import { sub0Home } from '../controller/chain/home.js';
@@ -29,12 +29,12 @@ export function registerMesh(program: Command): void {
       action(async (o: ChainFlags & { broker?: string; stateDir?: string }) => {
         const where = brokerOf(o);
         const chain = await openChain(o);
-        const link = new MqttLink({ url: where.url, clientId: `${CONTROLLER_LOGIN}-status-${process.pid}`, username: CONTROLLER_LOGIN, password: () => where.secret, log: pino({ level: 'silent' }), reconnectMs: 0 });
+        const link = new MqttLink({ url: where.url, clientId: `${OBSERVER_LOGIN}-${process.pid}`, username: OBSERVER_LOGIN, password: () => where.secret, log: pino({ level: 'silent' }), reconnectMs: 0 });
         try {
           const head = await chain.client.finalizedHead();
           const { snapshot } = await chain.registry.readSnapshot(head.hash);
           await link.waitConnected(5000).catch(() => {
-            throw new Sub0Error('chain', `cannot log in to the broker at ${where.url} as the controller (is the controller running?)`);
+            throw new Sub0Error('chain', `cannot log in to the broker at ${where.url} with the controller's secret (is the controller running?)`);
           });
           const status = await readMeshStatus(link, snapshot);
           if (o.json) return printJson(status);

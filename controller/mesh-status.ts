@@ -4,12 +4,12 @@
  * last reported in its signed status (checked against the identity key on chain, never taken on
  * the broker's word). Plain data: the CLI prints it as a table or as JSON.
  */
-import { CONTROLLER_LOGIN } from '../fabric/broker-login.js';
+import { OBSERVER_LOGIN } from '../fabric/broker-login.js';
 import { open } from '../fabric/envelope.js';
 import { verifyStatus, type NodeStatus } from '../fabric/node-status.js';
 import type { ChainSnapshot } from '../fabric/schema.js';
 import { CONFIG_MAGIC, payloadJson } from '../fabric/signing.js';
-import { allConfigs, allStatuses, configTopic, statusTopic, TOPIC_ROOT } from '../fabric/topics.js';
+import { allConfigs, allStatuses, configTopic, markerTopic, statusTopic } from '../fabric/topics.js';
 import type { MqttLink } from '../overlay/mqtt/mqtt-link.js';
 import { readRetained } from '../overlay/mqtt/read-retained.js';
 
@@ -36,10 +36,10 @@ export interface MeshStatus {
   readonly nodes: readonly MeshNode[];
 }
 
-/** Reads the retained configs and statuses as the controller (admin login) and joins them with the chain. */
+/** Reads the retained configs and statuses (as the observer login) and joins them with the chain. */
 export async function readMeshStatus(link: MqttLink, snapshot: ChainSnapshot, now = Date.now(), timeoutMs = 10_000): Promise<MeshStatus> {
   const net = snapshot.network.id;
-  const held = await readRetained(link, [allConfigs(net), allStatuses(net)], `${TOPIC_ROOT}/${net}/controller/${CONTROLLER_LOGIN}/status-read`, timeoutMs);
+  const held = await readRetained(link, [allConfigs(net), allStatuses(net)], markerTopic(net, OBSERVER_LOGIN), timeoutMs);
   const seen = new Set<string>();
   const nodes: MeshNode[] = [];
   for (const n of snapshot.nodes) {

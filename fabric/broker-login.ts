@@ -19,8 +19,13 @@ import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { Sub0Error } from './errors.js';
 import type { SigningKey } from './envelope.js';
 
-/** The broker login of the controller (or `sub0 mesh status` on its machine): not a node id. */
+/** The broker login of the controller, which publishes every node's config: not a node id. */
 export const CONTROLLER_LOGIN = '_controller';
+/**
+ * A read-only login for tools on the controller's machine (`sub0 mesh status`), with the
+ * controller's secret: a login of its own, so that it never takes over the controller's session.
+ */
+export const OBSERVER_LOGIN = '_observer';
 
 const SALT = utf8ToBytes('sub0/broker-login/v1');
 

@@ -33,6 +33,16 @@ export function networkTree(network: string): string {
   return `${TOPIC_ROOT}/${network}/#`;
 }
 
+/** Where a login writes the markers of its retained reads (overlay/mqtt/read-retained.ts). */
+export function markerTopic(network: string, login: string): string {
+  return `${TOPIC_ROOT}/${network}/login/${login}/sync`;
+}
+
+/** Everything under the observer login's own branch (its markers). */
+export function observerTree(network: string): string {
+  return `${TOPIC_ROOT}/${network}/login/_observer/#`;
+}
+
 /** The node a config or status topic belongs to, or undefined for any other topic. */
 export function nodeOfTopic(network: string, topic: string): { node: NodeId; kind: 'config' | 'status' } | undefined {
   const prefix = `${TOPIC_ROOT}/${network}/node/`;

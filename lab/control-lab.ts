@@ -266,12 +266,12 @@ export class ControlLab {
   private async waitListening(embedded: boolean): Promise<void> {
     // The controller's process is up once its broker login works (embedded: once it listens).
     const { MqttLink } = await import('../overlay/mqtt/mqtt-link.js');
-    const { CONTROLLER_LOGIN } = await import('../fabric/broker-login.js');
+    const { OBSERVER_LOGIN } = await import('../fabric/broker-login.js');
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (this.controllerProc && this.controllerProc.exitCode !== null) throw new Sub0Error('driver', `the controller exited:\n${this.controllerLog()}`);
       if (!embedded) return;
-      const link = new MqttLink({ url: this.brokerUrl, clientId: `lab-probe-${process.pid}`, username: CONTROLLER_LOGIN, password: () => this.adminSecret, log: this.o.log, reconnectMs: 0 });
+      const link = new MqttLink({ url: this.brokerUrl, clientId: `lab-probe-${process.pid}`, username: OBSERVER_LOGIN, password: () => this.adminSecret, log: this.o.log, reconnectMs: 0 });
       const ok = await link.waitConnected(1000).then(() => true, () => false);
       await link.close(true);
       if (ok) return;

@@ -4,22 +4,19 @@
  * entries raw (state_getKeysPaged + state_queryStorageAt over the same prefixes, same paging,
  * same concurrency), without decoding or validating anything.
  *
- * The registry is loaded as Uniques storage through dev_setStorage (the extrinsic path would
- * take minutes of runtime execution for 160k calls; the tests cover that path), then sealed in a
- * block, so that the read is of one finalized block like any other.
+ * The registry is loaded as Uniques storage (lab/bench/registry-fixture.ts), sealed in a block, so
+ * that the read is of one finalized block like any other.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { AclRule, Dvci, Node, Slot } from '../fabric/schema.js';
 import { connect } from '../controller/chain/client.js';
-import { keyFromSuri } from '../controller/chain/keys.js';
 import { startLocalChain } from '../controller/chain/local-chain.js';
 import { openRegistry } from '../controller/chain/open-registry.js';
 import { storage } from '../controller/chain/pallets.js';
 import { readPrefix } from '../controller/chain/storage-pages.js';
-import { uniquesFixtureStorage } from '../controller/chain/uniques-registry.js';
+import { loadRegistryFixture } from '../lab/bench/registry-fixture.js';
 
 const NODES = 1000;
 const SLOTS = 10_000;
@@ -33,23 +30,7 @@ const chain = await startLocalChain({ home, port: 0, log });
 const client = await connect(chain.endpoint);
 try {
   const t0 = performance.now();
-  const owners = await Promise.all(Array.from({ length: OWNERS }, (_, i) => keyFromSuri(`//Alice//owner/${i}`, { lab: true }).then((p) => p.address)));
-  const operator = (await keyFromSuri('//Alice', { lab: true })).address;
-  const key = (i: number) => Buffer.from(Array.from({ length: 32 }, (_, b) => (i * 31 + b * 7 + (i >> 8)) & 0xff)).toString('base64');
-  const dvcis = Array.from({ length: 10 }, (_, i) => Dvci.parse({ id: `dc-${i}`, operator, name: `data centre ${i}` }));
-  const nodes = Array.from({ length: NODES }, (_, i) =>
-    Node.parse({ id: `node-${i}`, owner: owners[i % OWNERS], dvci: `dc-${i % 10}`, wgPublicKey: key(i), endpoints: [`10.${i >> 8}.${i & 255}.1:51820`], state: 'active', capacity: { vcpus: 64, memoryMiB: 262144, diskGiB: 4000 } }),
-  );
-  const slots = Array.from({ length: SLOTS }, (_, i) =>
-    Slot.parse({ id: `slot-${i}`, owner: owners[i % OWNERS], node: `node-${i % NODES}`, vcpus: 2, memoryMiB: 2048, diskGiB: 20, image: 'debian-12', state: 'assigned', groups: [`g${i % 100}`, 'all'] }),
-  );
-  const rules = Array.from({ length: RULES }, (_, i) =>
-    AclRule.parse({ id: `rule-${i}`, owner: owners[i % OWNERS], from: `group:g${(i * 7) % 100}`, to: `slot:slot-${i}`, proto: 'tcp', ports: ['443', `${8000 + (i % 100)}-${8100 + (i % 100)}`] }),
-  );
-  const pairs = await uniquesFixtureStorage(client, chain.registry, { dvci: dvcis, node: nodes, slot: slots, rule: rules });
-  for (let i = 0; i < pairs.length; i += 20_000) await client.rpc('dev_setStorage', [pairs.slice(i, i + 20_000)]);
-  await client.rpc('dev_newBlock', [{}]);
-  const head = await client.finalizedHead();
+  const head = await loadRegistryFixture(client, chain.registry, { nodes: NODES, slots: SLOTS, rules: RULES, owners: OWNERS });
   const setupMs = performance.now() - t0;
 
   // The prefixes the reader reads: items and attributes of the four collections.

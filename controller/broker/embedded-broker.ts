@@ -3,7 +3,8 @@
  * chain. The lab and `sub0 controller --embedded-broker` use it; a DVCI that outgrows one process
  * runs Mosquitto (mosquitto-admission.ts) instead.
  *
- * Logins: the controller (CONTROLLER_LOGIN, a random secret of its own) and admitted nodes, each
+ * Logins: the controller (CONTROLLER_LOGIN, a random secret of its own), read-only tools on its
+ * machine (OBSERVER_LOGIN, the same secret), and admitted nodes, each
  * as itself (username = client id = node id) with the password derived from its registered
  * identity key (fabric/broker-login.ts). Topics: a node subscribes to its config topic only and
  * publishes to its status topic only (its last will included); nothing else is forwarded to it.
@@ -13,9 +14,9 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { CONTROLLER_LOGIN, expectedBrokerPassword } from '../../fabric/broker-login.js';
+import { CONTROLLER_LOGIN, OBSERVER_LOGIN, expectedBrokerPassword } from '../../fabric/broker-login.js';
 import type { SigningKey } from '../../fabric/envelope.js';
-import { TOPIC_ROOT, configTopic, statusTopic } from '../../fabric/topics.js';
+import { TOPIC_ROOT, configTopic, observerTree, statusTopic } from '../../fabric/topics.js';
 import type { Admission, BrokerAdmission } from './admission.js';
 
 export interface EmbeddedBrokerOptions {
@@ -28,7 +29,7 @@ export interface EmbeddedBrokerOptions {
   readonly log: Logger;
 }
 
-type Role = { readonly kind: 'admin' } | { readonly kind: 'node'; readonly node: string; readonly key: string };
+type Role = { readonly kind: 'admin' } | { readonly kind: 'observer' } | { readonly kind: 'node'; readonly node: string; readonly key: string };
 
 const AUTH_BAD_LOGIN = 4;
 const AUTH_IDENTIFIER_REJECTED = 2;
@@ -120,9 +121,9 @@ export class EmbeddedBroker implements BrokerAdmission {
       done(Object.assign(new Error(why), { returnCode: code }), null);
     };
     if (username === undefined || password === undefined) return refuse(AUTH_BAD_LOGIN, 'no username or password');
-    if (username === CONTROLLER_LOGIN) {
-      if (!same(password, this.o.adminPassword)) return refuse(AUTH_BAD_LOGIN, 'wrong controller password');
-      this.roles.set(client, { kind: 'admin' });
+    if (username === CONTROLLER_LOGIN || username === OBSERVER_LOGIN) {
+      if (!same(password, this.o.adminPassword)) return refuse(AUTH_BAD_LOGIN, `wrong ${username} password`);
+      this.roles.set(client, { kind: username === CONTROLLER_LOGIN ? 'admin' : 'observer' });
       return done(null, true);
     }
     const key = this.admitted.get(username);
@@ -145,7 +146,7 @@ export class EmbeddedBroker implements BrokerAdmission {
 
   private maySubscribe(client: Client, topic: string): boolean {
     const role = this.roles.get(client);
-    if (role?.kind === 'admin') return true;
+    if (role?.kind === 'admin' || role?.kind === 'observer') return true;
     if (role?.kind === 'node' && this.network !== undefined && topic === configTopic(this.network, role.node)) return true;
     this.log.warn({ node: role?.kind === 'node' ? role.node : undefined, topic }, 'subscription refused');
     return false;
@@ -155,6 +156,7 @@ export class EmbeddedBroker implements BrokerAdmission {
     if (client === null) return true; // the broker's own messages
     const role = this.roles.get(client);
     if (role?.kind === 'admin') return topic.startsWith(`${TOPIC_ROOT}/`);
+    if (role?.kind === 'observer') return this.network !== undefined && topic.startsWith(observerTree(this.network).slice(0, -1));
     if (role?.kind === 'node' && this.network !== undefined && topic === statusTopic(this.network, role.node)) return true;
     this.log.warn({ node: role?.kind === 'node' ? role.node : undefined, topic }, 'publish refused; client disconnected');
     return false;
@@ -162,7 +164,7 @@ export class EmbeddedBroker implements BrokerAdmission {
 
   private mayReceive(client: Client, topic: string): boolean {
     const role = this.roles.get(client);
-    return role?.kind === 'admin' || (role?.kind === 'node' && this.network !== undefined && topic === configTopic(this.network, role.node));
+    return role?.kind === 'admin' || role?.kind === 'observer' || (role?.kind === 'node' && this.network !== undefined && topic === configTopic(this.network, role.node));
   }
 }
 

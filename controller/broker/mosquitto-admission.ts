@@ -15,10 +15,10 @@ import { pbkdf2Sync, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CONTROLLER_LOGIN, expectedBrokerPassword } from '../../fabric/broker-login.js';
+import { CONTROLLER_LOGIN, OBSERVER_LOGIN, expectedBrokerPassword } from '../../fabric/broker-login.js';
 import type { SigningKey } from '../../fabric/envelope.js';
 import { Sub0Error } from '../../fabric/errors.js';
-import { configTopic, networkTree, statusTopic } from '../../fabric/topics.js';
+import { configTopic, networkTree, observerTree, statusTopic } from '../../fabric/topics.js';
 import { writeFileAtomic } from '../../overlay/atomic-file.js';
 import type { Admission, BrokerAdmission } from './admission.js';
 
@@ -51,8 +51,17 @@ export class MosquittoAdmission implements BrokerAdmission {
   }
 
   async admit(network: string, nodes: Admission): Promise<void> {
-    const passwd = [passwdLine(CONTROLLER_LOGIN, this.o.adminPassword, 'controller')];
-    const acl = [`# written by the sub0 controller from the chain; do not edit`, `user ${CONTROLLER_LOGIN}`, `topic readwrite ${networkTree(network)}`, ''];
+    const passwd = [passwdLine(CONTROLLER_LOGIN, this.o.adminPassword, 'controller'), passwdLine(OBSERVER_LOGIN, this.o.adminPassword, 'observer')];
+    const acl = [
+      `# written by the sub0 controller from the chain; do not edit`,
+      `user ${CONTROLLER_LOGIN}`,
+      `topic readwrite ${networkTree(network)}`,
+      '',
+      `user ${OBSERVER_LOGIN}`,
+      `topic read ${networkTree(network)}`,
+      `topic readwrite ${observerTree(network)}`,
+      '',
+    ];
     const refused: string[] = [];
     for (const [node, key] of [...nodes].sort(([a], [b]) => (a < b ? -1 : 1))) {
       let line = this.lines.get(`${network}/${node}/${key}`);

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { NodeId } from '../../fabric/schema.js';
 import { CONTROLLER_LOGIN } from '../../fabric/broker-login.js';
-import { allConfigs, configTopic, nodeOfTopic, TOPIC_ROOT } from '../../fabric/topics.js';
+import { allConfigs, configTopic, markerTopic, nodeOfTopic } from '../../fabric/topics.js';
 import type { MqttLink } from '../../overlay/mqtt/mqtt-link.js';
 import { readRetained } from '../../overlay/mqtt/read-retained.js';
 import type { ConfigSink } from './config-sink.js';
@@ -42,7 +42,7 @@ export class MqttSink implements ConfigSink {
   }
 
   async current(): Promise<ReadonlyMap<NodeId, Uint8Array>> {
-    const marker = `${TOPIC_ROOT}/${this.net}/controller/${CONTROLLER_LOGIN}/sync`;
+    const marker = markerTopic(this.net, CONTROLLER_LOGIN);
     const retained = await readRetained(this.link, [allConfigs(this.net)], marker, this.readTimeoutMs);
     const held = new Map<NodeId, Uint8Array>();
     for (const [topic, payload] of retained) {

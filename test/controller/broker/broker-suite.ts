@@ -6,7 +6,7 @@
  */
 import type { Test } from 'tap';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { CONTROLLER_LOGIN, nodeBrokerPassword } from '../../../fabric/broker-login.js';
+import { CONTROLLER_LOGIN, OBSERVER_LOGIN, nodeBrokerPassword } from '../../../fabric/broker-login.js';
 import { generateSigningKey, type SigningKey } from '../../../fabric/envelope.js';
 import { configTopic, statusTopic } from '../../../fabric/topics.js';
 import type { Admission, BrokerAdmission } from '../../../controller/broker/admission.js';
@@ -90,6 +90,14 @@ export function brokerSuite(t: Test, o: SuiteOptions): void {
     t.notOk(got.some((p) => p.startsWith('forged')), `no forged message arrives (got ${JSON.stringify(got)})`);
     const n2config = await x.listen(...admin(), configTopic(NETWORK, 'n2'), { count: 1, ms: 3000 });
     t.same(n2config.map((m) => m.payload), ['config-of-n2'], "n2's retained config is untouched");
+  });
+
+  t.test('the observer login reads everything and writes no config or status', async (t) => {
+    const seen = await x.listen(OBSERVER_LOGIN, b.adminPassword, `sub0/${NETWORK}/node/+/config`, { count: 2, ms: 3000 });
+    t.same(seen.map((m) => m.payload).sort(), ['config-of-n1', 'config-of-n2'], 'it reads every config');
+    await x.publish(OBSERVER_LOGIN, b.adminPassword, configTopic(NETWORK, 'n1'), 'observer-config', true).catch(() => undefined);
+    const n1 = await x.listen(...admin(), configTopic(NETWORK, 'n1'), { count: 1, ms: 3000 });
+    t.same(n1.map((m) => m.payload), ['config-of-n1'], "n1's config is untouched");
   });
 
   t.test('a node cannot take over another node\'s session', async (t) => {
