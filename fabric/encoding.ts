@@ -15,7 +15,47 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function encodeConfig(config: NodeConfig): Uint8Array {
-  return utf8ToBytes(canonicalJson(config));
+  return utf8ToBytes(canonicalConfigJson(config));
+}
+
+const q = JSON.stringify;
+
+/** Strings the schema leaves free (slot images): RFC 8785 refuses lone surrogates. */
+function freeText(s: string): string {
+  if (!s.isWellFormed()) throw new TypeError('a lone surrogate has no canonical JSON encoding');
+  return q(s);
+}
+
+/**
+ * canonicalJson(config), written for the NodeConfig shape instead of walked generically: members
+ * in sorted order, strings and arrays of strings through JSON.stringify (what RFC 8785 prescribes
+ * for them), integers as JSON.stringify writes them. An order of magnitude faster on a 400 KB
+ * config, which a controller encodes for every node it republishes. The tests check it against
+ * the generic canonicalization on every config they compile.
+ */
+export function canonicalConfigJson(c: NodeConfig): string {
+  const out: string[] = ['{"acl":['];
+  for (let i = 0; i < c.acl.length; i++) {
+    const e = c.acl[i]!;
+    out.push(`${i ? ',' : ''}{"dst":${q(e.dst)},"ports":[${q(e.ports[0])},${q(e.ports[1])}],"proto":${q(e.proto)},"rule":${q(e.rule)},"src":${q(e.src)}}`);
+  }
+  out.push(`],"dvci":${q(c.dvci)},"interface":{"addresses":${q(c.interface.addresses)},"listenPort":${q(c.interface.listenPort)}},"mode":${q(c.mode)},"network":${q(c.network)},"node":${q(c.node)},"peers":[`);
+  for (let i = 0; i < c.peers.length; i++) {
+    const p = c.peers[i]!;
+    out.push(`${i ? ',' : ''}{"allowedIps":${q(p.allowedIps)},"endpoints":${q(p.endpoints)},"keepalive":${q(p.keepalive)},"node":${q(p.node)},"publicKey":${q(p.publicKey)}}`);
+  }
+  out.push(`],"revision":{"hash":${q(c.revision.hash)},"number":${q(c.revision.number)}},"routes":[`);
+  for (let i = 0; i < c.routes.length; i++) {
+    const r = c.routes[i]!;
+    out.push(`${i ? ',' : ''}{"dsts":${q(r.dsts)},"peer":${q(r.peer)}}`);
+  }
+  out.push('],"slots":[');
+  for (let i = 0; i < c.slots.length; i++) {
+    const s = c.slots[i]!;
+    out.push(`${i ? ',' : ''}{"diskGiB":${q(s.diskGiB)},"id":${q(s.id)},"image":${freeText(s.image)},"ipv4":${q(s.ipv4)},"ipv6":${q(s.ipv6)},"memoryMiB":${q(s.memoryMiB)},"vcpus":${q(s.vcpus)}}`);
+  }
+  out.push(`],"version":${q(c.version)}}`);
+  return out.join('');
 }
 
 /** Hex sha256 of the canonical encoding. */
@@ -30,4 +70,19 @@ export function configHash(config: NodeConfig): string {
 export function contentHash(config: NodeConfig): string {
   const { revision: _revision, ...content } = config;
   return sha256Hex(canonicalJson(content));
+}
+
+const REVISION = utf8ToBytes(',"revision":{');
+
+/**
+ * contentHash() of a config from its canonical encoding, without encoding it again. In RFC 8785
+ * JSON the members are sorted and the revision ({"hash":…,"number":…}, no nested object) is never
+ * the first; removing `,"revision":{…}` leaves exactly the canonical encoding of the rest.
+ */
+export function contentHashOfEncoded(encoded: Uint8Array): string {
+  const b = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  const at = b.indexOf(REVISION);
+  const end = at < 0 ? -1 : b.indexOf(0x7d /* } */, at + REVISION.length);
+  if (at < 0 || end < 0) throw new TypeError('not the canonical encoding of a NodeConfig');
+  return sha256Hex(Buffer.concat([b.subarray(0, at), b.subarray(end + 1)]));
 }

@@ -5,10 +5,36 @@
  * publish byte-identical envelopes, so any one of them may die.
  */
 import type { CompileResult } from '../../fabric/compile.js';
-import { contentHash } from '../../fabric/encoding.js';
+import { contentHash, contentHashOfEncoded, encodeConfig } from '../../fabric/encoding.js';
 import type { NodeId } from '../../fabric/schema.js';
-import { signConfig, verifyConfig, type SigningKey } from '../../fabric/signing.js';
+import { sealConfig, verifyConfig, type SigningKey } from '../../fabric/signing.js';
 import type { ConfigSink } from './config-sink.js';
+
+/** Sink writes in flight at once. */
+const IN_FLIGHT = 256;
+
+/** Runs tasks with at most `limit` at once; done() rethrows the first failure once all settled. */
+class Pool {
+  private readonly running = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    const p: Promise<void> = task()
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  async done(): Promise<void> {
+    await Promise.all(this.running);
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
 
 export interface PublishReport {
   readonly published: readonly NodeId[];
@@ -49,27 +75,38 @@ export class Publisher {
     const known = (this.published ??= await this.load());
     const published: NodeId[] = [];
     let unchanged = 0;
+    // Writes are pipelined (a broker acknowledges each one after a round trip): up to IN_FLIGHT
+    // at once, each recorded as published only once the sink took it.
+    const pool = new Pool(IN_FLIGHT);
     for (const [node, config] of result.configs) {
       if (changed && !changed.has(node) && known.has(node) && known.get(node) !== '') {
         unchanged++;
         continue;
       }
-      const hash = contentHash(config);
+      // One canonical encoding: its hash without the revision decides, its bytes are signed.
+      const payload = encodeConfig(config);
+      const hash = contentHashOfEncoded(payload);
       if (known.get(node) === hash) {
         unchanged++;
         continue;
       }
-      await this.sink.publish(node, signConfig(config, this.key));
-      known.set(node, hash);
+      const wire = sealConfig(payload, this.key);
+      await pool.run(async () => {
+        await this.sink.publish(node, wire);
+        known.set(node, hash);
+      });
       published.push(node);
     }
     const withdrawn: NodeId[] = [];
     for (const node of [...known.keys()]) {
       if (result.configs.has(node)) continue;
-      await this.sink.withdraw(node);
-      known.delete(node);
+      await pool.run(async () => {
+        await this.sink.withdraw(node);
+        known.delete(node);
+      });
       withdrawn.push(node);
     }
+    await pool.done();
     return { published, unchanged, withdrawn };
   }
 

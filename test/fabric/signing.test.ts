@@ -114,3 +114,25 @@ t.test('verifyConfig returns the config hash it computed while verifying', async
   const { hash } = verifyConfig(signConfig(config, key), [key.publicKey]);
   t.equal(hash, configHash(config));
 });
+
+t.test('the content hash from the encoding equals contentHash(), whatever the config holds', async (t) => {
+  const { contentHashOfEncoded, encodeConfig } = await import('../../fabric/encoding.js');
+  for (const c of compile(labSnapshot()).configs.values()) t.equal(contentHashOfEncoded(encodeConfig(c)), contentHash(c), `${c.node}`);
+  const tricky = { ...config, slots: config.slots.map((s) => ({ ...s, image: 'x,"revision":{"hash":"0x1"}' })) };
+  t.equal(contentHashOfEncoded(encodeConfig(tricky)), contentHash(tricky), 'a slot image that spells the revision key');
+  t.not(contentHashOfEncoded(encodeConfig({ ...config, revision: { number: 9, hash: `0x${'9'.repeat(64)}` } })), contentHash({ ...config, mode: 'quarantined' }), 'content still counts');
+  t.equal(contentHashOfEncoded(encodeConfig({ ...config, revision: { number: 9, hash: `0x${'9'.repeat(64)}` } })), contentHash(config), 'the revision does not');
+});
+
+t.test('the NodeConfig encoder writes exactly RFC 8785 canonical JSON', async (t) => {
+  const { canonicalConfigJson, canonicalJson } = await import('../../fabric/encoding.js');
+  const { syntheticSnapshot } = await import('../../fabric/examples/synthetic.js');
+  const { parseSnapshot } = await import('../../fabric/parse-snapshot.js');
+  const configs = [...compile(labSnapshot()).configs.values(), ...compile(parseSnapshot(syntheticSnapshot({ nodes: 30, nodesPerDvci: 10 })).snapshot).configs.values()];
+  let same = 0;
+  for (const c of configs) if (canonicalConfigJson(c) === canonicalJson(c)) same++;
+  t.equal(same, configs.length, `all ${configs.length} compiled configs encode identically`);
+  const odd = { ...config, slots: config.slots.map((s, i) => ({ ...s, image: ['é/ü "quoted" \\ back', 'tab\tnew\nline \u0001', '😀 emoji', ''][i % 4]! })), mode: 'quarantined' as const };
+  t.equal(canonicalConfigJson(odd), canonicalJson(odd), 'free text with escapes, non-ASCII and astral characters');
+  t.throws(() => canonicalConfigJson({ ...config, slots: [{ ...config.slots[0]!, image: 'a\ud800b' }] }), /lone surrogate/, 'a lone surrogate is refused, as canonicalize refuses it');
+});
