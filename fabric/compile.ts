@@ -9,7 +9,7 @@
  */
 import type { Issue } from './issues.js';
 import { indexNetwork, type NetworkIndex } from './network-index.js';
-import type { NodeConfig, Peer, Route } from './node-config.js';
+import type { NodeConfig, Peer } from './node-config.js';
 import { RuleTable } from './rule-table.js';
 import type { AclRule, BlockRef, ChainSnapshot, NodeId, RuleId } from './schema.js';
 
@@ -99,7 +99,7 @@ export class Compiler {
       revision: block,
       interface: { addresses, listenPort: node.listenPort },
     };
-    if (node.state !== 'active') return { ...base, mode: 'quarantined', peers: [], routes: [], slots: [], acl: [] };
+    if (node.state !== 'active') return { ...base, mode: 'quarantined', peers: [], slots: [], acl: [] };
 
     // Peers: the DVCI's mesh and the other ends of this node's rules, once each, in id order.
     const rules = this.rules!;
@@ -118,11 +118,9 @@ export class Compiler {
     rules.othersEach(ix, visit);
     ranks.subarray(0, count).sort();
     const peers = new Array<Peer>(count);
-    const routes = new Array<Route>(count);
     for (let k = 0; k < count; k++) {
       const p = net.byId[ranks[k]!]!;
       peers[k] = net.peerEntry[p]!;
-      routes[k] = net.peerRoutes[p]!;
     }
     const acl = rules.entriesOf(ix);
 
@@ -135,6 +133,6 @@ export class Compiler {
       diskGiB: p.slot.diskGiB,
       image: p.slot.image,
     }));
-    return { ...base, mode: 'active', peers, routes, slots, acl };
+    return { ...base, mode: 'active', peers, slots, acl };
   }
 }

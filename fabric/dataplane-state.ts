@@ -83,8 +83,9 @@ export function desiredState(config: NodeConfig, opts: { readonly acl?: boolean 
   if (active) {
     for (const p of config.peers) {
       peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoints, allowedIps: p.allowedIps, keepalive: p.keepalive });
+      // A host route into the interface for every address behind a peer.
+      for (const d of p.allowedIps) routes.add(d);
     }
-    for (const r of config.routes) for (const d of r.dsts) routes.add(d);
     const add = (key: string, t: AclTuple) => void (acl.has(key) || acl.set(key, t));
     for (const e of opts.acl === false ? [] : config.acl) eachAclTuple(e, add);
   }

@@ -22,7 +22,7 @@ const q = JSON.stringify;
 
 /** Strings the schema leaves free (slot images): RFC 8785 refuses lone surrogates. */
 function freeText(s: string): string {
-  if (!s.isWellFormed()) throw new TypeError('a lone surrogate has no canonical JSON encoding');
+  if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new TypeError('a lone surrogate has no canonical JSON encoding');
   return q(s);
 }
 
@@ -44,12 +44,7 @@ export function canonicalConfigJson(c: NodeConfig): string {
     const p = c.peers[i]!;
     out.push(`${i ? ',' : ''}{"allowedIps":${q(p.allowedIps)},"endpoints":${q(p.endpoints)},"keepalive":${q(p.keepalive)},"node":${q(p.node)},"publicKey":${q(p.publicKey)}}`);
   }
-  out.push(`],"revision":{"hash":${q(c.revision.hash)},"number":${q(c.revision.number)}},"routes":[`);
-  for (let i = 0; i < c.routes.length; i++) {
-    const r = c.routes[i]!;
-    out.push(`${i ? ',' : ''}{"dsts":${q(r.dsts)},"peer":${q(r.peer)}}`);
-  }
-  out.push('],"slots":[');
+  out.push(`],"revision":{"hash":${q(c.revision.hash)},"number":${q(c.revision.number)}},"slots":[`);
   for (let i = 0; i < c.slots.length; i++) {
     const s = c.slots[i]!;
     out.push(`${i ? ',' : ''}{"diskGiB":${q(s.diskGiB)},"id":${q(s.id)},"image":${freeText(s.image)},"ipv4":${q(s.ipv4)},"ipv6":${q(s.ipv6)},"memoryMiB":${q(s.memoryMiB)},"vcpus":${q(s.vcpus)}}`);

@@ -5,7 +5,7 @@
  */
 import { allocateV4, hostCidrText } from './address.js';
 import { issue, type Issue } from './issues.js';
-import type { Peer, Route } from './node-config.js';
+import type { Peer } from './node-config.js';
 import type { ChainSnapshot, Node, NodeId, Slot } from './schema.js';
 import { StringIndex } from './string-index.js';
 
@@ -39,7 +39,6 @@ export interface NetworkIndex {
   readonly owners: ReadonlyMap<string, readonly PlacedSlot[]>;
   readonly dvciMembers: ReadonlyMap<string, readonly number[]>; // active nodes per DVCI
   readonly peerEntry: readonly (Peer | undefined)[]; // active nodes only
-  readonly peerRoutes: readonly (Route | undefined)[];
   readonly issues: readonly Issue[];
 }
 
@@ -130,7 +129,6 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
 
   const dvciMembers = new Map<string, number[]>();
   const peerEntry: Peer[] = [];
-  const peerRoutes: Route[] = [];
   nodeList.forEach((n, ix) => {
     if (n.state !== 'active') return;
     push(dvciMembers, n.dvci, ix);
@@ -138,10 +136,9 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
     const allowedIps = [own[0], own[1]];
     for (const p of placedOn[ix] ?? []) allowedIps.push(p.v4, p.v6);
     peerEntry[ix] = { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS };
-    peerRoutes[ix] = { peer: n.id, dsts: allowedIps }; // shares the peer's array
   });
 
-  return { nodeList, byId, idRank, nodeCidrs, slotIx, placed, placedOn, groups, owners, dvciMembers, peerEntry, peerRoutes, issues };
+  return { nodeList, byId, idRank, nodeCidrs, slotIx, placed, placedOn, groups, owners, dvciMembers, peerEntry, issues };
 }
 
 function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {

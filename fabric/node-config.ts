@@ -4,7 +4,7 @@
  * parses it with this schema, verifies it and reconciles the kernel to it. Full state, never deltas.
  */
 import { z } from 'zod';
-import { BlockRef, Endpoint, ID_PATTERN, Id, Proto, WgKey } from './schema.js';
+import { BlockRef, Endpoint, ID_PATTERN, Id, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
 
 /** `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. */
 const HOST_CIDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}\/32|[0-9a-f:]+\/128)$/;
@@ -18,12 +18,6 @@ export const Peer = z.strictObject({
   /** The peer node's own addresses, then those of every slot it hosts. */
   allowedIps: z.array(HostCidr),
   keepalive: z.number().int().min(0).max(65535),
-});
-
-/** The host routes into the WireGuard interface for the addresses behind one peer. */
-export const Route = z.strictObject({
-  peer: Id,
-  dsts: z.array(HostCidr),
 });
 
 export const HostedSlot = z.strictObject({
@@ -68,20 +62,22 @@ export const NodeConfig = z.strictObject({
     addresses: z.array(HostCidr),
     listenPort: z.number().int().min(1).max(65535),
   }),
+  /**
+   * Routing is reachability: the node routes each peer's allowed IPs into the WireGuard
+   * interface (host routes), so the routes are not sent apart: they would double the config.
+   */
   peers: z.array(Peer),
-  routes: z.array(Route),
   slots: z.array(HostedSlot),
   acl: z.array(AclEntry),
 });
 
 export type Peer = Readonly<z.output<typeof Peer>>;
-export type Route = Readonly<z.output<typeof Route>>;
 export type HostedSlot = Readonly<z.output<typeof HostedSlot>>;
 export type AclEntry = Readonly<z.output<typeof AclEntry>>;
 export type NodeConfig = Readonly<z.output<typeof NodeConfig>>;
 
-/** The frame of a NodeConfig, its ACL entries left to isAclEntry(). */
-const NodeConfigFrame = NodeConfig.extend({ acl: z.array(z.unknown()) });
+/** The frame of a NodeConfig, its peers and ACL entries left to isPeer() and isAclEntry(). */
+const NodeConfigFrame = NodeConfig.extend({ peers: z.array(z.unknown()), acl: z.array(z.unknown()) });
 const PROTOS: ReadonlySet<unknown> = new Set(Proto.options);
 const isPort = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
 const isCidrList = (l: unknown) => Array.isArray(l) && l.length > 0 && l.every((c) => typeof c === 'string' && HOST_CIDR.test(c));
@@ -112,9 +108,35 @@ function isAclEntry(e: unknown): boolean {
   );
 }
 
-/** NodeConfig.safeParse, the same verdict and errors, faster on large ACLs (see isAclEntry). */
+const isEndpoint = (x: unknown) => typeof x === 'string' && Endpoint.safeParse(x).success;
+
+/** Peer's schema as one predicate, as isAclEntry is AclEntry's (a node has 100s of peers). */
+function isPeer(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return false;
+  const o = e as Record<string, unknown>;
+  let keys = 0;
+  for (const _ in o) keys++;
+  const { node, publicKey, endpoints, allowedIps, keepalive } = o;
+  return (
+    keys === 5 &&
+    typeof node === 'string' &&
+    ID_PATTERN.test(node) &&
+    typeof publicKey === 'string' &&
+    WG_KEY_PATTERN.test(publicKey) &&
+    Array.isArray(endpoints) &&
+    endpoints.every(isEndpoint) &&
+    Array.isArray(allowedIps) &&
+    allowedIps.every((c) => typeof c === 'string' && HOST_CIDR.test(c)) &&
+    Number.isInteger(keepalive) &&
+    (keepalive as number) >= 0 &&
+    (keepalive as number) <= 65535
+  );
+}
+
+/** NodeConfig.safeParse, the same verdict and errors, faster on large configs (see isAclEntry, isPeer). */
 export function parseNodeConfig(body: unknown): { success: true; data: NodeConfig } | { success: false; error: z.ZodError } {
   const frame = NodeConfigFrame.safeParse(body);
-  if (frame.success && frame.data.acl.every(isAclEntry)) return { success: true, data: { ...frame.data, acl: frame.data.acl as AclEntry[] } };
+  if (frame.success && frame.data.acl.every(isAclEntry) && frame.data.peers.every(isPeer))
+    return { success: true, data: { ...frame.data, peers: frame.data.peers as Peer[], acl: frame.data.acl as AclEntry[] } };
   return NodeConfig.safeParse(body);
 }

@@ -13,9 +13,8 @@ export const Id = z.string().regex(ID_PATTERN, 'must be 1-32 of a-z 0-9 . _ - st
 export const Account = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,64}$/, 'must be an SS58 account address');
 
 /** WireGuard public key: base64 of exactly 32 bytes (the last char carries 4 zero bits). */
-export const WgKey = z
-  .string()
-  .regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'must be a WireGuard public key (base64 of 32 bytes)');
+export const WG_KEY_PATTERN = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+export const WgKey = z.string().regex(WG_KEY_PATTERN, 'must be a WireGuard public key (base64 of 32 bytes)');
 
 /** An ed25519 public key (a node's identity key, a controller's signing key): 64 lower-case hex digits. */
 export const Ed25519Key = z.string().regex(/^[0-9a-f]{64}$/, 'must be an ed25519 public key: 64 lower-case hex digits');

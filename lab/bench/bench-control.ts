@@ -1,6 +1,7 @@
 /**
  * bench:control: the control plane at 1,000 nodes, end to end, on one broker. A local chain holds
- * a registry of 1,000 nodes / 10,000 slots / 10,000 rules (registry-fixture.ts); the controller
+ * a registry of 1,000 nodes in DVCIs of 100 / 10,000 slots / 10,000 slot-to-slot rules, four in
+ * five inside a DVCI (registry-fixture.ts, shape 'pairs'); the controller
  * runs as in production (ControllerService: incremental passes, admission, MQTT sink); 1,000
  * simulated agents in two processes verify each config and acknowledge it with their signed
  * status (sim-agents.ts). Measured, from the moment a block is finalized (its head reaches this
@@ -79,7 +80,7 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
     const registry = openRegistry(client, chain.registry);
     const operator = { pair: await keyFromSuri('//Alice', { lab: true }) };
     say(`registry: ${nodes} nodes, ${nodes * 10} slots, ${nodes * 10} rules`);
-    await loadRegistryFixture(client, chain.registry, { nodes, slots: nodes * 10, rules: nodes * 10, identities: true });
+    await loadRegistryFixture(client, chain.registry, { nodes, slots: nodes * 10, rules: nodes * 10, identities: true, shape: 'pairs' });
 
     // Finality as this process sees it (the controller's follower shares this connection).
     const finalAt = new Map<number, number>();

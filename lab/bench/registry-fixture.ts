@@ -1,9 +1,11 @@
 /**
  * A large registry for the benches, loaded as Uniques storage through dev_setStorage and sealed
  * in a block (160,000 extrinsics would take minutes of runtime execution; the tests cover the
- * extrinsic path): `nodes` nodes in DVCIs of 100, `slots` slots spread over them in 100 groups,
- * `rules` rules each from a group into one slot. Every node has its own WireGuard key and, when
- * asked, an identity key from benchIdentity(i), so simulated agents can log in as it.
+ * extrinsic path): `nodes` nodes in DVCIs of 100, `slots` slots spread over them, in 100 groups.
+ * Rules, `rules` of them, each into one slot: from a whole group (shape 'groups', bench:chain's)
+ * or from one other slot, four in five of the same DVCI (shape 'pairs', the shape of
+ * fabric/examples/synthetic.ts that `npm run bench` compiles). Every node has its own WireGuard
+ * key and, when asked, an identity key from benchIdentity(i), so simulated agents can log in.
  */
 import { createHash } from 'node:crypto';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -20,6 +22,7 @@ export interface FixtureOptions {
   readonly owners?: number;
   /** Register identity keys (benchIdentity) with the nodes. */
   readonly identities?: boolean;
+  readonly shape?: 'groups' | 'pairs';
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
@@ -52,8 +55,21 @@ export async function loadRegistryFixture(client: ChainClient, locator: string, 
   const slots = Array.from({ length: o.slots }, (_, i) =>
     Slot.parse({ id: `slot-${i}`, owner: owners[i % ownerCount], node: benchNodeId(i % o.nodes), vcpus: 2, memoryMiB: 2048, diskGiB: 20, image: 'debian-12', state: 'assigned', groups: [`g${i % 100}`, 'all'] }),
   );
+  // Deterministic: every run builds the same registry.
+  let seed = 0x5eed;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const sourceOf = (i: number): string => {
+    if (o.shape !== 'pairs') return `group:g${(i * 7) % 100}`;
+    const dst = i % o.slots;
+    const dvci = (dst % o.nodes) % dvciCount;
+    // A slot s runs on node s % nodes, in DVCI (s % nodes) % dvciCount.
+    for (;;) {
+      const s = Math.floor(rand() * o.slots);
+      if (s !== dst && (rand() < 0.2 || (s % o.nodes) % dvciCount === dvci)) return `slot:slot-${s}`;
+    }
+  };
   const rules = Array.from({ length: o.rules }, (_, i) =>
-    AclRule.parse({ id: `rule-${i}`, owner: owners[i % ownerCount], from: `group:g${(i * 7) % 100}`, to: `slot:slot-${i % o.slots}`, proto: 'tcp', ports: ['443', `${8000 + (i % 100)}-${8100 + (i % 100)}`] }),
+    AclRule.parse({ id: `rule-${i}`, owner: owners[i % ownerCount], from: sourceOf(i), to: `slot:slot-${i % o.slots}`, proto: 'tcp', ports: ['443', `${8000 + (i % 100)}-${8100 + (i % 100)}`] }),
   );
   const pairs = await uniquesFixtureStorage(client, locator, { dvci: dvcis, node: nodes, slot: slots, rule: rules });
   for (let i = 0; i < pairs.length; i += 20_000) await client.rpc('dev_setStorage', [pairs.slice(i, i + 20_000)]);

@@ -65,7 +65,7 @@ async function agent(i: number): Promise<void> {
       accepted: ref,
       applied: ref,
       reconcile: null,
-      counts: { peers: v.config.peers.length, routes: v.config.routes.length, aclEntries: v.config.acl.length, aclTuples: 0 },
+      counts: { peers: v.config.peers.length, routes: v.config.peers.reduce((n, p) => n + p.allowedIps.length, 0), aclEntries: v.config.acl.length, aclTuples: 0 },
       handshakes: [],
       rejected: null,
       backends: { wireguard: 'none', acl: 'none' },

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { compile, Compiler } from '../../fabric/compile.js';
-import { eachAclTuple } from '../../fabric/dataplane-state.js';
+import { desiredState, eachAclTuple } from '../../fabric/dataplane-state.js';
 import { canonicalJson } from '../../fabric/encoding.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { parseSnapshot } from '../../fabric/parse-snapshot.js';
@@ -47,8 +47,8 @@ t.test('each node gets only the rules for the slots it hosts, in both directions
   t.equal(n2.acl.filter((a) => a.rule === 'web-to-rpc').length, 2, 'one entry per port range');
   t.same(n2.acl.filter((a) => a.rule === 'ping-all').map((a) => [a.src, a.dst]), [[[web.ipv4, web.ipv6, db.ipv4, db.ipv6], [rpc.ipv4, rpc.ipv6]]], 'a group rule: one entry with address lists');
   t.same(n2.peers.map((p) => p.node), ['n1', 'n3'], 'same DVCI: full mesh');
-  t.same(n2.routes.map((r) => r.peer), ['n1', 'n3']);
-  t.same(n2.routes[0]!.dsts, n2.peers[0]!.allowedIps, 'routes cover the addresses behind each peer');
+  t.same([...desiredState(n2).routes].sort(), n2.peers.flatMap((p) => p.allowedIps).sort(), 'routes: every address behind each peer (derived, not sent)');
+  t.notOk('routes' in n2, 'the wire carries no separate route list');
   t.ok(n2.peers[0]!.allowedIps.includes(web.ipv4), 'a peer carries its slots');
 });
 
@@ -111,7 +111,7 @@ t.test('node states: pending and retired get nothing, quarantined is cut off and
   t.same([...configs.keys()].sort(), ['n1', 'n2']);
   const q = configs.get('n1')!;
   t.equal(q.mode, 'quarantined');
-  t.same([q.peers, q.routes, q.acl, q.slots], [[], [], [], []]);
+  t.same([q.peers, q.acl, q.slots], [[], [], []]);
   t.same(configs.get('n2')!.peers, [], 'n2 peers with neither the quarantined nor the retired node');
   t.same(configs.get('n2')!.acl, [], 'and keeps no rule towards their slots');
 });

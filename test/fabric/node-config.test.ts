@@ -49,6 +49,44 @@ for (const [name, e] of entries) {
   });
 }
 
+const peer = config.peers[0] as Record<string, unknown> & { allowedIps: string[]; endpoints: string[] };
+/** Valid and invalid peers: the fast path must agree with the schema on every one. */
+const peers: [string, unknown][] = [
+  ['valid', peer],
+  ['valid, keys in another order', Object.fromEntries(Object.entries(peer).reverse())],
+  ['valid, no endpoint', { ...peer, endpoints: [] }],
+  ['valid, no allowed IP', { ...peer, allowedIps: [] }],
+  ['valid, a DNS endpoint', { ...peer, endpoints: ['node.example.org:51820'] }],
+  ['valid, an IPv6 endpoint', { ...peer, endpoints: ['[2001:db8::1]:51820'] }],
+  ['an extra key', { ...peer, extra: 1 }],
+  ['a key missing', (({ keepalive: _, ...rest }) => rest)(peer)],
+  ['node not an id', { ...peer, node: 'N 1' }],
+  ['a key not base64 of 32 bytes', { ...peer, publicKey: 'abc=' }],
+  ['a key whose last character carries bits', { ...peer, publicKey: `${'A'.repeat(42)}B=` }],
+  ['an endpoint without port', { ...peer, endpoints: ['192.0.2.1'] }],
+  ['an endpoint port 0', { ...peer, endpoints: ['192.0.2.1:0'] }],
+  ['an endpoint octet above 255', { ...peer, endpoints: ['192.0.2.300:51820'] }],
+  ['an endpoint not a string', { ...peer, endpoints: [51820] }],
+  ['allowed IPs not host prefixes', { ...peer, allowedIps: ['100.96.0.0/11'] }],
+  ['allowed IPs a string', { ...peer, allowedIps: peer.allowedIps[0] }],
+  ['keepalive negative', { ...peer, keepalive: -1 }],
+  ['keepalive not an integer', { ...peer, keepalive: 2.5 }],
+  ['keepalive above 65535', { ...peer, keepalive: 70000 }],
+  ['null', null],
+  ['an array', [peer]],
+];
+
+for (const [name, p] of peers) {
+  t.test(`parseNodeConfig agrees with the schema on peers: ${name}`, async (t) => {
+    const body = { ...config, peers: [peer, p] };
+    const fast = parseNodeConfig(body);
+    const slow = NodeConfig.safeParse(body);
+    t.equal(fast.success, slow.success, slow.success ? 'accepted by both' : 'refused by both');
+    if (!fast.success && !slow.success) t.equal(z.prettifyError(fast.error), z.prettifyError(slow.error), 'the same explanation');
+    if (fast.success && slow.success) t.same(fast.data, slow.data, 'the same data');
+  });
+}
+
 t.test('parseNodeConfig refuses what the frame refuses', async (t) => {
   t.notOk(parseNodeConfig({ ...config, extra: true }).success, 'an unknown top-level key');
   t.notOk(parseNodeConfig({ ...config, acl: {} }).success, 'acl not an array');

@@ -131,7 +131,7 @@ t.test('fail closed: without the ACL hook attached, no peer or route is added', 
 t.test('state the agent did not create is left alone', async (t) => {
   const k = new FakeKernel();
   k.routes.set('100.96.0.200/32', 'static');
-  const someRoute = base.routes[0]!.dsts[0]!;
+  const someRoute = base.peers[0]!.allowedIps[0]!;
   k.routes.set(someRoute, 'static');
   const { r } = loop(k);
   r.setDesired(base);
