@@ -26,7 +26,7 @@ import type { ChainClient } from './chain/client.js';
 import { Follower, type TouchedBlock } from './chain/follower.js';
 import type { ItemRef, LogosRegistry, Touch } from './chain/registry.js';
 import { differingNodes } from './config-diff.js';
-import { withDeadline } from './deadline.js';
+import { withDeadline } from '../overlay/deadline.js';
 import { NetworkState, type Compiled, type PassKind } from './network-state.js';
 import type { Publisher, PublishReport } from './publish/publisher.js';
 

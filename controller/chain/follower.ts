@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { BlockRef } from '../../fabric/schema.js';
-import { withDeadline } from '../deadline.js';
+import { withDeadline } from '../../overlay/deadline.js';
 import type { ChainClient } from './client.js';
 import { writeJsonAtomic } from './home.js';
 import type { LogosRegistry, Touch } from './registry.js';
