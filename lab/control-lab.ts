@@ -29,7 +29,8 @@ import type { LogosRegistry, RegistryChange, Signer, Submitted } from '../contro
 import { ControllerService } from '../controller/service.js';
 import { verifyConfig } from '../fabric/signing.js';
 import { ACCEPTED_FILE } from '../overlay/agent/config-gate.js';
-import { STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
+import type { AgentStatus } from '../overlay/agent/status.js';
+import { agentLogTail, readAgentStatus, waitAgentStatus } from './agent-files.js';
 import { loadOrCreateIdentity } from '../overlay/agent/identity.js';
 import { loadOrCreateSigningKey } from '../overlay/signing-key-file.js';
 import { forwardIntoNetns, type Forward } from './dc-gateway.js';
@@ -315,32 +316,16 @@ export class ControlLab {
 
   /** The agent's status.json. */
   status(id: string): AgentStatus | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.node(id).stateDir, STATUS_FILE), 'utf8')) as AgentStatus;
-    } catch {
-      return undefined;
-    }
+    return readAgentStatus(this.node(id).stateDir);
   }
 
   agentLog(id: string, lines = 20): string {
-    try {
-      return readFileSync(join(this.node(id).stateDir, 'agent.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return agentLogTail(this.node(id).stateDir, lines);
   }
 
   /** Waits until the node's agent status satisfies `pred`; fails with its log tail. */
-  async waitStatus(id: string, pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 30_000): Promise<AgentStatus> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const s = this.status(id);
-      if (s && pred(s)) return s;
-      const p = this.agents.get(id);
-      if (p && (p.exitCode !== null || p.signalCode !== null) && p.pid === s?.pid) throw new Error(`${id}: agent exited while waiting for ${what}\n${this.agentLog(id)}`);
-      if (Date.now() > end) throw new Error(`${id}: timed out waiting for ${what}; status ${JSON.stringify(s?.lastResult ?? s)}\n${this.agentLog(id)}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  waitStatus(id: string, pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 30_000): Promise<AgentStatus> {
+    return waitAgentStatus({ node: id, stateDir: this.node(id).stateDir, proc: this.agents.get(id) }, pred, what, timeoutMs);
   }
 
   /** Waits until the node applied (fully converged to) a config compiled at or after `block`. */

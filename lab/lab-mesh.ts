@@ -5,7 +5,6 @@
  * the agents' status files.
  */
 import { type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../overlay/atomic-file.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +16,8 @@ import type { NodeConfig } from '../fabric/node-config.js';
 import { parseSnapshot } from '../fabric/parse-snapshot.js';
 import type { ChainSnapshot } from '../fabric/schema.js';
 import { generateSigningKey, signConfig, type SigningKey } from '../fabric/signing.js';
-import { STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
+import type { AgentStatus } from '../overlay/agent/status.js';
+import { agentLogTail, readAgentStatus, waitAgentStatus } from './agent-files.js';
 import type { Lab } from './lab.js';
 
 /** Account addresses of the lab's network (from fabric/examples/lab.json). */
@@ -165,34 +165,16 @@ export class LabMesh {
   }
 
   status(nodeId: string): AgentStatus | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.lab.node(nodeId).stateDir, STATUS_FILE), 'utf8')) as AgentStatus;
-    } catch {
-      return undefined;
-    }
+    return readAgentStatus(this.lab.node(nodeId).stateDir);
   }
 
   agentLog(nodeId: string, lines = 20): string {
-    try {
-      return readFileSync(join(this.lab.node(nodeId).stateDir, 'agent.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return agentLogTail(this.lab.node(nodeId).stateDir, lines);
   }
 
-  /** Polls the node's status until `pred` holds; rejects with the agent's log tail on timeout. */
-  async waitStatus(nodeId: string, pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 15_000): Promise<AgentStatus> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const s = this.status(nodeId);
-      if (s && pred(s)) return s;
-      const a = this.agents.get(nodeId);
-      if (a && (a.proc.exitCode !== null || a.proc.signalCode !== null) && a.proc.pid === s?.pid) {
-        throw new Error(`${nodeId}: agent exited while waiting for ${what}\n${this.agentLog(nodeId)}`);
-      }
-      if (Date.now() > end) throw new Error(`${nodeId}: timed out waiting for ${what}; status ${JSON.stringify(s?.lastResult ?? s)}\n${this.agentLog(nodeId)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  /** Waits until the node's status satisfies `pred`; rejects with the agent's log tail on timeout. */
+  waitStatus(nodeId: string, pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 15_000): Promise<AgentStatus> {
+    return waitAgentStatus({ node: nodeId, stateDir: this.lab.node(nodeId).stateDir, proc: this.agents.get(nodeId)?.proc }, pred, what, timeoutMs);
   }
 
   /** Waits until the node's agent has fully converged to exactly this config. */

@@ -3,12 +3,13 @@
  * `sub0 mesh status`, and every chain command through its chain record): where its chain and
  * broker are, its controller's state, and its nodes' namespaces. `$SUB0_HOME/lab/lab.json`.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Sub0Error } from '../fabric/errors.js';
 import { labHome, recordLive, sub0Home } from '../controller/chain/home.js';
 import { writeFileAtomic } from '../overlay/atomic-file.js';
+import { readJsonRecord } from '../overlay/json-file.js';
 
 export const LabRecord = z.object({
   pid: z.number().int().positive(),
@@ -38,21 +39,8 @@ export function removeLabRecord(env: NodeJS.ProcessEnv = process.env): void {
 
 /** The record, if there is one (running or left by a lab that died); `live` says which. */
 export function readLabRecord(env: NodeJS.ProcessEnv = process.env): { record: LabRecord; live: boolean } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(labRecordPath(env), 'utf8');
-  } catch {
-    return undefined;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const r = LabRecord.safeParse(json);
-  if (!r.success) throw new Sub0Error('invalid-input', 'unreadable lab record; `sub0 lab down` removes it', { where: labRecordPath(env) });
-  return { record: r.data, live: recordLive(r.data) };
+  const record = readJsonRecord(labRecordPath(env), LabRecord, 'unreadable lab record; `sub0 lab down` removes it');
+  return record && { record, live: recordLive(record) };
 }
 
 /** The running lab, or a clear error saying how to start one. */

@@ -12,12 +12,12 @@
  * Every chain call has a deadline (`rpcTimeoutMs`): a stalled one fails the scan, which is tried
  * again with backoff from the same cursor.
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { BlockRef } from '../../fabric/schema.js';
 import { withDeadline } from '../../overlay/deadline.js';
+import { readJsonRecord } from '../../overlay/json-file.js';
 import type { ChainClient } from './client.js';
 import { writeJsonAtomic } from './home.js';
 import type { LogosRegistry, Touch } from './registry.js';
@@ -152,20 +152,7 @@ export class Follower {
 }
 
 function readCursor(path: string, registry: string): BlockRef | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const r = CursorFile.safeParse(json);
-  if (!r.success) throw new Sub0Error('invalid-input', 'unreadable follower cursor; delete it to follow from the finalized head', { where: path });
-  if (r.data.registry !== registry) throw new Sub0Error('invalid-input', `the cursor belongs to registry ${r.data.registry}, not ${registry}`, { where: path });
-  return r.data.cursor;
+  const r = readJsonRecord(path, CursorFile, 'unreadable follower cursor; delete it to follow from the finalized head');
+  if (r && r.registry !== registry) throw new Sub0Error('invalid-input', `the cursor belongs to registry ${r.registry}, not ${registry}`, { where: path });
+  return r?.cursor;
 }

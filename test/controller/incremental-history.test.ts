@@ -8,6 +8,7 @@
  * SUB0_HISTORY_BLOCKS=<n> makes it longer.
  */
 import t from 'tap';
+import { prng } from '../../fabric/examples/synthetic.js';
 import { txFn } from '../../controller/chain/pallets.js';
 import type { ItemRead, RegistryChange, Signer } from '../../controller/chain/registry.js';
 import { submitCall, type Call } from '../../controller/chain/submit.js';
@@ -18,17 +19,6 @@ import { compareWithFullRead, controllerDirs, startController } from './controll
 const BLOCKS = Number(process.env.SUB0_HISTORY_BLOCKS ?? 36);
 const seed = Number(process.env.SUB0_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32 */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const c = await startTestChain(t);
 const root = Number(c.chain.registry);
