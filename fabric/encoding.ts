@@ -6,7 +6,7 @@
 import canonicalize from 'canonicalize';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { sha256Hex } from './digest.js';
-import type { NodeConfig } from './node-config.js';
+import type { AclEntry, NodeConfig, Peer } from './node-config.js';
 
 export function canonicalJson(value: unknown): string {
   const s = canonicalize(value);
@@ -19,6 +19,25 @@ export function encodeConfig(config: NodeConfig): Uint8Array {
 }
 
 const q = JSON.stringify;
+
+/**
+ * A compilation shares one Peer object among every config that lists it (a DVCI's mesh: each peer
+ * in ~100 configs) and one ACL entry between both ends of a rule; configs are immutable, so each
+ * object is encoded once and its text reused.
+ */
+const encoded = new WeakMap<object, string>();
+
+function peerJson(p: Peer): string {
+  let s = encoded.get(p);
+  if (s === undefined) encoded.set(p, (s = `{"allowedIps":${q(p.allowedIps)},"endpoints":${q(p.endpoints)},"keepalive":${q(p.keepalive)},"node":${q(p.node)},"publicKey":${q(p.publicKey)}}`));
+  return s;
+}
+
+function aclJson(e: AclEntry): string {
+  let s = encoded.get(e);
+  if (s === undefined) encoded.set(e, (s = `{"dst":${q(e.dst)},"ports":[${q(e.ports[0])},${q(e.ports[1])}],"proto":${q(e.proto)},"rule":${q(e.rule)},"src":${q(e.src)}}`));
+  return s;
+}
 
 /** Strings the schema leaves free (slot images): RFC 8785 refuses lone surrogates. */
 function freeText(s: string): string {
@@ -35,15 +54,9 @@ function freeText(s: string): string {
  */
 export function canonicalConfigJson(c: NodeConfig): string {
   const out: string[] = ['{"acl":['];
-  for (let i = 0; i < c.acl.length; i++) {
-    const e = c.acl[i]!;
-    out.push(`${i ? ',' : ''}{"dst":${q(e.dst)},"ports":[${q(e.ports[0])},${q(e.ports[1])}],"proto":${q(e.proto)},"rule":${q(e.rule)},"src":${q(e.src)}}`);
-  }
+  for (let i = 0; i < c.acl.length; i++) out.push(i ? `,${aclJson(c.acl[i]!)}` : aclJson(c.acl[i]!));
   out.push(`],"dvci":${q(c.dvci)},"interface":{"addresses":${q(c.interface.addresses)},"listenPort":${q(c.interface.listenPort)}},"mode":${q(c.mode)},"network":${q(c.network)},"node":${q(c.node)},"peers":[`);
-  for (let i = 0; i < c.peers.length; i++) {
-    const p = c.peers[i]!;
-    out.push(`${i ? ',' : ''}{"allowedIps":${q(p.allowedIps)},"endpoints":${q(p.endpoints)},"keepalive":${q(p.keepalive)},"node":${q(p.node)},"publicKey":${q(p.publicKey)}}`);
-  }
+  for (let i = 0; i < c.peers.length; i++) out.push(i ? `,${peerJson(c.peers[i]!)}` : peerJson(c.peers[i]!));
   out.push(`],"revision":{"hash":${q(c.revision.hash)},"number":${q(c.revision.number)}},"slots":[`);
   for (let i = 0; i < c.slots.length; i++) {
     const s = c.slots[i]!;

@@ -29,8 +29,24 @@ const HEADER = /^([a-z0-9/-]{1,64}) ([0-9a-f]{64}) ([0-9a-f]{128})$/;
 const PKCS8 = hexToBytes('302e020100300506032b657004220420');
 const SPKI = hexToBytes('302a300506032b6570032100');
 const der = (prefix: Uint8Array, raw: Uint8Array) => Buffer.concat([prefix, raw]);
-const privateKeyObject = (secret: Uint8Array): KeyObject => createPrivateKey({ key: der(PKCS8, secret), format: 'der', type: 'pkcs8' });
-const publicKeyObject = (pub: Uint8Array): KeyObject => createPublicKey({ key: der(SPKI, pub), format: 'der', type: 'spki' });
+/** KeyObjects are built once per key: building one costs more than the signature itself. */
+const privates = new WeakMap<Uint8Array, KeyObject>();
+const publics = new Map<string, KeyObject>();
+function privateKeyObject(secret: Uint8Array): KeyObject {
+  let k = privates.get(secret);
+  if (!k) privates.set(secret, (k = createPrivateKey({ key: der(PKCS8, secret), format: 'der', type: 'pkcs8' })));
+  return k;
+}
+function publicKeyObject(pub: Uint8Array): KeyObject {
+  const hex = bytesToHex(pub);
+  let k = publics.get(hex);
+  if (!k) {
+    k = createPublicKey({ key: der(SPKI, pub), format: 'der', type: 'spki' });
+    if (publics.size > 10_000) publics.clear(); // bounded: one entry per trusted or registered key
+    publics.set(hex, k);
+  }
+  return k;
+}
 
 function fromSecret(secretKey: Uint8Array): SigningKey {
   const spki = createPublicKey(privateKeyObject(secretKey)).export({ format: 'der', type: 'spki' });
