@@ -9,7 +9,7 @@ const log = pino({ level: process.env.SUB0_BENCH_LOG ?? 'warn' });
 const say = (line: string) => process.stderr.write(`  ${line}\n`);
 
 const results: ControlBenchResult[] = [];
-for (const broker of ['aedes', 'mosquitto'] as const) {
+for (const broker of (process.env.BENCH_BROKERS?.split(',') ?? ['aedes', 'mosquitto']) as ('aedes' | 'mosquitto')[]) {
   process.stderr.write(`${broker}:\n`);
   results.push(await benchControl({ broker, nodes: NODES, trials: TRIALS, log, say }));
 }

@@ -12,6 +12,8 @@ import type { ConfigSink } from './config-sink.js';
 
 /** Sink writes in flight at once. */
 const IN_FLIGHT = 256;
+/** Encoding and signing go on for at most this long before the event loop gets a turn. */
+const YIELD_MS = 4;
 
 /** Runs tasks with at most `limit` at once; done() rethrows the first failure once all settled. */
 class Pool {
@@ -78,7 +80,14 @@ export class Publisher {
     // Writes are pipelined (a broker acknowledges each one after a round trip): up to IN_FLIGHT
     // at once, each recorded as published only once the sink took it.
     const pool = new Pool(IN_FLIGHT);
+    let yielded = performance.now();
     for (const [node, config] of result.configs) {
+      // Let the sink's sockets drain while the rest is encoded: the first nodes get their
+      // configs while the last are still being signed.
+      if (performance.now() - yielded > YIELD_MS) {
+        await new Promise((r) => setImmediate(r));
+        yielded = performance.now();
+      }
       if (changed && !changed.has(node) && known.has(node) && known.get(node) !== '') {
         unchanged++;
         continue;
