@@ -8,6 +8,8 @@ const programs = [
   { entry: 'cli/sub0-main.ts', out: 'dist/sub0.js' },
   { entry: 'cli/agent-main.ts', out: 'dist/agent.js' },
   { entry: 'cli/controller-main.ts', out: 'dist/controller.js' },
+  // The embedded broker's thread, started by dist/sub0.js and dist/controller.js from beside them.
+  { entry: 'controller/broker/broker-worker.ts', out: 'dist/broker-worker.js' },
 ];
 
 const external = ['koffi', 'netlink', 'sqlite3', '@acala-network/chopsticks', '@acala-network/chopsticks-core', '@acala-network/chopsticks-db'];

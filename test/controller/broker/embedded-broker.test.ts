@@ -1,4 +1,4 @@
-/** The broker suite on the embedded broker (aedes), seen by a plain MQTT.js client. */
+/** The broker suite on the embedded broker (aedes, in its worker thread), seen by a plain MQTT.js client. */
 import t from 'tap';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
