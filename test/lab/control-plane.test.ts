@@ -75,3 +75,50 @@ t.test('forged, replayed and misaddressed configs published straight to the brok
   // Put the genuine config back where the forgery was (a duplicate for n1: nothing to do).
   await c.publishAsync(configTopic(LAB_NETWORK, 'n1'), current, { qos: 1, retain: true });
 });
+
+t.test("a node's signed status says when it stops, and its last will when it dies", async (t) => {
+  const { verifyStatus } = await import('../../fabric/node-status.js');
+  const { statusTopic } = await import('../../fabric/topics.js');
+  const { OBSERVER_LOGIN } = await import('../../fabric/broker-login.js');
+  const identity = cl.node('n2').identityKey;
+  // An outside observer: a plain MQTT.js client with the observer login, checking each status
+  // against the identity key the chain registered for n2.
+  const c = await mqtt.connectAsync(cl.brokerUrl, { protocolVersion: 4, clientId: 'observer-test', username: OBSERVER_LOGIN, password: cl.adminSecret, reconnectPeriod: 0 });
+  t.teardown(() => c.endAsync(true));
+  const states: string[] = [];
+  let wake: () => void = () => undefined;
+  c.on('message', (_topic, payload) => {
+    if (payload.length === 0) return;
+    states.push(verifyStatus(new Uint8Array(payload), identity, 'n2').state);
+    wake();
+  });
+  const next = (want: string, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${want}" status: ${what} (saw ${states.join(', ')})`)), 20_000);
+      const check = () => {
+        if (states.at(-1) === want) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      wake = check;
+      check();
+    });
+  await c.subscribeAsync(statusTopic(LAB_NETWORK, 'n2'), { qos: 1 });
+  await next('running', 'the retained status of a running agent');
+  t.pass('a running agent: "running", signed with its identity key');
+
+  await cl.stopAgent('n2', 'SIGTERM');
+  await next('offline', 'after a clean stop');
+  t.pass('stopped: it says "offline" itself');
+
+  const before = cl.status('n2')!.converged!.hash;
+  cl.startAgent('n2');
+  await next('running', 'after the restart');
+  await cl.waitStatus('n2', (s) => s.converged?.hash === before, 'the same config again');
+  await cl.stopAgent('n2', 'SIGKILL');
+  await next('offline', 'after a crash');
+  t.pass('killed: the broker publishes its last will, "offline", signed by the node beforehand');
+  cl.startAgent('n2');
+  await next('running', 'back again');
+});
