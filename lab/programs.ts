@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(import.meta.url);
 const fromSource = here.endsWith('.ts');
-/** The repository root (or the directory holding dist/). */
-export const REPO = fromSource ? resolve(dirname(here), '..') : resolve(dirname(here), '..');
+/** The repository root: one level above lab/ from source, above dist/ once bundled. */
+export const REPO = resolve(dirname(here), '..');
 
 function program(bundle: string, source: string): string[] {
   const dist = join(REPO, 'dist', bundle);
