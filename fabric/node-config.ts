@@ -80,7 +80,26 @@ export type NodeConfig = Readonly<z.output<typeof NodeConfig>>;
 const NodeConfigFrame = NodeConfig.extend({ peers: z.array(z.unknown()), acl: z.array(z.unknown()) });
 const PROTOS: ReadonlySet<unknown> = new Set(Proto.options);
 const isPort = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
-const isCidrList = (l: unknown) => Array.isArray(l) && l.length > 0 && l.every((c) => typeof c === 'string' && HOST_CIDR.test(c));
+/**
+ * Strings already found valid. An address or an endpoint is valid or not whatever config carries
+ * it, and successive configs (and, at scale, the configs of one process's many agents) repeat the
+ * same ones: each is tested once. Bounded: past the limit the set starts over.
+ */
+class Seen {
+  private set = new Set<string>();
+  constructor(private readonly test: (s: string) => boolean, private readonly limit = 200_000) {}
+  has(x: unknown): boolean {
+    if (typeof x !== 'string') return false;
+    if (this.set.has(x)) return true;
+    if (!this.test(x)) return false;
+    if (this.set.size >= this.limit) this.set = new Set();
+    this.set.add(x);
+    return true;
+  }
+}
+const knownCidrs = new Seen((s) => HOST_CIDR.test(s));
+const knownEndpoints = new Seen((s) => Endpoint.safeParse(s).success);
+const isCidrList = (l: unknown) => Array.isArray(l) && l.length > 0 && l.every((c) => knownCidrs.has(c));
 
 /**
  * AclEntry's schema as one predicate. An agent may parse 10,000s of entries per config, and zod
@@ -108,7 +127,6 @@ function isAclEntry(e: unknown): boolean {
   );
 }
 
-const isEndpoint = (x: unknown) => typeof x === 'string' && Endpoint.safeParse(x).success;
 
 /** Peer's schema as one predicate, as isAclEntry is AclEntry's (a node has 100s of peers). */
 function isPeer(e: unknown): boolean {
@@ -124,9 +142,9 @@ function isPeer(e: unknown): boolean {
     typeof publicKey === 'string' &&
     WG_KEY_PATTERN.test(publicKey) &&
     Array.isArray(endpoints) &&
-    endpoints.every(isEndpoint) &&
+    endpoints.every((x) => knownEndpoints.has(x)) &&
     Array.isArray(allowedIps) &&
-    allowedIps.every((c) => typeof c === 'string' && HOST_CIDR.test(c)) &&
+    allowedIps.every((c) => knownCidrs.has(c)) &&
     Number.isInteger(keepalive) &&
     (keepalive as number) >= 0 &&
     (keepalive as number) <= 65535
