@@ -27,11 +27,14 @@ export interface StatusReportOptions {
 }
 
 const MAX_TEXT = 300;
+/** A status again this long after a change, with the handshakes it brought. */
+const FOLLOW_UP_MS = 2500;
 const cut = (s: string) => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT - 1)}…` : s);
 
 export class StatusReport {
   private timer: NodeJS.Timeout | undefined;
   private scheduled: NodeJS.Timeout | undefined;
+  private followUp: NodeJS.Timeout | undefined;
   private building: Promise<void> | undefined;
   private again = false;
   private last: NodeStatus | undefined;
@@ -41,15 +44,24 @@ export class StatusReport {
   constructor(private readonly o: StatusReportOptions) {}
 
   start(): void {
-    this.timer = setInterval(() => this.changed(), this.o.intervalMs);
+    this.timer = setInterval(() => this.soon(), this.o.intervalMs);
     this.timer.unref();
     this.changed();
   }
 
   /** Something changed: a status goes out shortly (changes in a burst make one). */
   changed(): void {
-    if (this.stopped || this.scheduled) return;
-    this.scheduled = setTimeout(() => {
+    if (this.stopped) return;
+    this.soon();
+    // Handshakes follow a change by a round trip or two: report them soon, not at the next interval.
+    clearTimeout(this.followUp);
+    this.followUp = setTimeout(() => this.soon(), FOLLOW_UP_MS);
+    this.followUp.unref();
+  }
+
+  private soon(): void {
+    if (this.stopped) return;
+    this.scheduled ??= setTimeout(() => {
       this.scheduled = undefined;
       void this.send();
     }, 50);
@@ -66,6 +78,7 @@ export class StatusReport {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.scheduled);
+    clearTimeout(this.followUp);
     await this.building;
     return this.offline();
   }
@@ -87,7 +100,7 @@ export class StatusReport {
       this.building = undefined;
       if (this.again && !this.stopped) {
         this.again = false;
-        this.changed();
+        this.soon();
       }
     });
     return this.building;
