@@ -155,7 +155,7 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
     const here = fileURLToPath(new URL('./sim-agents.ts', import.meta.url));
     const half = Math.ceil(nodes / 2);
     for (const [from, to] of [[0, half], [half, nodes]] as const) {
-      const p = fork(here, [JSON.stringify({ url, network: NETWORK_OF_FIXTURE, controllerKey: keyHex, from, to })], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const p = fork(here, [JSON.stringify({ url, network: NETWORK_OF_FIXTURE, controllerKey: keyHex, from, to })], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       agents.push(p);
       cleanup.push(() => p.kill('SIGKILL'));
     }
