@@ -371,7 +371,10 @@ export class Controller {
     for (const i of issues) {
       const key = `${i.code} ${i.path} ${i.entryId ?? ''} ${i.message}`;
       now.add(key);
-      if (!this.knownIssues.has(key)) this.o.log.warn({ block: block.number, issue: i }, `registry entry refused: ${i.message}`);
+      if (this.knownIssues.has(key)) continue;
+      // Errors leave the entry out; warnings keep it (an address moved, a selector matches nothing).
+      const what = i.severity === 'error' ? `registry entry left out: ${i.path}` : `registry warning: ${i.path}`;
+      this.o.log.warn({ block: block.number, issue: i }, `${what}: ${i.message}`);
     }
     this.knownIssues = now;
   }

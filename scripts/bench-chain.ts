@@ -25,7 +25,7 @@ const OWNERS = 50;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const home = mkdtempSync(join(tmpdir(), 'sub0-bench-chain-'));
-const log = pino({ level: 'warn' });
+const log = pino({ level: 'warn' }, pino.destination(2)); // stdout is the table and the JSON line
 const chain = await startLocalChain({ home, port: 0, log });
 const client = await connect(chain.endpoint);
 try {

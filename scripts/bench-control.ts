@@ -5,7 +5,8 @@ import { benchControl, summarize, type ControlBenchResult } from '../lab/bench/b
 
 const NODES = Number(process.env.BENCH_NODES ?? 1000);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
-const log = pino({ level: process.env.SUB0_BENCH_LOG ?? 'warn' });
+// Logs go to stderr: stdout is the table and the JSON lines other tools read.
+const log = pino({ level: process.env.SUB0_BENCH_LOG ?? 'error' }, pino.destination(2));
 const say = (line: string) => process.stderr.write(`  ${line}\n`);
 
 const results: ControlBenchResult[] = [];
