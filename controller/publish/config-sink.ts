@@ -1,8 +1,7 @@
 /**
  * Where the controller puts each node's signed config. Full state per node, replaced whole: a node
- * that (re)starts reads its current config and nothing is replayed. The directory sink is the
- * first implementation (the lab's agents watch their file); the retained-MQTT sink comes next,
- * behind the same interface.
+ * that (re)starts reads its current config and nothing is replayed: a retained MQTT message per
+ * node (mqtt-sink.ts), or a file per node (directory-sink.ts: tests, air-gapped sites).
  */
 import type { NodeId } from '../../fabric/schema.js';
 

@@ -1,8 +1,8 @@
 /**
- * Where signed configs come from. For now one source: a signed envelope file the agent watches
- * (the lab and `sub0 agent --config` write it; replace it atomically, by rename). The controller's
- * retained MQTT message comes later behind the same interface. A source only delivers bytes: the
- * ConfigGate decides what is accepted.
+ * Where signed configs come from: the node's retained topic at a broker (mqtt-channel.ts), or a
+ * signed envelope file the agent watches (`sub0 agent --config`; tests and air-gapped sites;
+ * replace it atomically, by rename). A source only delivers bytes: the ConfigGate decides what is
+ * accepted.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
