@@ -19,16 +19,19 @@ export interface ChainFlags {
   registry?: string;
   suri?: string;
   multisig?: string;
+  /** Sign as a proxy of this account (the gatekeeper acting for the operator). */
+  proxyFor?: string;
   json?: boolean;
 }
 
 /** Adds --endpoint and --registry (and, for writes, --suri and --multisig, and --json). */
-export function chainOptions(cmd: Command, o: { write?: boolean; multisig?: boolean; json?: boolean } = {}): Command {
+export function chainOptions(cmd: Command, o: { write?: boolean; multisig?: boolean; proxy?: boolean; json?: boolean } = {}): Command {
   cmd
     .option('--endpoint <ws-url>', 'Substrate node to use (env SUB0_ENDPOINT; default: the local chain of `sub0 lab up` or `sub0 chain up`)')
     .option('--registry <id>', 'the registry on that chain (env SUB0_REGISTRY; default: the local chain\'s)');
   if (o.write) cmd.option('--suri <secret>', 'signing key: mnemonic, seed or URI (env SUB0_SURI); //Alice-style dev keys only on the local chain');
   if (o.multisig) cmd.option('--multisig <threshold:accounts>', 'sign as one of a multisig, e.g. 2:ACCOUNT1,ACCOUNT2,ACCOUNT3');
+  if (o.proxy) cmd.option('--proxy-for <account>', 'sign as a proxy of this account (a gatekeeper acting for the operator)');
   if (o.json ?? true) cmd.option('--json', 'machine-readable output');
   return cmd;
 }
@@ -36,7 +39,21 @@ export function chainOptions(cmd: Command, o: { write?: boolean; multisig?: bool
 /** The signer the flags name: a key, optionally acting as one signatory of a multisig. */
 export async function signerFrom(flags: ChainFlags, lab: boolean, env: NodeJS.ProcessEnv = process.env): Promise<Signer> {
   const pair = await keyFromSuri(resolveSuri(flags.suri, env), { lab });
+  if (flags.proxyFor !== undefined) {
+    if (flags.multisig !== undefined) throw new Sub0Error('invalid-input', '--proxy-for and --multisig exclude each other');
+    return { pair, proxy: { real: accountFlag(flags.proxyFor, 'proxy-for') } };
+  }
   return flags.multisig === undefined ? { pair } : { pair, multisig: parseMultisig(flags.multisig) };
+}
+
+/** An account address flag, checked. */
+export function accountFlag(a: string, name: string): string {
+  try {
+    decodeAddress(a);
+    return a;
+  } catch {
+    throw new Sub0Error('invalid-input', `--${name}: "${a}" is not an account address`);
+  }
 }
 
 export function parseMultisig(s: string): { threshold: number; signatories: string[] } {

@@ -66,19 +66,61 @@ export function registerNode(program: Command): void {
       }),
     );
 
+  for (const [verb, state, what] of [
+    ['quarantine', 'quarantined', 'cut a node off the mesh: its peers drop it and it loses broker access (the gatekeeper does this itself)'],
+    ['readmit', 'active', 'take a quarantined node back into the mesh'],
+  ] as const) {
+    chainOptions(node.command(verb), { write: true, proxy: true })
+      .description(`${what}; signed by the operator, or by its gatekeeper with --proxy-for OPERATOR`)
+      .argument('<id>', 'node id')
+      .action(
+        action(async (id: string, o: ChainFlags) => {
+          await submitChanges(o, [{ op: 'update', kind: 'node', id, fields: { state } }], `node ${id} ${state === 'active' ? 'readmitted' : 'quarantined'}`);
+        }),
+      );
+  }
+
   const dvci = program.command('dvci').description('data centres (DVCIs) in the chain registry');
   chainOptions(dvci.command('define'), { write: true })
     .description('define a DVCI (signed by the network operator; --owner is its operator)')
     .argument('<id>', 'DVCI id')
     .option('--name <text>', 'display name')
     .option('--region <text>', 'region')
+    .option('--controller <hex>', 'a controller key allowed to sign its nodes\' configs (repeatable; `sub0 controller key` prints it)', collect)
     .option('--owner <account>', 'the DVCI\'s operator (default: the signer)')
     .action(
-      action(async (id: string, o: ChainFlags & { name?: string; region?: string; owner?: string }) => {
-        const fields = { id, ...(o.name ? { name: o.name } : {}), ...(o.region ? { region: o.region } : {}) };
-        await submitChanges(o, [{ op: 'create', kind: 'dvci', fields, ...(o.owner ? { owner: o.owner } : {}) }], `dvci ${id} defined`);
+      action(async (id: string, o: DvciFlags & { owner?: string }) => {
+        await submitChanges(o, [{ op: 'create', kind: 'dvci', fields: { id, ...dvciFields(o) }, ...(o.owner ? { owner: o.owner } : {}) }], `dvci ${id} defined`);
       }),
     );
+  chainOptions(dvci.command('update'), { write: true })
+    .description('change a DVCI: its name, region, or the controller keys it authorizes (the set given replaces the old one)')
+    .argument('<id>', 'DVCI id')
+    .option('--name <text>', 'display name')
+    .option('--region <text>', 'region')
+    .option('--controller <hex>', 'the controller keys allowed to sign its nodes\' configs (repeatable; replaces the set)', collect)
+    .option('--no-controllers', 'authorize no controller keys (nodes keep the keys they were installed with)')
+    .action(
+      action(async (id: string, o: DvciFlags) => {
+        await submitChanges(o, [{ op: 'update', kind: 'dvci', id, fields: dvciFields(o) }], `dvci ${id} updated`);
+      }),
+    );
+}
+
+interface DvciFlags extends ChainFlags {
+  name?: string;
+  region?: string;
+  controller?: string[];
+  /** false with --no-controllers */
+  controllers?: boolean;
+}
+
+function dvciFields(o: DvciFlags): Record<string, unknown> {
+  return {
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.region ? { region: o.region } : {}),
+    ...(o.controller ? { controllers: o.controller.map((k) => k.toLowerCase()) } : o.controllers === false ? { controllers: [] } : {}),
+  };
 }
 
 /** The node fields the flags set; absent flags are left out (an update keeps those fields). */

@@ -10,6 +10,7 @@ import { registerAcl } from './acl-command.js';
 import { registerController } from './controller-command.js';
 import { registerLab } from './lab-command.js';
 import { registerMesh } from './mesh-command.js';
+import { registerGatekeeper } from './gatekeeper-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -31,5 +32,6 @@ registerNode(program);
 registerSlot(program);
 registerAcl(program);
 registerController(program);
+registerGatekeeper(program);
 
 await program.parseAsync(process.argv);

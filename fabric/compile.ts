@@ -96,6 +96,7 @@ export class Compiler {
       network: snap.network.id,
       node: node.id,
       dvci: node.dvci,
+      controllers: net.dvciControllers.get(node.dvci) ?? [],
       revision: block,
       interface: { addresses, listenPort: node.listenPort },
     };

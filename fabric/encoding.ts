@@ -61,7 +61,7 @@ export function canonicalConfigBytes(c: NodeConfig): Buffer {
     if (i) parts.push(COMMA);
     parts.push(aclBytes(c.acl[i]!));
   }
-  parts.push(Buffer.from(`],"dvci":${q(c.dvci)},"interface":{"addresses":${q(c.interface.addresses)},"listenPort":${q(c.interface.listenPort)}},"mode":${q(c.mode)},"network":${q(c.network)},"node":${q(c.node)},"peers":[`));
+  parts.push(Buffer.from(`],"controllers":${q(c.controllers)},"dvci":${q(c.dvci)},"interface":{"addresses":${q(c.interface.addresses)},"listenPort":${q(c.interface.listenPort)}},"mode":${q(c.mode)},"network":${q(c.network)},"node":${q(c.node)},"peers":[`));
   for (let i = 0; i < c.peers.length; i++) {
     if (i) parts.push(COMMA);
     parts.push(peerBytes(c.peers[i]!));

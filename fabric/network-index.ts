@@ -38,6 +38,8 @@ export interface NetworkIndex {
   readonly groups: ReadonlyMap<string, readonly PlacedSlot[]>;
   readonly owners: ReadonlyMap<string, readonly PlacedSlot[]>;
   readonly dvciMembers: ReadonlyMap<string, readonly number[]>; // active nodes per DVCI
+  /** Each DVCI's authorized controller keys, sorted (one array shared by its nodes' configs). */
+  readonly dvciControllers: ReadonlyMap<string, string[]>;
   readonly peerEntry: readonly (Peer | undefined)[]; // active nodes only
   readonly issues: readonly Issue[];
 }
@@ -53,9 +55,13 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   const net = snap.network.id;
 
   const dvcis = new Set<string>();
+  const dvciControllers = new Map<string, string[]>();
   snap.dvcis.forEach((d, i) => {
     if (dvcis.has(d.id)) issues.push(issue('duplicate-id', `dvcis[${i}].id`, `DVCI id "${d.id}" is already taken by an earlier entry`, d.id));
-    else dvcis.add(d.id);
+    else {
+      dvcis.add(d.id);
+      dvciControllers.set(d.id, [...(d.controllers ?? [])].sort());
+    }
   });
 
   const nodeList: Node[] = [];
@@ -138,7 +144,7 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
     peerEntry[ix] = { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS };
   });
 
-  return { nodeList, byId, idRank, nodeCidrs, slotIx, placed, placedOn, groups, owners, dvciMembers, peerEntry, issues };
+  return { nodeList, byId, idRank, nodeCidrs, slotIx, placed, placedOn, groups, owners, dvciMembers, dvciControllers, peerEntry, issues };
 }
 
 function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {

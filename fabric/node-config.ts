@@ -4,7 +4,7 @@
  * parses it with this schema, verifies it and reconciles the kernel to it. Full state, never deltas.
  */
 import { z } from 'zod';
-import { BlockRef, Endpoint, ID_PATTERN, Id, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
+import { BlockRef, Ed25519Key, Endpoint, ID_PATTERN, Id, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
 
 /** `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. */
 const HOST_CIDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}\/32|[0-9a-f:]+\/128)$/;
@@ -54,6 +54,11 @@ export const NodeConfig = z.strictObject({
   network: Id,
   node: Id,
   dvci: Id,
+  /**
+   * The controller keys the chain authorizes for this node's DVCI (sorted hex): the agent accepts
+   * configs signed by these from now on. Empty: the chain names none, the agent keeps its own.
+   */
+  controllers: z.array(Ed25519Key).max(8),
   /** The finalized block this config was compiled from; agents never go back to an older one. */
   revision: BlockRef,
   /** active: in the mesh; quarantined: cut off, the agent removes every peer and rule. */

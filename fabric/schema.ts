@@ -64,6 +64,16 @@ export const Dvci = z.object({
   operator: Account,
   name: z.string().max(64).optional(),
   region: z.string().max(32).optional(),
+  /**
+   * The controller keys allowed to sign the configs of this DVCI's nodes. Every config carries
+   * the set, so agents follow its changes from configs they already trust. Empty: the chain
+   * names none, and agents keep trusting the keys they were installed with.
+   */
+  controllers: z
+    .array(Ed25519Key)
+    .max(8, 'at most 8 controller keys per DVCI')
+    .default([])
+    .refine((l) => new Set(l).size === l.length, 'controller keys must not repeat'),
   origin: Origin.optional(),
 });
 

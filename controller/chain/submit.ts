@@ -24,16 +24,18 @@ export interface SubmitOutcome {
 }
 
 /** Errors that mean "this signer may not do this", as the runtime names them. */
-const PERMISSION_ERRORS = new Set(['BadOrigin', 'uniques.NoPermission', 'uniques.WrongOwner', 'uniques.Frozen', 'multisig.SenderInSignatories', 'multisig.NotOwner']);
+const PERMISSION_ERRORS = new Set(['BadOrigin', 'uniques.NoPermission', 'uniques.WrongOwner', 'uniques.Frozen', 'multisig.SenderInSignatories', 'multisig.NotOwner', 'proxy.NotProxy', 'proxy.Unproxyable', 'system.CallFiltered']);
 
 /** The account a signer acts as: its own, or the multisig's. */
 export function actingAccount(signer: Signer, ss58: number): string {
+  if (signer.proxy) return signer.proxy.real;
   const m = signer.multisig;
   return m ? encodeMultiAddress([...m.signatories], m.threshold, ss58) : signer.pair.address;
 }
 
 export async function submitCall(client: ChainClient, call: Call, signer: Signer): Promise<SubmitOutcome> {
   if (signer.multisig) return submitMultisig(client, call, signer, signer.multisig);
+  if (signer.proxy) return submitProxied(client, call, signer, signer.proxy.real);
   const { events: _events, ...outcome } = await submitSigned(client, call, signer);
   return outcome;
 }
@@ -89,6 +91,17 @@ async function submitMultisig(client: ChainClient, call: Call, signer: Signer, m
   const result = executed.event.data[executed.event.data.length - 1] as unknown as { isErr: boolean; asErr: DispatchError };
   if (result.isErr) throw dispatchFailure(api, result.asErr, multisig);
   return { status: 'applied', block: r.block, extrinsic: r.extrinsic, approvals: { have, need: m.threshold } };
+}
+
+/** The call through proxy.proxy: the pallet reports the inner call's outcome in ProxyExecuted. */
+async function submitProxied(client: ChainClient, call: Call, signer: Signer, real: string): Promise<SubmitOutcome> {
+  const tx = txFn(client.api, 'proxy', 'proxy')(real, null, call.method);
+  const { events, ...outcome } = await submitSigned(client, tx, signer);
+  const executed = events.find((e) => e.event.section === 'proxy' && e.event.method === 'ProxyExecuted');
+  if (!executed) throw new Sub0Error('chain', `proxy.proxy by ${signer.pair.address} for ${real} ran no call`);
+  const result = executed.event.data[0] as unknown as { isErr: boolean; asErr: DispatchError };
+  if (result.isErr) throw dispatchFailure(client.api, result.asErr, `${signer.pair.address} (as proxy of ${real})`);
+  return outcome;
 }
 
 interface PendingMultisig extends Codec {

@@ -5,7 +5,8 @@
  *
  * Attribute keys and values (values are UTF-8 text unless noted; defaults are not written):
  *   all   id
- *   dvci  name, region                     (the DVCI's operator is the item owner)
+ *   dvci  name, region, ck (the controller keys authorized for it: their 32 raw bytes each,
+ *         concatenated)                  (the DVCI's operator is the item owner)
  *   node  dvci, key (the WireGuard key as its 32 raw bytes), ik (the identity key as its 32 raw
  *         bytes), ep (endpoints, space-separated),
  *         port (absent: 51820), state, cap ("vcpus/memoryMiB/diskGiB"), salt
@@ -127,6 +128,16 @@ class Fields {
     return { vcpus, memoryMiB, diskGiB };
   }
 
+  /** Concatenated 32-byte keys, as hex. */
+  keys(key: string, field: string): string[] | undefined {
+    const b = this.bytes(key);
+    if (!b) return undefined;
+    if (b.length % 32 !== 0) return this.fail(field, `attribute "${key}" must hold 32-byte keys, got ${b.length} bytes`);
+    const out: string[] = [];
+    for (let off = 0; off < b.length; off += 32) out.push(Buffer.from(b.subarray(off, off + 32)).toString('hex'));
+    return out;
+  }
+
   selector(key: string, field: string, accounts: AccountFormat): string | undefined {
     const s = this.text(key, field);
     if (s === undefined || !s.startsWith('owner:')) return s;
@@ -146,7 +157,7 @@ export function decodeEntry(kind: EntryKind, it: RawItem, owner: string, at: str
   const id = f.text('id', 'id');
   switch (kind) {
     case 'dvci':
-      raw = { id, operator: owner, name: f.text('name', 'name'), region: f.text('region', 'region') };
+      raw = { id, operator: owner, name: f.text('name', 'name'), region: f.text('region', 'region'), controllers: f.keys('ck', 'controllers') };
       break;
     case 'node': {
       const key = f.bytes('key');
@@ -214,6 +225,7 @@ export function encodeEntry(kind: EntryKind, e: Dvci | Node | Slot | AclRule, ac
       const d = e as Dvci;
       put('name', d.name);
       put('region', d.region);
+      if (d.controllers.length) put('ck', Buffer.concat(d.controllers.map((k) => Buffer.from(k, 'hex'))));
       break;
     }
     case 'node': {
