@@ -36,6 +36,11 @@ export type RegistryChange =
 export interface Signer {
   readonly pair: KeyringPair;
   readonly multisig?: { readonly threshold: number; readonly signatories: readonly string[] };
+  /**
+   * With `proxy`, `pair` signs as a proxy of `real` (Proxy pallet): the call runs with `real` as
+   * its origin, as far as the proxy type the runtime records for the pair lets it.
+   */
+  readonly proxy?: { readonly real: string };
 }
 
 export interface SnapshotRead {
@@ -77,6 +82,12 @@ export interface Touch {
   readonly item?: number;
   /** What happened, as the chain names it (e.g. `uniques.AttributeSet`). */
   readonly event: string;
+  /** The index in its block of the extrinsic that made the change; absent for changes outside extrinsics. */
+  readonly extrinsic?: number;
+  /** The entry field's key, for attribute changes (as the registry stores it, e.g. `state`). */
+  readonly key?: string;
+  /** The new value when the key is `state` (a node's quarantine or readmission, a retirement). */
+  readonly value?: string;
 }
 
 export interface Submitted {

@@ -135,6 +135,7 @@ export class UniquesRegistry implements LogosRegistry {
     const plan = new Plan(this, at, actingAccount(signer, this.accounts.ss58));
     for (const c of changes) await plan.add(c);
     const calls = plan.calls();
+    if (calls.length === 0) throw new Sub0Error('invalid-input', `nothing to change: the registry already holds ${changes.map((c) => `${c.kind} ${'id' in c ? c.id : String(c.fields.id)}`).join(', ')} as asked`);
     const call = calls.length === 1 ? calls[0]! : txFn(this.client.api, 'utility', 'batchAll')(calls);
     const r = await submitCall(this.client, call, signer);
     return { ...r, entries: plan.entries };
