@@ -102,22 +102,47 @@ export class UniquesRegistry implements LogosRegistry {
     const apiAt = await this.client.api.at(block.hash);
     const records = (await storage(apiAt, 'system', 'events')()) as unknown as readonly EventRecord[];
     const seen = new Set<string>();
+    const issued = new Set<string>();
     const out: Touch[] = [];
-    for (const { event } of records) {
+    for (const { event, phase } of records) {
       if (event.section !== 'uniques') continue;
       const kind = kindOf.get(Number(event.data[0]!.toString()));
       if (kind === undefined) continue;
       let item: number | undefined;
+      let key: string | undefined;
+      let value: string | undefined;
       if (ITEM_EVENTS.has(event.method)) item = Number(event.data[1]!.toString());
       else if (event.method === 'AttributeSet' || event.method === 'AttributeCleared') {
         const maybe = event.data[1] as unknown as { isSome: boolean; unwrap(): { toNumber(): number } };
         if (maybe.isSome) item = maybe.unwrap().toNumber();
+        // Keys are ASCII by construction (keyHex); a value is only kept for `state`: the audit's decisions.
+        key = Buffer.from(event.data[2]!.toU8a(true)).toString('latin1');
+        if (key === 'state' && event.method === 'AttributeSet') value = text(event.data[3]!.toU8a(true));
       }
-      const t: Touch = item === undefined ? { kind: kind === 'dvci' ? 'network' : kind, event: `uniques.${event.method}` } : { kind, item, event: `uniques.${event.method}` };
-      const key = `${t.kind}/${t.item ?? '-'}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push(t);
+      const extrinsic = phase.isApplyExtrinsic ? phase.asApplyExtrinsic.toNumber() : undefined;
+      const t: Touch = {
+        ...(item === undefined ? { kind: kind === 'dvci' ? ('network' as const) : kind } : { kind, item }),
+        event: `uniques.${event.method}`,
+        ...(extrinsic !== undefined ? { extrinsic } : {}),
+        ...(key !== undefined ? { key } : {}),
+        ...(value !== undefined ? { value } : {}),
+      };
+      const id = `${t.kind}/${t.item ?? '-'}`;
+      const decision = `${id}/state/${extrinsic ?? '-'}`;
+      if (event.method === 'Issued') issued.add(id);
+      if (!seen.has(id)) {
+        seen.add(id);
+        if (value !== undefined) seen.add(decision);
+        out.push(t);
+        continue;
+      }
+      // A node's state change is a gatekeeper's decision (quarantine, readmission, retirement):
+      // it is a touch of its own even after another change of the node, so that the audit sees
+      // it. Not at registration: the first state is part of the node's creation.
+      if (kind === 'node' && value !== undefined && !issued.has(id) && !seen.has(decision)) {
+        seen.add(decision);
+        out.push(t);
+      }
     }
     // The network's own attributes changed: the collections may have moved.
     if (out.some((t) => t.kind === 'network')) {
