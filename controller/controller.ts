@@ -48,6 +48,11 @@ export interface ControllerOptions {
   readonly beforePublish?: (snapshot: ChainSnapshot, result: CompileResult) => Promise<void> | void;
   /** Called after each pass (also given by `stats.last`). */
   readonly onPass?: (pass: PassRecord) => void;
+  /**
+   * Called with every touched block the follower hands over, in order, before its cursor moves
+   * past it (the audit trail); a failure makes the follower retry the block.
+   */
+  readonly onBlock?: (b: TouchedBlock) => void | Promise<void>;
   /** How often the network is read in full and checked against the incremental state (default 10 min; 0: only at start). */
   readonly fullReadMs?: number;
   /** Deadline of one chain read, full or of items (default 60 s). */
@@ -194,7 +199,8 @@ export class Controller {
 
   // ---------------------------------------------------------------- triggers
 
-  private onBlock(b: TouchedBlock): void {
+  private async onBlock(b: TouchedBlock): Promise<void> {
+    await this.o.onBlock?.(b);
     const held = this.state.held;
     if (held && b.block.number <= held.block.number) return; // already in the held snapshot
     this.pending.push(b);

@@ -10,11 +10,14 @@
  * is published again from the state held, without reading the chain.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { CONTROLLER_LOGIN } from '../fabric/broker-login.js';
 import type { SigningKey } from '../fabric/envelope.js';
 import type { BlockRef } from '../fabric/schema.js';
 import { MqttLink } from '../overlay/mqtt/mqtt-link.js';
+import { AUDIT_FILE } from './audit/audit-index.js';
+import { AuditLog } from './audit/audit-log.js';
 import { admissionOf, sameAdmission, type Admission, type BrokerAdmission } from './broker/admission.js';
 import { EmbeddedBroker } from './broker/embedded-broker.js';
 import { MosquittoAdmission } from './broker/mosquitto-admission.js';
@@ -95,6 +98,8 @@ export class ControllerService {
     const publisher = new Publisher(sinks.length === 1 ? sinks[0]! : fanOut(sinks), o.key);
 
     let admitted: { network: string; nodes: Admission } | undefined;
+    // The audit trail sits beside the follower's cursor: it is complete up to it.
+    const audit = AuditLog.open({ file: join(dirname(o.cursorFile), AUDIT_FILE), cursorFile: o.cursorFile, client: o.client, registry: o.registry.locator, log: log.child({ component: 'audit' }) });
     const controller = await Controller.start({
       client: o.client,
       registry: o.registry,
@@ -104,6 +109,7 @@ export class ControllerService {
       ...(o.fullReadMs !== undefined ? { fullReadMs: o.fullReadMs } : {}),
       ...(o.onPublished ? { onPublished: o.onPublished } : {}),
       ...(o.onPass ? { onPass: o.onPass } : {}),
+      onBlock: (b) => audit.append(b),
       beforePublish: async (snapshot, result) => {
         const network = snapshot.network.id;
         if (mqtt) mqtt.network = network;
