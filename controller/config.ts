@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { Sub0Error } from '../fabric/errors.js';
 import { sub0Home } from './chain/home.js';
+import type { HealthPolicy } from '../fabric/health.js';
 import type { BrokerChoice } from './service.js';
+
+/**
+ * Agents send a heartbeat every 5 s by default: three missed make a node degraded; a node that
+ * does not run what was published for it is given 10 s; quarantine comes 30 s after degradation.
+ */
+export const DEFAULT_POLICY: HealthPolicy = { heartbeatTimeoutMs: 15_000, settleMs: 10_000, graceMs: 30_000 };
 
 const HostPort = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be HOST:PORT');
 
@@ -29,6 +36,11 @@ export const ControllerFlags = z.object({
   /** Where the follower's cursor and the broker secret are kept. */
   stateDir: z.string().optional(),
   fullReadMs: z.string().regex(/^\d+$/, 'must be a number of ms').optional(),
+  /** The gatekeeper's chain key (a proxy of the operator): without it nodes are watched, not quarantined. */
+  gatekeeperSuri: z.string().min(1).optional(),
+  heartbeatTimeoutMs: z.string().regex(/^\d+$/, 'must be a number of ms').optional(),
+  settleMs: z.string().regex(/^\d+$/, 'must be a number of ms').optional(),
+  quarantineGraceMs: z.string().regex(/^\d+$/, 'must be a number of ms').optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
   logFormat: z.enum(['text', 'json']).optional(),
 });
@@ -44,6 +56,8 @@ export interface ControllerConfig {
   readonly cursorFile: string;
   readonly adminSecretFile: string;
   readonly fullReadMs: number | undefined;
+  /** The gatekeeper: how nodes are judged, and the chain key it quarantines with (if any). */
+  readonly gatekeeper: { readonly policy: HealthPolicy; readonly suri: string | undefined };
   readonly logLevel: string;
   readonly logFormat: 'text' | 'json' | undefined;
 }
@@ -76,6 +90,14 @@ export function controllerConfig(flags: unknown, env: NodeJS.ProcessEnv = proces
     cursorFile: join(state, 'cursor.json'),
     adminSecretFile: join(state, 'broker.secret'),
     fullReadMs: d.fullReadMs === undefined ? undefined : Number(d.fullReadMs),
+    gatekeeper: {
+      policy: {
+        heartbeatTimeoutMs: Number(d.heartbeatTimeoutMs ?? DEFAULT_POLICY.heartbeatTimeoutMs),
+        settleMs: Number(d.settleMs ?? DEFAULT_POLICY.settleMs),
+        graceMs: Number(d.quarantineGraceMs ?? DEFAULT_POLICY.graceMs),
+      },
+      suri: d.gatekeeperSuri ?? (env.SUB0_GATEKEEPER_SURI || undefined),
+    },
     logLevel: d.logLevel ?? env.SUB0_LOG_LEVEL ?? 'info',
     logFormat: d.logFormat,
   });

@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../overlay/atomic-file.js';
 import { createLogger } from '../overlay/logger.js';
 import { loadOrCreateSigningKey } from '../overlay/signing-key-file.js';
 import { loadOrCreateAdminSecret } from './broker/admin-secret.js';
+import { keyFromSuri } from './chain/keys.js';
 import { openChain } from './chain/open-chain.js';
 import type { ControllerConfig } from './config.js';
 import { ControllerService } from './service.js';
@@ -21,6 +22,8 @@ export async function runController(cfg: ControllerConfig): Promise<void> {
   const publicKey = bytesToHex(key.publicKey);
   log.info({ keyFile: cfg.keyFile, publicKey, created }, 'signing key (agents trust it with --trust)');
   const adminSecret = loadOrCreateAdminSecret(cfg.adminSecretFile);
+  const gatekeeperPair = cfg.gatekeeper.suri ? await keyFromSuri(cfg.gatekeeper.suri, { lab: chain.lab }) : undefined;
+  if (gatekeeperPair) log.info({ account: gatekeeperPair.address }, 'gatekeeper key (the operator authorizes it: sub0 gatekeeper authorize)');
   const service = await ControllerService.start({
     client: chain.client,
     registry: chain.registry,
@@ -31,6 +34,7 @@ export async function runController(cfg: ControllerConfig): Promise<void> {
     ...(cfg.broker ? { broker: cfg.broker } : {}),
     ...(cfg.out ? { out: cfg.out } : {}),
     ...(cfg.fullReadMs !== undefined ? { fullReadMs: cfg.fullReadMs } : {}),
+    gatekeeper: { policy: cfg.gatekeeper.policy, ...(gatekeeperPair ? { signer: gatekeeperPair } : {}) },
   });
   if (service.brokerUrl) writeFileAtomic(join(cfg.stateDir, BROKER_RECORD), `${JSON.stringify({ url: service.brokerUrl, controllerKey: publicKey }, null, 2)}\n`);
   log.info({ endpoint: chain.client.endpoint, registry: chain.registry.locator, broker: service.brokerUrl, listening: service.listening, out: cfg.out }, 'controller running');

@@ -83,12 +83,18 @@ function signedBytes(magic: string, digest: Uint8Array): Uint8Array {
 
 /** Seals a payload; returns the envelope's wire bytes. Deterministic (ed25519 is). */
 export function seal(magic: string, payload: Uint8Array, key: SigningKey): Uint8Array {
-  const sig = sign(null, signedBytes(magic, sha256Bytes(payload)), privateKeyObject(key.secretKey));
+  return sealDigest(magic, payload, key).wire;
+}
+
+/** seal(), with the payload's sha256 (hex) it computed: the hash a verifier will report. */
+export function sealDigest(magic: string, payload: Uint8Array, key: SigningKey): { wire: Uint8Array; hash: string } {
+  const digest = sha256Bytes(payload);
+  const sig = sign(null, signedBytes(magic, digest), privateKeyObject(key.secretKey));
   const header = utf8ToBytes(`${magic} ${bytesToHex(key.publicKey)} ${bytesToHex(sig)}\n`);
   const wire = new Uint8Array(header.length + payload.length);
   wire.set(header, 0);
   wire.set(payload, header.length);
-  return wire;
+  return { wire, hash: bytesToHex(digest) };
 }
 
 export interface Opened {

@@ -19,7 +19,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { encodeConfig } from './encoding.js';
-import { open, seal, type SigningKey } from './envelope.js';
+import { open, seal, sealDigest, type SigningKey } from './envelope.js';
 import { Sub0Error } from './errors.js';
 import { parseNodeConfig, type NodeConfig } from './node-config.js';
 
@@ -35,9 +35,9 @@ export function signConfig(config: NodeConfig, key: SigningKey): Uint8Array {
   return seal(CONFIG_MAGIC, encodeConfig(config), key);
 }
 
-/** signConfig for a config already encoded (encodeConfig): no second canonicalization. */
-export function sealConfig(encoded: Uint8Array, key: SigningKey): Uint8Array {
-  return seal(CONFIG_MAGIC, encoded, key);
+/** signConfig for a config already encoded (encodeConfig): no second canonicalization; with its configHash. */
+export function sealConfig(encoded: Uint8Array, key: SigningKey): { wire: Uint8Array; hash: string } {
+  return sealDigest(CONFIG_MAGIC, encoded, key);
 }
 
 /**

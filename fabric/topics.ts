@@ -52,3 +52,13 @@ export function nodeOfTopic(network: string, topic: string): { node: NodeId; kin
   const kind = rest[1];
   return kind === 'config' || kind === 'status' ? { node: rest[0], kind } : undefined;
 }
+
+/** A gatekeeper's signed report of the nodes' health (retained), one per controller key. */
+export function gatekeeperTopic(network: string, controllerKey: string): string {
+  return `${TOPIC_ROOT}/${network}/gatekeeper/${controllerKey}/health`;
+}
+
+/** Every gatekeeper's report (`sub0 mesh status`). */
+export function allGatekeepers(network: string): string {
+  return `${TOPIC_ROOT}/${network}/gatekeeper/+/health`;
+}

@@ -71,7 +71,7 @@ export class Agent {
           network: config.network!,
           node: config.node!,
           identity: identity.key,
-          controllerKeys: () => config.trust,
+          controllerKeys: () => gate.trustedKeys,
           will: (): Uint8Array => report!.offline(),
           log,
         }),

@@ -56,7 +56,7 @@ export function agentFlags(cmd: Command): Command {
     .option('--broker <url...>', 'MQTT broker(s) to take the config from and report status to, mqtt://host:port (env SUB0_BROKER, comma-separated)')
     .option('--network <id>', 'the network id (with --broker; env SUB0_NETWORK)')
     .option('--config <file>', 'a signed NodeConfig envelope file to watch instead of, or besides, a broker (env SUB0_CONFIG)')
-    .option('--status-interval-ms <ms>', 'publish the signed status at least this often (default 10000)')
+    .option('--status-interval-ms <ms>', 'publish the signed status (the heartbeat) at least this often (default 5000)')
     .option('--trust <hex...>', 'trusted controller ed25519 public key(s), hex (env SUB0_TRUST, comma-separated)')
     .option('--node <id>', 'this node id (default: taken from the first config)')
     .option('--ifname <name>', 'WireGuard interface name (default s0-<node>; unique on the machine)')
@@ -95,7 +95,7 @@ export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = pro
     config: flags.config ?? env.SUB0_CONFIG,
     brokers: brokers.flatMap((b) => b.split(',')).map((b) => b.trim()).filter(Boolean),
     network: flags.network ?? env.SUB0_NETWORK,
-    statusIntervalMs: Number(flags.statusIntervalMs ?? env.SUB0_STATUS_INTERVAL_MS ?? 10_000),
+    statusIntervalMs: Number(flags.statusIntervalMs ?? env.SUB0_STATUS_INTERVAL_MS ?? 5_000),
     trust: trust.flatMap((t) => t.split(',')).map((t) => t.trim().toLowerCase()),
     node: flags.node ?? env.SUB0_NODE,
     ifname: flags.ifname ?? env.SUB0_IFNAME,

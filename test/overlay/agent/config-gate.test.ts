@@ -9,13 +9,23 @@ import t from 'tap';
 import { compile } from '../../../fabric/compile.js';
 import type { NodeConfig } from '../../../fabric/node-config.js';
 import { generateSigningKey, signConfig } from '../../../fabric/signing.js';
-import { ACCEPTED_FILE, ConfigGate } from '../../../overlay/agent/config-gate.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { ACCEPTED_FILE, ConfigGate, TRUST_FILE } from '../../../overlay/agent/config-gate.js';
 import { SignedFileSource } from '../../../overlay/agent/config-source.js';
 import { labSnapshot } from '../../helpers/fabric-fixtures.js';
 
 const controller = generateSigningKey();
+const second = generateSigningKey();
 const stranger = generateSigningKey();
-const at = (n: number, node = 'n1'): NodeConfig => compile(labSnapshot((raw) => (raw.block = { number: n, hash: `0x${n.toString(16).padStart(64, '0')}` }))).configs.get(node)!;
+const hex = (k: { publicKey: Uint8Array }) => bytesToHex(k.publicKey);
+/** The lab network at block n, its DVCI authorizing `controllers` (default: `controller`). */
+const at = (n: number, node = 'n1', controllers = [hex(controller)]): NodeConfig =>
+  compile(
+    labSnapshot((raw) => {
+      raw.block = { number: n, hash: `0x${n.toString(16).padStart(64, '0')}` };
+      (raw.dvcis as { controllers?: string[] }[])[0]!.controllers = controllers;
+    }),
+  ).configs.get(node)!;
 const dir = mkdtempSync(join(tmpdir(), 'sub0-gate-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let seq = 0;
@@ -37,7 +47,7 @@ t.test('refusals name the reason, and change nothing', async (t) => {
   const { gate: g, dir: d } = gate('n1');
   mkdirSync(d, { recursive: true });
   g.offer(signConfig(at(42), controller), 'test');
-  t.throws(() => g.offer(signConfig(at(41), controller), 'cfg.json'), { code: 'stale-revision', message: /cfg.json: revision #41 is older than #42/ });
+  t.throws(() => g.offer(signConfig({ ...at(41), acl: [] }, controller), 'cfg.json'), { code: 'stale-revision', message: /cfg.json: revision #41 is older than #42/ }, 'an older config of other content');
   t.throws(() => g.offer(signConfig(at(50), stranger), 'cfg.json'), { code: 'bad-signature', message: /untrusted key/ });
   t.throws(() => g.offer('{"v":1', 'cfg.json'), { code: 'invalid-input', message: /not a signed node config/ });
   t.throws(() => g.offer(signConfig(at(50, 'n2'), controller), 'cfg.json'), { code: 'invalid-input', message: /for node "n2", this agent runs node "n1"/ });
@@ -56,10 +66,30 @@ t.test('a restarted agent re-applies the kept config and still refuses older one
   g.offer(signConfig(at(45), controller), 'test');
   const again = new ConfigGate(d, [controller.publicKey], undefined);
   t.equal(again.loadPersisted()?.config.revision.number, 45);
-  t.throws(() => again.offer(signConfig(at(44), controller), 'x'), { code: 'stale-revision' });
+  t.throws(() => again.offer(signConfig({ ...at(44), acl: [] }, controller), 'x'), { code: 'stale-revision' });
   t.throws(() => again.offer(signConfig(at(46, 'n2'), controller), 'x'), { message: /this agent runs node "n1"/ }, 'the node is pinned by the kept config');
   const untrusting = new ConfigGate(d, [stranger.publicKey], undefined);
   t.throws(() => untrusting.loadPersisted(), { code: 'bad-signature' }, 'a kept config is verified again');
+});
+
+t.test('the trusted keys follow the set the chain authorizes, as configs name it', async (t) => {
+  const { gate: g, dir: d } = gate('n1');
+  mkdirSync(d, { recursive: true });
+  const both = [hex(controller), hex(second)].sort();
+  t.throws(() => g.offer(signConfig(at(40, 'n1', both), second), 'x'), { code: 'bad-signature', message: /untrusted key/ }, 'before any config names it, only the installed key is trusted');
+  t.equal(g.offer(signConfig(at(40, 'n1', both), controller), 'x').kind, 'accepted');
+  t.same(g.trustedKeys, both, 'the set named by the accepted config');
+  t.equal(g.offer(signConfig(at(41, 'n1', both), second), 'x').kind, 'accepted', 'the second authorized controller is trusted now');
+  t.equal(g.offer(signConfig(at(41, 'n1', both), controller), 'x').kind, 'duplicate', 'the same config from the other controller is a duplicate');
+  t.equal(g.offer(signConfig(at(39, 'n1', both), controller), 'x').kind, 'duplicate', 'an older copy of the same content is a duplicate, not a refusal');
+  t.throws(() => g.offer(signConfig(at(42, 'n1', [hex(second)]), controller), 'x'), { code: 'bad-signature', message: /does not authorize for DVCI "lyon"/ }, 'a trusted key signing a config whose set excludes it');
+  t.equal(g.offer(signConfig(at(43, 'n1', [hex(second)]), second), 'x').kind, 'accepted', 'the chain drops the first controller');
+  t.same(g.trustedKeys, [hex(second)]);
+  t.throws(() => g.offer(signConfig(at(44, 'n1', both), controller), 'x'), { code: 'bad-signature', message: /untrusted key/ }, 'the dropped controller is refused, whatever set it claims');
+  t.same(JSON.parse(readFileSync(join(d, TRUST_FILE), 'utf8')).keys, [hex(second)], 'the learned set is kept on disk');
+  const restarted = new ConfigGate(d, [controller.publicKey], undefined);
+  t.equal(restarted.loadPersisted()?.config.revision.number, 43, 'a restart verifies the kept config with the learned set, not the installed keys');
+  t.same(restarted.trustedKeys, [hex(second)]);
 });
 
 t.test('the file source delivers the current file, then each new content once', async (t) => {

@@ -1,0 +1,131 @@
+/**
+ * The gatekeeper's judgment of nodes, pure: what each node's agent reported (its signed status, as
+ * received, with the receiver's clock), against what was published for it. A node is
+ *   ok        heard within the heartbeat timeout, running the config published for it (or a newer
+ *             one: another controller of the DVCI got there first);
+ *   degraded  silent beyond the heartbeat timeout, offline (its last will), or behind or on a
+ *             config other than the one published for its revision beyond the settling time;
+ *   quarantine (due) degraded for longer than the grace.
+ * Times are the receiver's (ms): a node's own clock says nothing the gatekeeper can trust. A
+ * watch starts when a node becomes judged (the gatekeeper's start, or the node's admission), so a
+ * node is never degraded for a silence older than the watch.
+ */
+import type { NodeStatus } from './node-status.js';
+import type { BlockRef, NodeId } from './schema.js';
+
+export interface HealthPolicy {
+  /** No heartbeat for this long: degraded. */
+  readonly heartbeatTimeoutMs: number;
+  /** A node behind, or on another config than the one published, for this long: degraded. */
+  readonly settleMs: number;
+  /** Degraded for this long: quarantine is due. */
+  readonly graceMs: number;
+}
+
+/** A config as published for a node: its revision and hash (the envelope's payload digest). */
+export interface PublishedRef {
+  readonly revision: BlockRef;
+  readonly hash: string;
+  /** When it was published (ms). */
+  readonly at: number;
+}
+
+export type DeviationReason = 'silent' | 'offline' | 'wrong-hash' | 'behind' | 'failing';
+
+export type Verdict =
+  | { readonly health: 'ok' }
+  | { readonly health: 'degraded' | 'quarantine-due'; readonly reason: DeviationReason; readonly since: number; readonly detail: string };
+
+interface Watch {
+  since: number;
+  published: PublishedRef | undefined;
+  heard: number | undefined;
+  status: NodeStatus | undefined;
+}
+
+export class HealthBook {
+  private readonly nodes = new Map<NodeId, Watch>();
+
+  constructor(readonly policy: HealthPolicy) {}
+
+  /**
+   * The nodes to judge now and what was published for each (undefined: nothing yet). Nodes left
+   * out are forgotten (retired, quarantined, or no longer this gatekeeper's); a node coming back
+   * starts a new watch.
+   */
+  watch(published: ReadonlyMap<NodeId, PublishedRef | undefined>, now: number): void {
+    for (const id of [...this.nodes.keys()]) if (!published.has(id)) this.nodes.delete(id);
+    for (const [id, ref] of published) {
+      const w = this.nodes.get(id);
+      if (w) w.published = ref;
+      else this.nodes.set(id, { since: now, published: ref, heard: undefined, status: undefined });
+    }
+  }
+
+  /** A verified status from `node`, received at `now`. Statuses of nodes not watched are ignored. */
+  heard(node: NodeId, status: NodeStatus, now: number): void {
+    const w = this.nodes.get(node);
+    if (!w) return;
+    // A retained status read at start may be old: keep the newest by the node's own order.
+    if (w.status && status.at < w.status.at) return;
+    w.status = status;
+    w.heard = now;
+  }
+
+  get watched(): ReadonlySet<NodeId> {
+    return new Set(this.nodes.keys());
+  }
+
+  /** The last status heard from a node, and when (receiver's clock). */
+  lastHeard(node: NodeId): { readonly status: NodeStatus; readonly at: number } | undefined {
+    const w = this.nodes.get(node);
+    return w?.status && w.heard !== undefined ? { status: w.status, at: w.heard } : undefined;
+  }
+
+  judge(node: NodeId, now: number): Verdict | undefined {
+    const w = this.nodes.get(node);
+    if (!w) return undefined;
+    const p = this.policy;
+    const deviation = this.deviation(w, now);
+    if (!deviation) return { health: 'ok' };
+    const { reason, since, detail } = deviation;
+    return { health: now - since >= p.graceMs ? 'quarantine-due' : 'degraded', reason, since, detail };
+  }
+
+  judgeAll(now: number): Map<NodeId, Verdict> {
+    const out = new Map<NodeId, Verdict>();
+    for (const id of this.nodes.keys()) out.set(id, this.judge(id, now)!);
+    return out;
+  }
+
+  /** The first deviation of a node at `now`, and since when it counts; undefined when none. */
+  private deviation(w: Watch, now: number): { reason: DeviationReason; since: number; detail: string } | undefined {
+    const p = this.policy;
+    const s = w.status;
+    // Its last word was "offline": degraded from then on, however long the silence that follows.
+    if (s?.state === 'offline') return { reason: 'offline', since: Math.max(w.since, w.heard!), detail: 'its agent went offline (last will, or a stop)' };
+    const lastSign = Math.max(w.since, w.heard ?? w.since);
+    if (now - lastSign > p.heartbeatTimeoutMs) {
+      const ago = w.heard === undefined ? 'never heard since the watch began' : `last heard ${Math.round((now - w.heard) / 1000)} s ago`;
+      return { reason: 'silent', since: lastSign + p.heartbeatTimeoutMs, detail: `no heartbeat for ${Math.round(p.heartbeatTimeoutMs / 1000)} s (${ago})` };
+    }
+    const pub = w.published;
+    if (!pub || !s) return undefined;
+    // The settling time runs from the later of the publication and the start of the watch.
+    const settledAt = Math.max(pub.at, w.since) + p.settleMs;
+    if (now < settledAt) return undefined;
+    const applied = s.applied;
+    if (applied && applied.revision.number === pub.revision.number && applied.hash !== pub.hash)
+      return { reason: 'wrong-hash', since: settledAt, detail: `reports config ${applied.hash.slice(0, 12)} for revision #${applied.revision.number}, published ${pub.hash.slice(0, 12)}` };
+    if (!applied || applied.revision.number < pub.revision.number) {
+      const failing = s.reconcile?.status === 'failed';
+      const where = applied ? `#${applied.revision.number}` : 'no config';
+      return {
+        reason: failing ? 'failing' : 'behind',
+        since: settledAt,
+        detail: failing ? `cannot apply #${pub.revision.number}: ${s.reconcile!.errors[0] ?? 'reconcile failed'}` : `applied ${where}, published #${pub.revision.number}`,
+      };
+    }
+    return undefined;
+  }
+}
