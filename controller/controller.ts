@@ -125,6 +125,7 @@ export class Controller {
   private retryTimer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private knownIssues = new Set<string>();
+  private notAuthorized = '';
   readonly stats: ControllerStats = { passes: 0, byKind: { 'full-read': 0, rules: 0, compile: 0 }, failed: 0, verified: 0, mismatches: 0, last: undefined };
 
   private constructor(private readonly o: ControllerOptions) {}
@@ -311,6 +312,9 @@ export class Controller {
     this.stats.byKind[compiled.kind]++;
     this.stats.last = record;
     this.logIssues(head, compiled.issues);
+    const refused = report.notAuthorized.join(' ');
+    if (refused !== this.notAuthorized && refused) this.o.log.warn({ block: head.number, dvcis: report.notAuthorized }, `the chain does not authorize this controller's key for DVCI ${refused}: its nodes' configs are left to the controllers it names`);
+    this.notAuthorized = refused;
     this.o.log.info({ ...record, block: head.number, unchanged: report.unchanged }, 'network published');
     this.o.onPublished?.(head, report);
     this.o.onPass?.(record);

@@ -14,7 +14,10 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { CONTROLLER_LOGIN } from '../fabric/broker-login.js';
 import type { SigningKey } from '../fabric/envelope.js';
-import type { BlockRef } from '../fabric/schema.js';
+import type { KeyringPair } from '@polkadot/keyring/types';
+import type { HealthPolicy } from '../fabric/health.js';
+import type { BlockRef, ChainSnapshot } from '../fabric/schema.js';
+import { Gatekeeper } from './gatekeeper.js';
 import { MqttLink } from '../overlay/mqtt/mqtt-link.js';
 import { AUDIT_FILE } from './audit/audit-index.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -48,6 +51,8 @@ export interface ControllerServiceOptions {
   /** ... and/or write one signed file per node here. */
   readonly out?: string;
   readonly fullReadMs?: number;
+  /** Watch the nodes through their statuses (needs a broker); quarantine with `signer` when given. */
+  readonly gatekeeper?: { readonly policy: HealthPolicy; readonly signer?: KeyringPair; readonly staggerMs?: number };
   readonly onPublished?: (block: BlockRef, report: PublishReport) => void;
   readonly onPass?: (pass: PassRecord) => void;
 }
@@ -62,6 +67,8 @@ export class ControllerService {
     /** The addresses the embedded broker serves on. */
     readonly listening: readonly string[],
     private readonly link: MqttLink | undefined,
+    /** The gatekeeper, when it runs here. */
+    readonly gatekeeper: Gatekeeper | undefined,
   ) {}
 
   static async start(o: ControllerServiceOptions): Promise<ControllerService> {
@@ -97,6 +104,8 @@ export class ControllerService {
     if (sinks.length === 0) throw new Error('ControllerService: nothing to publish to (give a broker or an output directory)');
     const publisher = new Publisher(sinks.length === 1 ? sinks[0]! : fanOut(sinks), o.key);
 
+    const gatekeeper = link && o.gatekeeper ? new Gatekeeper({ link, registry: o.registry, key: o.key, policy: o.gatekeeper.policy, ...(o.gatekeeper.signer ? { signer: o.gatekeeper.signer } : {}), ...(o.gatekeeper.staggerMs !== undefined ? { staggerMs: o.gatekeeper.staggerMs } : {}), log }) : undefined;
+    let compiled: ChainSnapshot | undefined;
     let admitted: { network: string; nodes: Admission } | undefined;
     // The audit trail sits beside the follower's cursor: it is complete up to it.
     const audit = AuditLog.open({ file: join(dirname(o.cursorFile), AUDIT_FILE), cursorFile: o.cursorFile, client: o.client, registry: o.registry.locator, log: log.child({ component: 'audit' }) });
@@ -107,10 +116,14 @@ export class ControllerService {
       cursorFile: o.cursorFile,
       log,
       ...(o.fullReadMs !== undefined ? { fullReadMs: o.fullReadMs } : {}),
-      ...(o.onPublished ? { onPublished: o.onPublished } : {}),
+      onPublished: (block, report) => {
+        if (gatekeeper && compiled) gatekeeper.update(compiled, publisher.publishedRefs());
+        o.onPublished?.(block, report);
+      },
       ...(o.onPass ? { onPass: o.onPass } : {}),
       onBlock: (b) => audit.append(b),
       beforePublish: async (snapshot, result) => {
+        compiled = snapshot;
         const network = snapshot.network.id;
         if (mqtt) mqtt.network = network;
         const nodes = admissionOf(snapshot, result);
@@ -124,10 +137,11 @@ export class ControllerService {
       publisher.reset();
       controller.republish();
     });
-    return new ControllerService(controller, broker, brokerUrl, listening, link);
+    return new ControllerService(controller, broker, brokerUrl, listening, link, gatekeeper);
   }
 
   async stop(): Promise<void> {
+    await this.gatekeeper?.stop();
     await this.controller.stop();
     await this.link?.close();
     await this.broker?.close();
