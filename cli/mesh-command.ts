@@ -69,7 +69,7 @@ function row(n: MeshNode): string[] {
 }
 
 /** The broker and the controller's secret: flags, then the running lab, then the controller's record. */
-function brokerOf(o: { broker?: string; stateDir?: string }): { url: string; secret: string } {
+export function brokerOf(o: { broker?: string; stateDir?: string }): { url: string; secret: string } {
   const lab = readLabRecord();
   const live = lab?.live && lab.record.ready ? lab.record : undefined;
   const dir = o.stateDir ?? live?.controllerDir ?? join(sub0Home(), 'controller');

@@ -10,6 +10,7 @@ import { registerAcl } from './acl-command.js';
 import { registerController } from './controller-command.js';
 import { registerLab } from './lab-command.js';
 import { registerMesh } from './mesh-command.js';
+import { registerAudit } from './audit-command.js';
 import { registerGatekeeper } from './gatekeeper-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
@@ -25,6 +26,7 @@ const program = new Command('sub0')
 
 registerLab(program);
 registerMesh(program);
+registerAudit(program);
 registerCompile(program);
 registerAgent(program);
 registerChain(program);
