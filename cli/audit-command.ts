@@ -52,6 +52,7 @@ export function registerAudit(program: Command): void {
     .action(
       action(async (node: string, o: AuditFlags) => {
         const from = intFlag(o.from, 'from');
+        if (from !== undefined && !o.rebuild) throw new Sub0Error('invalid-input', '--from goes with --rebuild (without it, the trail starts where the index does)');
         const chain = await openChain(o);
         try {
           const head = await chain.client.finalizedHead();
