@@ -100,6 +100,6 @@ t.test('chain changes become signed node configs; only what changed is republish
   const third: { block: number; report: PublishReport }[] = [];
   const ctl3 = await startController(third);
   await until(() => third.length >= 1, 'the start-up publish');
-  t.same(third[0]!.report, { published: [], unchanged: 2, withdrawn: [] });
+  t.same(third[0]!.report, { published: [], unchanged: 2, withdrawn: [], notAuthorized: [] });
   await ctl3.stop();
 });
