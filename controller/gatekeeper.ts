@@ -81,12 +81,15 @@ export class Gatekeeper {
   private reportDue = false;
   private reporting = false;
   private warnedNoSigner = false;
+  private lastTick: number | undefined;
+  /** Chain submissions, one at a time: one account, one nonce sequence. */
+  private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
 
   constructor(private readonly o: GatekeeperOptions) {
     this.book = new HealthBook(o.policy);
     this.keyHex = bytesToHex(o.key.publicKey);
-    o.link.onMessage((topic, payload) => this.onMessage(topic, payload));
+    o.link.onMessage((topic, payload, retained) => this.onMessage(topic, payload, retained));
     o.link.onConnect((sessionPresent) => {
       if (!sessionPresent && this.network) this.subscribe(this.network);
       this.reportDue = true;
@@ -131,14 +134,14 @@ export class Gatekeeper {
     this.o.link.subscribe([allStatuses(network)]).catch((e: unknown) => this.o.log.error({ err: (e as Error).message }, 'gatekeeper: cannot subscribe to the nodes\' statuses'));
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     if (!this.network || payload.length === 0) return;
     const t = nodeOfTopic(this.network, topic);
     if (t?.kind !== 'status') return;
     const key = this.identities.get(t.node);
     if (!key) return;
     try {
-      this.book.heard(t.node, verifyStatus(payload, key, t.node), Date.now());
+      this.book.heard(t.node, verifyStatus(payload, key, t.node), Date.now(), retained);
     } catch (e) {
       // A status that does not verify is no heartbeat: the node stays silent in the book.
       this.o.log.warn({ node: t.node, err: (e as Error).message }, 'gatekeeper: a status on the node\'s topic did not verify');
@@ -148,6 +151,14 @@ export class Gatekeeper {
   /** Judges every node; logs changes; quarantines what is due. */
   tick(now = Date.now()): void {
     if (this.stopped) return;
+    // A gatekeeper that did not run (a stalled process, a suspended machine) heard nothing, and
+    // that says nothing about the nodes: their watches start again.
+    const gap = this.lastTick === undefined ? 0 : now - this.lastTick;
+    this.lastTick = now;
+    if (gap > Math.max(2000, 4 * (this.o.tickMs ?? 500))) {
+      this.o.log.warn({ stalledMs: gap }, 'gatekeeper: this process did not run for a while; watches start again');
+      this.book.rewatch(now);
+    }
     for (const [node, v] of this.book.judgeAll(now)) {
       const label = v.health === 'ok' ? 'ok' : `${v.health}:${v.reason}`;
       const before = this.verdicts.get(node);
@@ -176,8 +187,10 @@ export class Gatekeeper {
     this.inFlight.add(node);
     const reason = `${v.reason}: ${v.detail}`;
     this.o.log.warn({ node, reason }, 'gatekeeper: quarantining the node on chain');
-    const submit = this.o.registry.submit([{ op: 'update', kind: 'node', id: node, fields: { state: 'quarantined' } }], { pair: signer, proxy: { real: this.operator } });
-    withDeadline(submit, 60_000, `quarantine of node ${node}`)
+    const operator = this.operator;
+    const submit = this.queue.then(() => withDeadline(this.o.registry.submit([{ op: 'update', kind: 'node', id: node, fields: { state: 'quarantined' } }], { pair: signer, proxy: { real: operator } }), 60_000, `quarantine of node ${node}`));
+    this.queue = submit.catch(() => undefined);
+    submit
       .then(
         (r) => {
           this.decide({ node, reason, at: Date.now(), outcome: 'submitted', block: r.block.number, extrinsic: r.extrinsic });

@@ -5,7 +5,8 @@
  *             one: another controller of the DVCI got there first);
  *   degraded  silent beyond the heartbeat timeout, offline (its last will), or behind or on a
  *             config other than the one published for its revision beyond the settling time;
- *   quarantine (due) degraded for longer than the grace.
+ *   quarantine (due) degraded for longer than the grace; never for a node never heard since its
+ *             watch began (it has not joined: it is degraded until it does).
  * Times are the receiver's (ms): a node's own clock says nothing the gatekeeper can trust. A
  * watch starts when a node becomes judged (the gatekeeper's start, or the node's admission), so a
  * node is never degraded for a silence older than the watch.
@@ -41,6 +42,17 @@ interface Watch {
   published: PublishedRef | undefined;
   heard: number | undefined;
   status: NodeStatus | undefined;
+  /** Since when (receiver's clock) its reports have not matched what was published. */
+  offSince: number | undefined;
+}
+
+/** Whether a node's report matches what was published for it. */
+function conformity(pub: PublishedRef | undefined, s: NodeStatus | undefined): 'ok' | 'wrong-hash' | 'behind' {
+  if (!pub || !s) return 'ok';
+  const a = s.applied;
+  if (a && a.revision.number === pub.revision.number && a.hash !== pub.hash) return 'wrong-hash';
+  if (!a || a.revision.number < pub.revision.number) return 'behind';
+  return 'ok';
 }
 
 export class HealthBook {
@@ -56,20 +68,39 @@ export class HealthBook {
   watch(published: ReadonlyMap<NodeId, PublishedRef | undefined>, now: number): void {
     for (const id of [...this.nodes.keys()]) if (!published.has(id)) this.nodes.delete(id);
     for (const [id, ref] of published) {
-      const w = this.nodes.get(id);
+      let w = this.nodes.get(id);
       if (w) w.published = ref;
-      else this.nodes.set(id, { since: now, published: ref, heard: undefined, status: undefined });
+      else this.nodes.set(id, (w = { since: now, published: ref, heard: undefined, status: undefined, offSince: undefined }));
+      this.track(w, now);
     }
   }
 
-  /** A verified status from `node`, received at `now`. Statuses of nodes not watched are ignored. */
-  heard(node: NodeId, status: NodeStatus, now: number): void {
+  /** Restarts every watch at `now` (statuses kept): the watcher itself was not running. */
+  rewatch(now: number): void {
+    for (const w of this.nodes.values()) {
+      w.since = now;
+      if (w.offSince !== undefined) w.offSince = now;
+    }
+  }
+
+  private track(w: Watch, now: number): void {
+    if (conformity(w.published, w.status) === 'ok') w.offSince = undefined;
+    else w.offSince ??= now;
+  }
+
+  /**
+   * A verified status from `node`, received at `now`. Live statuses count in the order they
+   * arrive (a last will carries the time its connection began); a retained one (read at a
+   * subscription) only when newer, by the node's own order, than what was heard. Statuses of
+   * nodes not watched are ignored.
+   */
+  heard(node: NodeId, status: NodeStatus, now: number, retained = false): void {
     const w = this.nodes.get(node);
     if (!w) return;
-    // A retained status read at start may be old: keep the newest by the node's own order.
-    if (w.status && status.at < w.status.at) return;
+    if (retained && w.status && status.at <= w.status.at) return;
     w.status = status;
     w.heard = now;
+    this.track(w, now);
   }
 
   get watched(): ReadonlySet<NodeId> {
@@ -89,7 +120,8 @@ export class HealthBook {
     const deviation = this.deviation(w, now);
     if (!deviation) return { health: 'ok' };
     const { reason, since, detail } = deviation;
-    return { health: now - since >= p.graceMs ? 'quarantine-due' : 'degraded', reason, since, detail };
+    const joined = w.heard !== undefined;
+    return { health: joined && now - since >= p.graceMs ? 'quarantine-due' : 'degraded', reason, since, detail };
   }
 
   judgeAll(now: number): Map<NodeId, Verdict> {
@@ -111,21 +143,21 @@ export class HealthBook {
     }
     const pub = w.published;
     if (!pub || !s) return undefined;
-    // The settling time runs from the later of the publication and the start of the watch.
-    const settledAt = Math.max(pub.at, w.since) + p.settleMs;
+    const kind = conformity(pub, s);
+    if (kind === 'ok' || w.offSince === undefined) return undefined;
+    // It counts once it has lasted the settling time from the later of the publication, the start
+    // of the watch and the first report that did not match.
+    const settledAt = Math.max(pub.at, w.since, w.offSince) + p.settleMs;
     if (now < settledAt) return undefined;
     const applied = s.applied;
-    if (applied && applied.revision.number === pub.revision.number && applied.hash !== pub.hash)
-      return { reason: 'wrong-hash', since: settledAt, detail: `reports config ${applied.hash.slice(0, 12)} for revision #${applied.revision.number}, published ${pub.hash.slice(0, 12)}` };
-    if (!applied || applied.revision.number < pub.revision.number) {
-      const failing = s.reconcile?.status === 'failed';
-      const where = applied ? `#${applied.revision.number}` : 'no config';
-      return {
-        reason: failing ? 'failing' : 'behind',
-        since: settledAt,
-        detail: failing ? `cannot apply #${pub.revision.number}: ${s.reconcile!.errors[0] ?? 'reconcile failed'}` : `applied ${where}, published #${pub.revision.number}`,
-      };
-    }
-    return undefined;
+    if (kind === 'wrong-hash')
+      return { reason: 'wrong-hash', since: settledAt, detail: `reports config ${applied!.hash.slice(0, 12)} for revision #${applied!.revision.number}, published ${pub.hash.slice(0, 12)}` };
+    const failing = s.reconcile?.status === 'failed';
+    const where = applied ? `#${applied.revision.number}` : 'no config';
+    return {
+      reason: failing ? 'failing' : 'behind',
+      since: settledAt,
+      detail: failing ? `cannot apply #${pub.revision.number}: ${s.reconcile!.errors[0] ?? 'reconcile failed'}` : `applied ${where}, published #${pub.revision.number}`,
+    };
   }
 }

@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import type { SigningKey } from '../fabric/envelope.js';
 import { Sub0Error } from '../fabric/errors.js';
@@ -23,6 +23,9 @@ import { loadOrCreateAdminSecret } from '../controller/broker/admin-secret.js';
 import { MosquittoAdmission } from '../controller/broker/mosquitto-admission.js';
 import { connect, type ChainClient } from '../controller/chain/client.js';
 import { keyFromSuri } from '../controller/chain/keys.js';
+import { authorizeGatekeeper } from '../controller/chain/gatekeeper-proxy.js';
+import { DEFAULT_POLICY } from '../controller/config.js';
+import type { HealthPolicy } from '../fabric/health.js';
 import { startLocalChain, type LocalChain } from '../controller/chain/local-chain.js';
 import { openRegistry } from '../controller/chain/open-registry.js';
 import type { LogosRegistry, RegistryChange, Signer, Submitted } from '../controller/chain/registry.js';
@@ -58,6 +61,30 @@ export interface ControlLabOptions {
   readonly agentFlags?: readonly string[];
   /** Register the lab's slots and rules (default true). */
   readonly seed?: boolean;
+  /** How the gatekeepers judge nodes (default: the controller's defaults). */
+  readonly gatekeeper?: Partial<HealthPolicy>;
+  /**
+   * A second controller of the DVCI, with its own key, its own embedded broker (at the data center
+   * address, port 1884) and its own gatekeeper account, in a process of its own: the agents use
+   * both brokers and trust both keys.
+   */
+  readonly secondController?: boolean;
+}
+
+/** The lab's gatekeeper accounts (one per controller), authorized by the operator at start. */
+export const LAB_GATEKEEPERS = ['//Dave', '//Eve'] as const;
+export const SECOND_BROKER_PORT = 1884;
+
+/** A second controller: a process with its embedded broker, reached by the nodes at DC_ADDRESS:1884. */
+export interface SecondController {
+  readonly dir: string;
+  readonly key: SigningKey;
+  readonly keyHex: string;
+  readonly adminSecret: string;
+  readonly brokerPort: number;
+  readonly brokerUrl: string;
+  readonly gateway: Forward;
+  proc: ChildProcess | undefined;
 }
 
 export interface LabNodeInfo extends LabNode {
@@ -100,7 +127,27 @@ export class ControlLab {
     readonly mosquitto: Mosquitto | undefined,
     readonly gateway: Forward,
     readonly slots: SlotSim,
+    readonly second: SecondController | undefined,
   ) {}
+
+  /** The controller keys of the DVCI (hex): the first controller's, then the second's. */
+  get controllerKeys(): string[] {
+    return [this.controllerKeyHex, ...(this.second ? [this.second.keyHex] : [])];
+  }
+
+  private get gatekeeperFlags(): string[] {
+    const g = this.o.gatekeeper ?? {};
+    return [
+      ...(g.heartbeatTimeoutMs !== undefined ? ['--heartbeat-timeout-ms', String(g.heartbeatTimeoutMs)] : []),
+      ...(g.settleMs !== undefined ? ['--settle-ms', String(g.settleMs)] : []),
+      ...(g.graceMs !== undefined ? ['--quarantine-grace-ms', String(g.graceMs)] : []),
+    ];
+  }
+
+  /** The lab's data directory: its chain's record is there (SUB0_HOME for the CLI against this lab). */
+  get home(): string {
+    return this.o.home;
+  }
 
   /** Where the nodes reach the broker. */
   get nodeBrokerUrl(): string {
@@ -159,18 +206,36 @@ export class ControlLab {
       }
       const gateway = await forwardIntoNetns(lab.bridgeNs, DC_ADDRESS, BROKER_PORT, { host: '127.0.0.1', port: brokerPort });
       cleanups.push(() => gateway.close());
-      const slots = new SlotSim(lab, [key.publicKey]);
+      let second: SecondController | undefined;
+      if (o.secondController) {
+        const dir = join(o.home, 'controller-b');
+        rmSync(dir, { recursive: true, force: true });
+        const k2 = loadOrCreateSigningKey(join(dir, 'signing.key')).key;
+        const { freePort } = await import('./mosquitto.js');
+        const port2 = await freePort();
+        const gw2 = await forwardIntoNetns(lab.bridgeNs, DC_ADDRESS, SECOND_BROKER_PORT, { host: '127.0.0.1', port: port2 });
+        cleanups.push(() => gw2.close());
+        second = { dir, key: k2, keyHex: bytesToHex(k2.publicKey), adminSecret: loadOrCreateAdminSecret(join(dir, 'broker.secret')), brokerPort: port2, brokerUrl: `mqtt://127.0.0.1:${port2}`, gateway: gw2, proc: undefined };
+      }
+      const slots = new SlotSim(lab, [key.publicKey, ...(second ? [second.key.publicKey] : [])]);
       cleanups.push(() => slots.stop());
 
-      const cl = new ControlLab(o, lab, nodes, chain, client, registry, operator, key, adminSecret, controllerDir, brokerUrl, brokerPort, mosquitto, gateway, slots);
+      say(`the gatekeeper account${second ? 's' : ''} (${LAB_GATEKEEPERS.slice(0, second ? 2 : 1).join(', ')}): proxies of the operator on chain`);
+      for (const suri of LAB_GATEKEEPERS.slice(0, second ? 2 : 1)) await authorizeGatekeeper(client, operator, (await keyFromSuri(suri, { lab: true })).address);
+
+      const cl = new ControlLab(o, lab, nodes, chain, client, registry, operator, key, adminSecret, controllerDir, brokerUrl, brokerPort, mosquitto, gateway, slots, second);
       cleanups.length = 0; // from here on, destroy() owns everything
       try {
         say(`the controller (${o.controller === 'process' ? 'its own process' : 'in this process'}) with the ${o.broker === 'mosquitto' ? 'Mosquitto' : 'embedded'} broker`);
         await cl.startController();
+        if (second) {
+          say('a second controller of the DVCI, with its own broker (its own process)');
+          await cl.startSecondController();
+        }
         let setup: Submitted | undefined;
         if (o.seed ?? true) {
-          say(`registering on chain: DVCI "${LAB_DVCI}", ${count} node(s), ${count} slot(s), ${LAB_RULES.length} rules`);
-          setup = await cl.submit(labNetwork(nodes));
+          say(`registering on chain: DVCI "${LAB_DVCI}" (controller key${second ? 's' : ''} ${cl.controllerKeys.map((k) => `${k.slice(0, 12)}…`).join(', ')}), ${count} node(s), ${count} slot(s), ${LAB_RULES.length} rules`);
+          setup = await cl.submit(labNetwork(nodes, cl.controllerKeys));
         }
         slots.start();
         say(`starting ${count} node agent(s)`);
@@ -217,6 +282,8 @@ export class ControlLab {
         '--registry', this.chain.registry,
         '--state-dir', this.controllerDir,
         '--log-format', 'json',
+        '--gatekeeper-suri', LAB_GATEKEEPERS[0],
+        ...this.gatekeeperFlags,
         ...(embedded
           ? ['--embedded-broker', '--listen', `127.0.0.1:${this.brokerPort}`]
           : ['--broker', this.brokerUrl, '--mosquitto-dir', this.mosquitto!.dir, '--mosquitto-pid', this.mosquitto!.pidFile]),
@@ -235,7 +302,41 @@ export class ControlLab {
       cursorFile,
       log: o.log.child({ component: 'controller' }),
       broker: embedded ? { kind: 'embedded', listen: [{ host: '127.0.0.1', port: this.brokerPort }] } : { kind: 'external', url: this.brokerUrl, mosquitto: { dir: this.mosquitto!.dir, pidFile: this.mosquitto!.pidFile } },
+      gatekeeper: { policy: { ...DEFAULT_POLICY, ...o.gatekeeper }, signer: await keyFromSuri(LAB_GATEKEEPERS[0], { lab: true }) },
     });
+  }
+
+  /** Starts the second controller (`sub0 controller` with its embedded broker) in its own process. */
+  async startSecondController(): Promise<void> {
+    const b = this.second;
+    if (!b) throw new Sub0Error('invalid-input', 'this lab has no second controller');
+    const [cmd, ...pre] = sub0Program();
+    const args = [
+      ...pre,
+      'controller',
+      '--endpoint', this.chain.endpoint,
+      '--registry', this.chain.registry,
+      '--state-dir', b.dir,
+      '--log-format', 'json',
+      '--gatekeeper-suri', LAB_GATEKEEPERS[1],
+      ...this.gatekeeperFlags,
+      '--embedded-broker', '--listen', `127.0.0.1:${b.brokerPort}`,
+    ];
+    const log = openSync(join(b.dir, 'controller.log'), 'a');
+    b.proc = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log] });
+    await this.waitBroker(b.brokerUrl, b.adminSecret, b.proc, join(b.dir, 'controller.log'));
+  }
+
+  /** Kills the second controller and, with it, its broker. */
+  async killSecondController(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.second?.proc;
+    if (!p) return;
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill(signal);
+      await gone;
+    }
+    this.second!.proc = undefined;
   }
 
   /** Kills the controller (SIGKILL by default: a crash) and waits until it is gone. */
@@ -265,19 +366,33 @@ export class ControlLab {
   }
 
   private async waitListening(embedded: boolean): Promise<void> {
-    // The controller's process is up once its broker login works (embedded: once it listens).
+    if (!embedded) {
+      if (this.controllerProc && this.controllerProc.exitCode !== null) throw new Sub0Error('driver', `the controller exited:\n${this.controllerLog()}`);
+      return;
+    }
+    await this.waitBroker(this.brokerUrl, this.adminSecret, this.controllerProc, join(this.controllerDir, 'controller.log'));
+  }
+
+  /** A controller's process is up once the observer login works at its embedded broker. */
+  private async waitBroker(url: string, secret: string, proc: ChildProcess | undefined, logFile: string): Promise<void> {
     const { MqttLink } = await import('../overlay/mqtt/mqtt-link.js');
     const { OBSERVER_LOGIN } = await import('../fabric/broker-login.js');
+    const tail = () => {
+      try {
+        return readFileSync(logFile, 'utf8').trim().split('\n').slice(-30).join('\n');
+      } catch {
+        return '(no log)';
+      }
+    };
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      if (this.controllerProc && this.controllerProc.exitCode !== null) throw new Sub0Error('driver', `the controller exited:\n${this.controllerLog()}`);
-      if (!embedded) return;
-      const link = new MqttLink({ url: this.brokerUrl, clientId: `lab-probe-${process.pid}`, username: OBSERVER_LOGIN, password: () => this.adminSecret, log: this.o.log, reconnectMs: 0 });
+      if (proc && proc.exitCode !== null) throw new Sub0Error('driver', `the controller exited:\n${tail()}`);
+      const link = new MqttLink({ url, clientId: `lab-probe-${process.pid}`, username: OBSERVER_LOGIN, password: () => secret, log: this.o.log, reconnectMs: 0 });
       const ok = await link.waitConnected(1000).then(() => true, () => false);
       await link.close(true);
       if (ok) return;
     }
-    throw new Sub0Error('timeout', `the controller did not come up in 60 s:\n${this.controllerLog()}`);
+    throw new Sub0Error('timeout', `the controller did not come up in 60 s:\n${tail()}`);
   }
 
   // ---------------------------------------------------------------- agents
@@ -287,10 +402,10 @@ export class ControlLab {
     const [cmd, ...pre] = agentProgram();
     const args = [
       ...pre,
-      '--broker', this.nodeBrokerUrl,
+      '--broker', this.nodeBrokerUrl, ...(this.second ? ['--broker', `mqtt://${DC_ADDRESS}:${SECOND_BROKER_PORT}`] : []),
       '--network', LAB_NETWORK,
       '--node', n.id,
-      '--trust', this.controllerKeyHex,
+      '--trust', ...this.controllerKeys,
       '--ifname', n.ifname,
       '--state-dir', n.stateDir,
       '--pin-dir', this.lab.pinDir,
@@ -338,7 +453,7 @@ export class ControlLab {
   slotAddress(slot: string): { v4: string; v6: string; node: string } {
     for (const n of this.nodes) {
       try {
-        const { config } = verifyConfig(readFileSync(join(n.stateDir, ACCEPTED_FILE)), [this.controllerKey.publicKey]);
+        const { config } = verifyConfig(readFileSync(join(n.stateDir, ACCEPTED_FILE)), this.controllerKeys.map((k) => hexToBytes(k)));
         const s = config.slots.find((x) => x.id === slot);
         if (s) return { v4: s.ipv4.split('/')[0]!, v6: s.ipv6.split('/')[0]!, node: n.id };
       } catch {
@@ -354,6 +469,8 @@ export class ControlLab {
     this.destroyed = true;
     for (const id of this.agents.keys()) await this.stopAgent(id, 'SIGTERM').catch(() => undefined);
     await this.killController('SIGTERM').catch(() => undefined);
+    await this.killSecondController('SIGTERM').catch(() => undefined);
+    await this.second?.gateway.close().catch(() => undefined);
     this.slots.stop();
     await this.gateway.close().catch(() => undefined);
     await this.mosquitto?.stop().catch(() => undefined);
@@ -364,8 +481,8 @@ export class ControlLab {
 }
 
 /** The lab network as registry changes: the DVCI, the nodes with their real keys, slots, rules. */
-export function labNetwork(nodes: readonly LabNodeInfo[]): RegistryChange[] {
-  const changes: RegistryChange[] = [{ op: 'create', kind: 'dvci', fields: { id: LAB_DVCI, name: 'Lab DC' } }];
+export function labNetwork(nodes: readonly LabNodeInfo[], controllers: readonly string[] = []): RegistryChange[] {
+  const changes: RegistryChange[] = [{ op: 'create', kind: 'dvci', fields: { id: LAB_DVCI, name: 'Lab DC', controllers: [...controllers] } }];
   for (const n of nodes) {
     changes.push({ op: 'create', kind: 'node', fields: { id: n.id, dvci: LAB_DVCI, wgPublicKey: n.publicKey, identityKey: n.identityKey, endpoints: [n.endpoint], listenPort: n.listenPort, state: 'active' } });
   }

@@ -90,3 +90,28 @@ function firstLine(p: ChildProcess, want: string): Promise<void> {
     p.once('exit', (code) => reject(new Error(`exited with ${code} before "${want}"`)));
   });
 }
+
+export interface PingFlow {
+  /** Stops the flow; resolves with what ping counted. */
+  stop(): Promise<{ sent: number; received: number; lost: number }>;
+}
+
+/** A steady ping from `src` to `dst` (every `everyMs`), counted by ping itself when stopped. */
+export function startPingFlow(lab: Lab, nodeId: string, src: string, dst: string, everyMs = 20): PingFlow {
+  const v6 = dst.includes(':');
+  const p = lab.spawn(nodeId, 'ping', [...(v6 ? ['-6'] : ['-4']), '-n', '-q', '-i', String(everyMs / 1000), '-W', '1', '-I', src, dst], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  return {
+    async stop() {
+      p.kill('SIGINT'); // ping prints its summary on SIGINT
+      await exited;
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+      if (!m) throw new Error(`ping printed no summary: ${out.trim().slice(-200)}`);
+      const sent = Number(m[1]);
+      const received = Number(m[2]);
+      return { sent, received, lost: sent - received };
+    },
+  };
+}

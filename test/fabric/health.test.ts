@@ -32,16 +32,19 @@ t.test('a node heard on time and running what was published is ok', async (t) =>
   t.equal(b.judge('nx', 0), undefined, 'a node not watched is not judged');
 });
 
-t.test('silence: degraded after the timeout, quarantine due after the grace, counted from the watch when never heard', async (t) => {
+t.test('silence: degraded after the timeout, quarantine due after the grace; a node never heard is only degraded', async (t) => {
   const b = new HealthBook(policy);
-  b.watch(new Map([['n1', pub(5, H('a'))]]), 100_000);
+  b.watch(new Map([['n1', pub(5, H('a'))], ['n2', pub(5, H('b'))]]), 100_000);
+  b.heard('n1', status(1, { n: 5, hash: H('a') }), 100_000);
   t.same(b.judge('n1', 110_000), { health: 'ok' }, 'a new watch is not silent yet');
-  const v = b.judge('n1', 116_000)!;
-  t.match(v, { health: 'degraded', reason: 'silent', since: 115_000 });
+  t.match(b.judge('n1', 116_000), { health: 'degraded', reason: 'silent', since: 115_000 });
   t.match(b.judge('n1', 144_999), { health: 'degraded' });
   t.match(b.judge('n1', 145_000), { health: 'quarantine-due', reason: 'silent', since: 115_000 });
+  t.match(b.judge('n2', 200_000), { health: 'degraded', reason: 'silent', detail: /never heard/ }, 'never heard: it has not joined, it is not quarantined');
   b.heard('n1', status(2, { n: 5, hash: H('a') }), 146_000);
   t.same(b.judge('n1', 147_000), { health: 'ok' }, 'a heartbeat ends it');
+  b.rewatch(300_000);
+  t.same(b.judge('n1', 310_000), { health: 'ok' }, 'after the watcher itself stalled, silence counts from the restart');
 });
 
 t.test('a last will (offline) degrades at once', async (t) => {
@@ -52,25 +55,29 @@ t.test('a last will (offline) degrades at once', async (t) => {
   t.match(b.judge('n1', 2001), { health: 'degraded', reason: 'offline', since: 2000 });
   t.match(b.judge('n1', 31_999), { health: 'degraded', reason: 'offline', since: 2000 }, 'still offline, not silent since later');
   t.match(b.judge('n1', 32_000), { health: 'quarantine-due', reason: 'offline' }, 'the grace counts from the last word');
-  b.heard('n1', status(1, null), 3000);
-  t.equal(b.lastHeard('n1')!.status.at, 2, 'an older status (a retained one read late) does not replace a newer one');
+  b.heard('n1', status(1, null), 3000, true);
+  t.equal(b.lastHeard('n1')!.status.at, 2, 'an older retained status (read at a subscription) does not replace a newer one');
+  b.heard('n1', status(0, { n: 5, hash: H('a') }, { state: 'offline' }), 4000);
+  t.match(b.judge('n1', 4001), { reason: 'offline', since: 4000 }, 'a live last will counts whatever its time stamp (taken when its connection began)');
 });
 
 t.test('another config than the one published for its revision: degraded after the settling time', async (t) => {
   const b = new HealthBook(policy);
   b.watch(new Map([['n1', pub(5, H('a'), 1000)]]), 0);
   b.heard('n1', status(1, { n: 5, hash: H('b') }), 2000);
-  t.same(b.judge('n1', 10_999), { health: 'ok' }, 'settling');
-  t.match(b.judge('n1', 11_000), { health: 'degraded', reason: 'wrong-hash', since: 11_000 });
-  t.match(b.judge('n1', 11_000), { detail: /reports config bbbbbbbbbbbb for revision #5, published aaaaaaaaaaaa/ });
-  b.heard('n1', status(2, { n: 5, hash: H('a') }), 12_000);
-  t.same(b.judge('n1', 12_000), { health: 'ok' });
+  t.same(b.judge('n1', 11_999), { health: 'ok' }, 'settling, from the first report that did not match');
+  t.match(b.judge('n1', 12_000), { health: 'degraded', reason: 'wrong-hash', since: 12_000 });
+  t.match(b.judge('n1', 12_000), { detail: /reports config bbbbbbbbbbbb for revision #5, published aaaaaaaaaaaa/ });
+  b.heard('n1', status(2, { n: 5, hash: H('b') }), 40_000);
+  t.match(b.judge('n1', 42_000), { health: 'quarantine-due', since: 12_000 }, 'the same deviation, reported again, keeps counting');
+  b.heard('n1', status(3, { n: 5, hash: H('a') }), 43_000);
+  t.same(b.judge('n1', 43_000), { health: 'ok' });
 });
 
 t.test('behind or failing: degraded after the settling time; a newer revision (another controller) is fine', async (t) => {
   const b = new HealthBook(policy);
   b.watch(new Map([['n1', pub(7, H('a'), 0)]]), 0);
-  b.heard('n1', status(1, { n: 6, hash: H('c') }), 500);
+  b.heard('n1', status(1, { n: 6, hash: H('c') }), 0);
   t.match(b.judge('n1', 10_000), { health: 'degraded', reason: 'behind', detail: /applied #6, published #7/ });
   b.heard('n1', status(2, { n: 6, hash: H('c') }, { reconcile: { status: 'failed', at: 2, errors: ['EPERM'] } }), 600);
   t.match(b.judge('n1', 10_000), { reason: 'failing', detail: /EPERM/ });

@@ -51,8 +51,9 @@ t.test('forged, replayed and misaddressed configs published straight to the brok
   const before = cl.status('n1')!;
   const current = accepted('n1');
   const older = Buffer.from(signConfig({ ...configOf('n1'), revision: { number: 1, hash: `0x${'11'.repeat(32)}` } }, generateSigningKey()));
-  // A genuine older config of n1: the controller's own signature, an older block.
-  const genuineOld = Buffer.from(signConfig({ ...configOf('n1'), revision: { number: configOf('n1').revision.number - 1, hash: `0x${'22'.repeat(32)}` } }, cl.controllerKey));
+  // A genuine older config of n1: the controller's own signature, an older block, other content
+  // (an older copy of the same content would be a duplicate, not a replay).
+  const genuineOld = Buffer.from(signConfig({ ...configOf('n1'), acl: [], revision: { number: configOf('n1').revision.number - 1, hash: `0x${'22'.repeat(32)}` } }, cl.controllerKey));
   const forged = Buffer.from(signConfig({ ...configOf('n1'), revision: { number: configOf('n1').revision.number + 100, hash: `0x${'33'.repeat(32)}` }, acl: [] }, generateSigningKey()));
   const n2s = accepted('n2');
   // An outside client holding the controller's broker login: the worst a compromised broker can do.
