@@ -135,6 +135,11 @@ export class ControlLab {
     return [this.controllerKeyHex, ...(this.second ? [this.second.keyHex] : [])];
   }
 
+  /** The lab's chain record is in its home: the controller knows it is the local chain (dev keys). */
+  private get controllerEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, SUB0_HOME: this.o.home };
+  }
+
   private get gatekeeperFlags(): string[] {
     const g = this.o.gatekeeper ?? {};
     return [
@@ -289,7 +294,7 @@ export class ControlLab {
           : ['--broker', this.brokerUrl, '--mosquitto-dir', this.mosquitto!.dir, '--mosquitto-pid', this.mosquitto!.pidFile]),
       ];
       const log = openSync(join(this.controllerDir, 'controller.log'), 'a');
-      const p = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log] });
+      const p = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log], env: this.controllerEnv });
       this.controllerProc = p;
       await this.waitListening(embedded);
       return;
@@ -323,7 +328,7 @@ export class ControlLab {
       '--embedded-broker', '--listen', `127.0.0.1:${b.brokerPort}`,
     ];
     const log = openSync(join(b.dir, 'controller.log'), 'a');
-    b.proc = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log] });
+    b.proc = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log], env: this.controllerEnv });
     await this.waitBroker(b.brokerUrl, b.adminSecret, b.proc, join(b.dir, 'controller.log'));
   }
 

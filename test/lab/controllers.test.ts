@@ -1,0 +1,114 @@
+/**
+ * No single controller (real chain, two controllers each with its own embedded broker, agents in
+ * namespaces, real packets): both compile byte-identical configs from the same finalized block;
+ * killing either controller with its broker loses no packet of a running flow between two other
+ * nodes, and the survivor carries the next chain change; an agent refuses a config signed by a
+ * controller key the chain does not authorize (any more) for its DVCI.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import mqtt, { type MqttClient } from 'mqtt';
+import { CONTROLLER_LOGIN, OBSERVER_LOGIN } from '../../fabric/broker-login.js';
+import { open } from '../../fabric/envelope.js';
+import { CONFIG_MAGIC, payloadJson, signConfig, verifyConfig } from '../../fabric/signing.js';
+import { configTopic, statusTopic } from '../../fabric/topics.js';
+import { ACCEPTED_FILE, TRUST_FILE } from '../../overlay/agent/config-gate.js';
+import { LAB_DVCI, LAB_NETWORK } from '../../lab/control-lab.js';
+import { startPingFlow } from '../../lab/traffic.js';
+import { useControlLab } from '../helpers/control-lab.js';
+import { hexToBytes } from '@noble/hashes/utils.js';
+
+const cl = await useControlLab(t, { nodes: 3, broker: 'embedded', secondController: true });
+const lab = cl.lab;
+const second = cl.second!;
+
+/** The retained config of `node` on a broker, as an observer reads it. */
+async function retainedConfig(url: string, secret: string, node: string): Promise<Buffer> {
+  const c = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `obs-${Math.random().toString(16).slice(2)}`, username: OBSERVER_LOGIN, password: secret, reconnectPeriod: 0 });
+  try {
+    const got = new Promise<Buffer>((r) => c.on('message', (_t, p) => p.length && r(p)));
+    await c.subscribeAsync(configTopic(LAB_NETWORK, node), { qos: 1 });
+    return await got;
+  } finally {
+    await c.endAsync(true);
+  }
+}
+const revisionOf = (wire: Buffer) => (payloadJson(open(CONFIG_MAGIC, wire, () => true).payload) as { revision: { number: number } }).revision.number;
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+t.test('two controllers publish byte-identical configs for the same block', async (t) => {
+  const r = await cl.submit([{ op: 'create', kind: 'rule', fields: { id: 'web-rpc-udp', from: 'group:web', to: 'group:rpc', proto: 'udp', ports: ['30333'] } }]);
+  await cl.waitApplied('n1', r.block);
+  const a = await until('broker 1 at the block', async () => { const w = await retainedConfig(cl.brokerUrl, cl.adminSecret, 'n1'); return revisionOf(w) === r.block.number && w; });
+  const b = await until('broker 2 at the block', async () => { const w = await retainedConfig(second.brokerUrl, second.adminSecret, 'n1'); return revisionOf(w) === r.block.number && w; });
+  const payload = (w: Buffer) => w.subarray(w.indexOf(0x0a) + 1);
+  t.ok(payload(a).equals(payload(b)), 'the same payload bytes, each signed by its own controller');
+  t.equal(open(CONFIG_MAGIC, a, () => true).key, cl.controllerKeyHex, 'broker 1: the first controller\'s signature');
+  t.equal(open(CONFIG_MAGIC, b, () => true).key, second.keyHex, 'broker 2: the second controller\'s signature');
+  t.same(verifyConfig(a, [cl.controllerKey.publicKey]).config.controllers, [...cl.controllerKeys].sort(), 'the config names both authorized keys');
+  t.equal(cl.status('n1')!.lastRejected, undefined, 'n1 took the second copy as a duplicate, refused nothing');
+});
+
+t.test('killing either controller with its broker loses no packet of a running flow', async (t) => {
+  const web = cl.slotAddress('web-1');
+  const rpc = cl.slotAddress('rpc-1');
+  const flow = startPingFlow(lab, 'n1', web.v4, rpc.v4, 20);
+  t.teardown(() => void flow.stop().catch(() => undefined));
+
+  await cl.killSecondController('SIGKILL');
+  const r1 = await cl.submit([{ op: 'create', kind: 'rule', fields: { id: 'after-kill-b', from: 'group:web', to: 'group:rpc', proto: 'tcp', ports: ['8080'] } }]);
+  await cl.waitApplied('n1', r1.block);
+  await cl.waitApplied('n2', r1.block);
+  t.pass('with the second controller and its broker dead, a chain change still reaches the nodes');
+
+  // The second back; the nodes reconnect to its broker (their statuses appear there), then the first dies.
+  const back = Date.now();
+  await cl.startSecondController();
+  const obs: MqttClient = await mqtt.connectAsync(second.brokerUrl, { protocolVersion: 4, clientId: 'obs-status', username: OBSERVER_LOGIN, password: second.adminSecret, reconnectPeriod: 0 });
+  t.teardown(() => obs.endAsync(true));
+  const fresh = new Set<string>();
+  obs.on('message', (topic, p) => {
+    if (p.length && p.toString('latin1').includes('"state":"running"')) {
+      const at = Number(/"at":(\d+)/.exec(p.toString('latin1'))?.[1] ?? 0);
+      if (at >= back) fresh.add(topic);
+    }
+  });
+  await obs.subscribeAsync(['n1', 'n2'].map((n) => statusTopic(LAB_NETWORK, n)), { qos: 1 });
+  await until('n1 and n2 reporting to the second broker', () => fresh.size === 2);
+  await cl.killController('SIGKILL');
+  const r2 = await cl.submit([{ op: 'create', kind: 'rule', fields: { id: 'after-kill-a', from: 'group:web', to: 'group:rpc', proto: 'tcp', ports: ['8081'] } }]);
+  await cl.waitApplied('n1', r2.block);
+  await cl.waitApplied('n2', r2.block);
+  t.pass('with the first controller and its broker dead, the second carries the next change');
+
+  const counted = await flow.stop();
+  t.ok(counted.sent > 50, `the flow ran (${counted.sent} pings)`);
+  t.equal(counted.lost, 0, `no packet lost (${counted.received} of ${counted.sent} answered)`);
+});
+
+t.test('an agent refuses a config signed by a controller key the chain no longer authorizes', async (t) => {
+  // The chain now authorizes the second controller only (the first is dead).
+  const r = await cl.submit([{ op: 'update', kind: 'dvci', id: LAB_DVCI, fields: { controllers: [second.keyHex] } }]);
+  await cl.waitApplied('n1', r.block);
+  t.same(JSON.parse(readFileSync(join(cl.node('n1').stateDir, TRUST_FILE), 'utf8')).keys, [second.keyHex], 'n1 learned the new set from the config it accepted');
+  const current = verifyConfig(readFileSync(join(cl.node('n1').stateDir, ACCEPTED_FILE)), [hexToBytes(second.keyHex)]).config;
+  // The first controller's key signs a newer config (as a controller still running on the old set would).
+  const stale = signConfig({ ...current, controllers: [...cl.controllerKeys].sort(), revision: { number: current.revision.number + 1, hash: `0x${'44'.repeat(32)}` } }, cl.controllerKey);
+  const c = await mqtt.connectAsync(second.brokerUrl, { protocolVersion: 4, clientId: 'outsider', username: CONTROLLER_LOGIN, password: second.adminSecret, reconnectPeriod: 0 });
+  t.teardown(() => c.endAsync(true));
+  const seen = cl.status('n1')!.lastRejected?.at ?? 0;
+  await c.publishAsync(configTopic(LAB_NETWORK, 'n1'), Buffer.from(stale), { qos: 1, retain: false });
+  const s = await cl.waitStatus('n1', (x) => (x.lastRejected?.at ?? 0) > seen, 'the refusal');
+  t.match(`${s.lastRejected!.code}: ${s.lastRejected!.message}`, /bad-signature: .*untrusted key/, 'refused: the chain dropped that key');
+  t.equal(s.converged?.revision, current.revision.number, 'the applied config is unchanged');
+});
