@@ -39,9 +39,10 @@ export function registerMesh(program: Command): void {
           const status = await readMeshStatus(link, snapshot);
           if (o.json) return printJson(status);
           process.stdout.write(`network ${status.network} at block #${status.block.number}, broker ${where.url}\n`);
-          printTable(status.nodes.map(row), ['NODE', 'DVCI', 'HEALTH', 'APPLIED', 'HASH', 'PEERS (handshake age)', 'ACL', 'STATUS AGE']);
-          const problems = status.nodes.filter((n) => n.statusError || n.status?.rejected || (n.status?.reconcile?.errors.length ?? 0) > 0);
+          printTable(status.nodes.map(row), ['NODE', 'DVCI', 'HEALTH', 'APPLIED', 'HASH', 'PEERS (handshake age)', 'ACL', 'HEARTBEAT AGE']);
+          const problems = status.nodes.filter((n) => n.reason || n.statusError || n.status?.rejected || (n.status?.reconcile?.errors.length ?? 0) > 0);
           for (const n of problems) {
+            if (n.reason) process.stdout.write(`  ${n.node}: ${n.health}: ${n.reason}\n`);
             if (n.statusError) process.stdout.write(`  ${n.node}: status refused: ${n.statusError}\n`);
             if (n.status?.rejected) process.stdout.write(`  ${n.node}: refused a config: ${n.status.rejected.code}: ${n.status.rejected.message}\n`);
             for (const e of n.status?.reconcile?.errors ?? []) process.stdout.write(`  ${n.node}: reconcile: ${e}\n`);
@@ -65,7 +66,8 @@ function row(n: MeshNode): string[] {
     peers = `${up.length}/${ages.length}${up.length ? ` (${Math.min(...up)}-${Math.max(...up)} s)` : ''}`;
   } else if (s) peers = '0';
   const acl = s ? `${s.counts.aclEntries} (${s.counts.aclTuples} tuples)` : '-';
-  return [n.node, n.dvci, n.chainState === 'active' ? n.health : `${n.health} (${n.chainState})`, applied, hash, peers, acl, n.statusAgeS === null ? '-' : `${n.statusAgeS} s`];
+  const health = n.health === 'degraded' && n.reason ? `degraded (${n.reason.split(':')[0]})` : n.health;
+  return [n.node, n.dvci, health, applied, hash, peers, acl, n.statusAgeS === null ? '-' : `${n.statusAgeS} s`];
 }
 
 /** The broker and the controller's secret: flags, then the running lab, then the controller's record. */

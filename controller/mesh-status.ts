@@ -9,7 +9,8 @@ import { open } from '../fabric/envelope.js';
 import { verifyStatus, type NodeStatus } from '../fabric/node-status.js';
 import type { ChainSnapshot } from '../fabric/schema.js';
 import { CONFIG_MAGIC, payloadJson } from '../fabric/signing.js';
-import { allConfigs, allStatuses, configTopic, markerTopic, statusTopic } from '../fabric/topics.js';
+import { allConfigs, allGatekeepers, allStatuses, configTopic, markerTopic, statusTopic } from '../fabric/topics.js';
+import { HEALTH_MAGIC, type HealthReport } from './gatekeeper.js';
 import type { MqttLink } from '../overlay/mqtt/mqtt-link.js';
 import { readRetained } from '../overlay/mqtt/read-retained.js';
 
@@ -24,10 +25,18 @@ export interface MeshNode {
   readonly status: NodeStatus | null;
   /** Why a status on its topic was not accepted, if one was not. */
   readonly statusError: string | null;
-  /** Seconds since that status was written (by the node's clock). */
+  /** Seconds since that status, the node's heartbeat, was written (by the node's clock). */
   readonly statusAgeS: number | null;
-  /** ok: runs the published config; converging; behind; failed; offline; silent (no status); unregistered identity. */
-  readonly health: 'ok' | 'converging' | 'behind' | 'failed' | 'offline' | 'silent' | 'no-identity' | 'not-served';
+  /**
+   * ok: heard, and runs the config published for it; degraded: the gatekeeper's verdict (or, with
+   * no gatekeeper report, silent, offline, failing or behind); quarantined, retired, pending: its
+   * state on chain; not-served: active, but no config is published for it.
+   */
+  readonly health: 'ok' | 'converging' | 'degraded' | 'quarantined' | 'retired' | 'pending' | 'not-served';
+  /** Why it is not ok, in a few words (e.g. `offline`, `wrong-hash: …`); null when ok. */
+  readonly reason: string | null;
+  /** What the gatekeepers reported (one per controller key that judged it), newest report each. */
+  readonly gatekeepers: readonly { readonly controller: string; readonly health: string; readonly reason?: string; readonly since?: number; readonly detail?: string; readonly reportAgeS: number }[];
 }
 
 export interface MeshStatus {
@@ -39,7 +48,8 @@ export interface MeshStatus {
 /** Reads the retained configs and statuses (as the observer login) and joins them with the chain. */
 export async function readMeshStatus(link: MqttLink, snapshot: ChainSnapshot, now = Date.now(), timeoutMs = 10_000): Promise<MeshStatus> {
   const net = snapshot.network.id;
-  const held = await readRetained(link, [allConfigs(net), allStatuses(net)], markerTopic(net, OBSERVER_LOGIN), timeoutMs);
+  const held = await readRetained(link, [allConfigs(net), allStatuses(net), allGatekeepers(net)], markerTopic(net, OBSERVER_LOGIN), timeoutMs);
+  const reports = gatekeeperReports(held, snapshot, now);
   const seen = new Set<string>();
   const nodes: MeshNode[] = [];
   for (const n of snapshot.nodes) {
@@ -56,6 +66,11 @@ export async function readMeshStatus(link: MqttLink, snapshot: ChainSnapshot, no
         statusError = (e as Error).message;
       }
     } else if (wire) statusError = 'a status, but no identity key on chain to check it with';
+    const gatekeepers = reports.flatMap((r) => {
+      const v = r.report.nodes[n.id];
+      return v ? [{ controller: r.report.controller.slice(0, 16), health: v.health, ...(v.reason ? { reason: v.reason } : {}), ...(v.since ? { since: v.since } : {}), ...(v.detail ? { detail: v.detail } : {}), reportAgeS: r.ageS }] : [];
+    });
+    const [health, reason] = healthOf(n.state, n.identityKey !== undefined, published, status, gatekeepers);
     nodes.push({
       node: n.id,
       dvci: n.dvci,
@@ -64,7 +79,9 @@ export async function readMeshStatus(link: MqttLink, snapshot: ChainSnapshot, no
       status,
       statusError,
       statusAgeS: status ? Math.max(0, Math.round((now - status.at) / 1000)) : null,
-      health: healthOf(n.state, n.identityKey !== undefined, published, status),
+      health,
+      reason,
+      gatekeepers,
     });
   }
   return { network: net, block: snapshot.block, nodes };
@@ -82,13 +99,37 @@ function configOf(wire: Buffer | undefined): MeshNode['published'] {
   }
 }
 
-function healthOf(chainState: string, hasIdentity: boolean, published: MeshNode['published'], s: NodeStatus | null): MeshNode['health'] {
-  if (chainState !== 'active' || !published) return 'not-served';
-  if (!hasIdentity) return 'no-identity';
-  if (!s) return 'silent';
-  if (s.state === 'offline') return 'offline';
-  if (s.applied?.hash === published.hash) return 'ok';
-  if (s.reconcile?.status === 'failed') return 'failed';
-  if (s.accepted?.hash === published.hash) return 'converging';
-  return 'behind';
+/**
+ * The gatekeepers' signed reports, from keys the chain authorizes for some DVCI (a report signed
+ * by anyone else is not shown: anyone with broker rights could write one).
+ */
+function gatekeeperReports(held: ReadonlyMap<string, Buffer>, snapshot: ChainSnapshot, now: number): { report: HealthReport; ageS: number }[] {
+  const authorized = new Set(snapshot.dvcis.flatMap((d) => d.controllers));
+  const out: { report: HealthReport; ageS: number }[] = [];
+  for (const [topic, wire] of held) {
+    if (!topic.endsWith('/health')) continue;
+    try {
+      const report = payloadJson(open(HEALTH_MAGIC, wire, (k) => authorized.has(k)).payload) as HealthReport;
+      out.push({ report, ageS: Math.max(0, Math.round((now - report.at) / 1000)) });
+    } catch {
+      /* not from an authorized controller, or unreadable: not shown */
+    }
+  }
+  return out;
+}
+
+function healthOf(chainState: string, hasIdentity: boolean, published: MeshNode['published'], s: NodeStatus | null, gatekeepers: MeshNode['gatekeepers']): [MeshNode['health'], string | null] {
+  if (chainState === 'quarantined' || chainState === 'retired' || chainState === 'pending') return [chainState, null];
+  if (!published) return ['not-served', 'no config published for it'];
+  if (!hasIdentity) return ['degraded', 'no identity key on chain: no broker access'];
+  const judged = gatekeepers.find((g) => g.health !== 'ok');
+  if (judged) return ['degraded', judged.reason ? `${judged.reason}${judged.detail ? `: ${judged.detail}` : ''}` : judged.health];
+  if (!s) return ['degraded', 'silent: never reported'];
+  if (s.state === 'offline') return ['degraded', 'offline'];
+  if (s.applied?.hash === published.hash) return ['ok', null];
+  if (s.reconcile?.status === 'failed') return ['degraded', `failing: ${s.reconcile.errors[0] ?? 'reconcile failed'}`];
+  if (s.accepted?.hash === published.hash) return ['converging', null];
+  // Another controller's copy of the same block (or a newer one) is fine.
+  if (s.applied && s.applied.revision.number >= published.revision) return ['ok', null];
+  return ['degraded', `behind: applied ${s.applied ? `#${s.applied.revision.number}` : 'nothing'}, published #${published.revision}`];
 }

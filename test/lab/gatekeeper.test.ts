@@ -85,6 +85,17 @@ t.test('a silent node is quarantined by a chain transaction, dropped by its peer
   t.equal(r.status, 0, `sub0 node readmit: ${r.stdout}${r.stderr}`);
   t.match(r.stdout, /node n3 readmitted/);
   t.equal(await stateOnChain('n3'), 'active', 'n3 is active on chain again');
+  // Readmitted but not back yet: degraded (never heard since), never quarantined for that.
+  await until('n3 degraded in the report', () => verdicts.filter((v) => v.node === 'n3').at(-1)?.health === 'degraded');
+  const mesh = await run(cmd!, [...pre, 'mesh', 'status', '--json', '--broker', cl.brokerUrl, '--state-dir', cl.controllerDir]);
+  t.equal(mesh.status, 0, `sub0 mesh status: ${mesh.stderr}`);
+  const nodes = (JSON.parse(mesh.stdout) as { nodes: { node: string; health: string; reason: string | null; statusAgeS: number | null }[] }).nodes;
+  t.match(nodes.find((n) => n.node === 'n3'), { health: 'degraded', reason: /^silent/ }, 'sub0 mesh status: n3 degraded (silent)');
+  t.match(nodes.find((n) => n.node === 'n1'), { health: 'ok', reason: null }, 'sub0 mesh status: n1 ok');
+  t.ok((nodes.find((n) => n.node === 'n1')!.statusAgeS ?? 99) <= 5, 'with a fresh heartbeat');
+  const table = await run(cmd!, [...pre, 'mesh', 'status', '--broker', cl.brokerUrl, '--state-dir', cl.controllerDir]);
+  t.match(table.stdout, /HEARTBEAT AGE/, 'the table shows heartbeat ages');
+  t.match(table.stdout, /n3 .*degraded \(silent\)/, 'and n3 degraded');
   cl.startAgent('n3');
   await until('n1 and n2 take n3 back', () => peersOf('n1').includes(n3key) && peersOf('n2').includes(n3key));
   const rpc = cl.slotAddress('rpc-1');
@@ -124,6 +135,9 @@ t.test('a node reporting another config than the one published is degraded, then
   const n2key = cl.node('n2').publicKey;
   await until('n1 and n3 drop n2', () => !peersOf('n1').includes(n2key) && !peersOf('n3').includes(n2key));
   t.pass('its peers dropped n2 (wg show)');
+  const [cmd, ...pre] = sub0Program();
+  const mesh = await run(cmd!, [...pre, 'mesh', 'status', '--json', '--broker', cl.brokerUrl, '--state-dir', cl.controllerDir]);
+  t.match((JSON.parse(mesh.stdout) as { nodes: { node: string; health: string }[] }).nodes.find((n) => n.node === 'n2'), { health: 'quarantined' }, 'sub0 mesh status: n2 quarantined');
   // Its broker access went with it: the liar is disconnected and cannot log in again.
   await until('the liar disconnected', () => !liar.connected);
   const again = await mqtt
