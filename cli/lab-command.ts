@@ -210,8 +210,13 @@ function nextSteps(lab: ControlLab): string {
       `  sub0 acl allow web-db --from slot:${slots[0]} --to slot:${slots[2]} --proto icmp --suri //Alice`,
       `  sub0 lab ping ${slots[0]} ${slots[2]}               now it answers (the rule is on chain, enforced on n1 and n3 only)`,
       '  sub0 acl revoke web-db --suri //Alice',
+      '  sub0 audit n1                         each rule n1 enforces, with the transaction behind it',
     );
   } else lines.push('  sub0 lab ping n1 n2                   node to node across the WireGuard mesh');
+  lines.push(
+    '  sub0 node quarantine n2 --suri //Alice  cut n2 off: its peers drop it (the gatekeeper does this to a silent node)',
+    '  sub0 node readmit n2 --suri //Alice     and take it back',
+  );
   lines.push('  sub0 chain snapshot                   what the chain holds', '  sub0 lab down                         (or Ctrl-C here) stops it and removes everything', '');
   return lines.join('\n');
 }
