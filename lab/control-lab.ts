@@ -135,11 +135,6 @@ export class ControlLab {
     return [this.controllerKeyHex, ...(this.second ? [this.second.keyHex] : [])];
   }
 
-  /** The lab's chain record is in its home: the controller knows it is the local chain (dev keys). */
-  private get controllerEnv(): NodeJS.ProcessEnv {
-    return { ...process.env, SUB0_HOME: this.o.home };
-  }
-
   private get gatekeeperFlags(): string[] {
     const g = this.o.gatekeeper ?? {};
     return [
@@ -279,22 +274,9 @@ export class ControlLab {
     const cursorFile = join(this.controllerDir, 'cursor.json');
     const embedded = o.broker !== 'mosquitto';
     if (o.controller === 'process') {
-      const [cmd, ...pre] = sub0Program();
-      const args = [
-        ...pre,
-        'controller',
-        '--endpoint', this.chain.endpoint,
-        '--registry', this.chain.registry,
-        '--state-dir', this.controllerDir,
-        '--log-format', 'json',
-        '--gatekeeper-suri', LAB_GATEKEEPERS[0],
-        ...this.gatekeeperFlags,
-        ...(embedded
-          ? ['--embedded-broker', '--listen', `127.0.0.1:${this.brokerPort}`]
-          : ['--broker', this.brokerUrl, '--mosquitto-dir', this.mosquitto!.dir, '--mosquitto-pid', this.mosquitto!.pidFile]),
-      ];
-      const log = openSync(join(this.controllerDir, 'controller.log'), 'a');
-      const p = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log], env: this.controllerEnv });
+      const p = this.spawnController(this.controllerDir, LAB_GATEKEEPERS[0], embedded
+        ? ['--embedded-broker', '--listen', `127.0.0.1:${this.brokerPort}`]
+        : ['--broker', this.brokerUrl, '--mosquitto-dir', this.mosquitto!.dir, '--mosquitto-pid', this.mosquitto!.pidFile]);
       this.controllerProc = p;
       await this.waitListening(embedded);
       return;
@@ -311,24 +293,20 @@ export class ControlLab {
     });
   }
 
+  /** `sub0 controller` in a process of its own, logging to `dir`/controller.log. */
+  private spawnController(dir: string, gatekeeper: string, brokerFlags: readonly string[]): ChildProcess {
+    const [cmd, ...pre] = sub0Program();
+    const args = [...pre, 'controller', '--endpoint', this.chain.endpoint, '--registry', this.chain.registry, '--state-dir', dir, '--log-format', 'json', '--gatekeeper-suri', gatekeeper, ...this.gatekeeperFlags, ...brokerFlags];
+    const log = openSync(join(dir, 'controller.log'), 'a');
+    // The lab's chain record is in its home: the controller knows it is the local chain (dev keys).
+    return spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log], env: { ...process.env, SUB0_HOME: this.o.home } });
+  }
+
   /** Starts the second controller (`sub0 controller` with its embedded broker) in its own process. */
   async startSecondController(): Promise<void> {
     const b = this.second;
     if (!b) throw new Sub0Error('invalid-input', 'this lab has no second controller');
-    const [cmd, ...pre] = sub0Program();
-    const args = [
-      ...pre,
-      'controller',
-      '--endpoint', this.chain.endpoint,
-      '--registry', this.chain.registry,
-      '--state-dir', b.dir,
-      '--log-format', 'json',
-      '--gatekeeper-suri', LAB_GATEKEEPERS[1],
-      ...this.gatekeeperFlags,
-      '--embedded-broker', '--listen', `127.0.0.1:${b.brokerPort}`,
-    ];
-    const log = openSync(join(b.dir, 'controller.log'), 'a');
-    b.proc = spawn(cmd!, args, { cwd: REPO, stdio: ['ignore', log, log], env: this.controllerEnv });
+    b.proc = this.spawnController(b.dir, LAB_GATEKEEPERS[1], ['--embedded-broker', '--listen', `127.0.0.1:${b.brokerPort}`]);
     await this.waitBroker(b.brokerUrl, b.adminSecret, b.proc, join(b.dir, 'controller.log'));
   }
 

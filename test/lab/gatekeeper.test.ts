@@ -20,21 +20,13 @@ import { sub0Program, REPO } from '../../lab/programs.js';
 import { tcpConnect, echoServer } from '../../lab/traffic.js';
 import { loadOrCreateIdentity } from '../../overlay/agent/identity.js';
 import { useControlLab } from '../helpers/control-lab.js';
+import { until } from '../helpers/until.js';
 
 const policy = { heartbeatTimeoutMs: 4000, settleMs: 3000, graceMs: 3000 };
 const cl = await useControlLab(t, { nodes: 3, broker: 'embedded', gatekeeper: policy, agentFlags: ['--status-interval-ms', '1000'] });
 const lab = cl.lab;
 const peersOf = (node: string) => lab.exec(node, 'wg', ['show', lab.node(node).ifname, 'peers']).trim().split('\n').filter(Boolean);
 
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const run = (cmd: string, args: string[]) =>
   new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
