@@ -40,6 +40,9 @@ function labAsOnChain(): Omit<ChainSnapshot, 'block'> {
   };
 }
 
+/** Three controller keys for a DVCI (their 96 bytes continue past one attribute value). */
+const CONTROLLERS = ['11', '22', '33'].map((b) => b.repeat(32));
+
 t.test('lab.json written as extrinsics reads back as the same snapshot, and compiles to the same configs', async (t) => {
   const r = await importSnapshot(c.registry, await headHash(c), lab, c.operator);
   t.equal(r.created, 10);
@@ -68,7 +71,7 @@ t.test('register, define, assign, allow, update and revoke round-trip', async (t
   const dave = c.account(c.keys.dave);
   const r = await c.registry.submit(
     [
-      { op: 'create', kind: 'dvci', fields: { id: 'paris', name: 'Paris edge', region: 'eu-west' }, owner: dave },
+      { op: 'create', kind: 'dvci', fields: { id: 'paris', name: 'Paris edge', region: 'eu-west', controllers: CONTROLLERS }, owner: dave },
       { op: 'create', kind: 'node', fields: { id: 'm1', dvci: 'paris', wgPublicKey: KEY_A, endpoints: ['198.51.100.7:51820'], listenPort: 51821, state: 'active', capacity: { vcpus: 4, memoryMiB: 8192, diskGiB: 100 }, salt: 3 }, owner: bob },
       { op: 'create', kind: 'slot', fields: { id: 'api-1', vcpus: 1, memoryMiB: 1024, diskGiB: 10, image: 'debian-12', state: 'defined', groups: ['api', 'web'] }, owner: bob },
     ],
@@ -84,7 +87,7 @@ t.test('register, define, assign, allow, update and revoke round-trip', async (t
   await c.registry.submit([{ op: 'create', kind: 'rule', fields: { id: 'api-in', from: 'group:web', to: 'slot:api-1', proto: 'tcp', ports: ['443', '8000-8100'] }, owner: bob }], c.operator);
 
   let s = (await read()).snapshot;
-  t.same(s.dvcis.at(-1), { id: 'paris', operator: dave, name: 'Paris edge', region: 'eu-west' });
+  t.same(s.dvcis.at(-1), { id: 'paris', operator: dave, name: 'Paris edge', region: 'eu-west', controllers: CONTROLLERS }, 'three controller keys: 96 bytes, in a continued attribute');
   t.same(s.nodes.at(-1), { id: 'm1', owner: bob, dvci: 'paris', wgPublicKey: KEY_A, endpoints: ['198.51.100.7:51820'], listenPort: 51821, state: 'active', capacity: { vcpus: 4, memoryMiB: 8192, diskGiB: 100 }, salt: 3, seq: 3 });
   t.same(s.slots.at(-1), { id: 'api-1', owner: bob, node: 'm1', vcpus: 1, memoryMiB: 1024, diskGiB: 10, image: 'debian-12', state: 'assigned', groups: ['api', 'web'], seq: 3 });
   t.same(s.rules.at(-1), { id: 'api-in', owner: bob, from: { kind: 'group', value: 'web' }, to: { kind: 'slot', value: 'api-1' }, proto: 'tcp', ports: [{ from: 443, to: 443 }, { from: 8000, to: 8100 }] });

@@ -30,7 +30,7 @@ t.test('publishes each node once, then only what changed, and withdraws nodes th
 
   // A new block that changes nothing: nothing is written, even though the revision moved.
   const same = await pub.publish(compile(labSnapshot((raw) => (raw.block.number = 43))));
-  t.same(same, { published: [], unchanged: 3, withdrawn: [] });
+  t.same(same, { published: [], unchanged: 3, withdrawn: [], notAuthorized: [] });
 
   // Revoking rpc-to-db changes n2 and n3 only; retiring n1 withdraws its config.
   const next = await pub.publish(
@@ -55,7 +55,24 @@ t.test('a restarted controller publishes only what differs from what is already 
   await new Publisher(sink, key).publish(compile(labSnapshot()));
   writeFileSync(sink.path('stale'), 'garbage'); // left by something else: withdrawn
   const again = await new Publisher(sink, key).publish(compile(labSnapshot((raw) => (raw.block.number = 50))));
-  t.same(again, { published: [], unchanged: 3, withdrawn: ['stale'] });
+  t.same(again, { published: [], unchanged: 3, withdrawn: ['stale'], notAuthorized: [] });
+});
+
+t.test('a DVCI whose controller keys on chain leave this one out gets nothing from it, withdrawn or published', async (t) => {
+  const dir = tempDir(t);
+  const { key } = loadOrCreateSigningKey(join(dir, 'key'));
+  const sink = new DirectorySink(join(dir, 'configs'));
+  const pub = new Publisher(sink, key);
+  await pub.publish(compile(labSnapshot()));
+  const before = readFileSync(sink.path('n1'));
+  const others = compile(labSnapshot((raw) => ((raw.dvcis as { controllers?: string[] }[])[0]!.controllers = ['ab'.repeat(32)])));
+  const r = await pub.publish(others);
+  t.same(r, { published: [], unchanged: 0, withdrawn: [], notAuthorized: ['lyon'] }, 'nothing written, nothing withdrawn');
+  t.ok(readFileSync(sink.path('n1')).equals(before), 'the config already there stays');
+  const mine = compile(labSnapshot((raw) => ((raw.dvcis as { controllers?: string[] }[])[0]!.controllers = ['ab'.repeat(32), Buffer.from(key.publicKey).toString('hex')].sort())));
+  const r2 = await pub.publish(mine);
+  t.same([...r2.published].sort(), ['n1', 'n2', 'n3'], 'named again: published (the set changed the content)');
+  t.same(verifyConfig(readFileSync(sink.path('n1')), [key.publicKey]).config.controllers.length, 2);
 });
 
 t.test('the signing key file: reused, 0600, refused when others can read it', async (t) => {
