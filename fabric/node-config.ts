@@ -6,9 +6,23 @@
 import { z } from 'zod';
 import { BlockRef, Ed25519Key, Endpoint, ID_PATTERN, Id, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
 
-/** `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. */
-const HOST_CIDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}\/32|[0-9a-f:]+\/128)$/;
-export const HostCidr = z.string().regex(HOST_CIDR, 'must be a /32 or /128 host prefix');
+/**
+ * `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. The
+ * address is parsed for real (zod's ipv4/ipv6): a config that passes the gate is one the kernel
+ * takes; `999.1.1.1/32` or `:/128` never reaches a reconcile that would fail on it forever.
+ * IPv6 is lower-case, as fabric writes it (one text per address: sets and maps compare text).
+ */
+const IPV4 = z.ipv4();
+const IPV6 = z.ipv6();
+export function isHostCidr(s: string): boolean {
+  if (s.endsWith('/32')) return IPV4.safeParse(s.slice(0, -3)).success;
+  if (s.endsWith('/128')) {
+    const a = s.slice(0, -4);
+    return /^[0-9a-f:]+$/.test(a) && IPV6.safeParse(a).success;
+  }
+  return false;
+}
+export const HostCidr = z.string().refine(isHostCidr, 'must be a /32 or /128 host prefix of a valid address (IPv6 in lower case)');
 
 export const Peer = z.strictObject({
   node: Id,
@@ -102,7 +116,7 @@ class Seen {
     return true;
   }
 }
-const knownCidrs = new Seen((s) => HOST_CIDR.test(s));
+const knownCidrs = new Seen(isHostCidr);
 const knownEndpoints = new Seen((s) => Endpoint.safeParse(s).success);
 const isCidrList = (l: unknown) => Array.isArray(l) && l.length > 0 && l.every((c) => knownCidrs.has(c));
 

@@ -21,15 +21,19 @@ export const Ed25519Key = z.string().regex(/^[0-9a-f]{64}$/, 'must be an ed25519
 
 const HOST_PORT = /^(?:(?<v4>\d{1,3}(?:\.\d{1,3}){3})|\[(?<v6>[0-9a-fA-F:.]+)\]|(?<dns>[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,62})(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,62}))*)):(?<port>\d{1,5})$/;
 
+const IPV4 = z.ipv4();
+const IPV6 = z.ipv6();
+
 /** `203.0.113.7:51820`, `[2001:db8::1]:51820` or `node.example.org:51820`. */
 export const Endpoint = z.string().refine((s) => {
   const m = HOST_PORT.exec(s);
   if (!m?.groups) return false;
   const port = Number(m.groups.port);
   if (port < 1 || port > 65535) return false;
-  if (m.groups.v4) return m.groups.v4.split('.').every((o) => Number(o) <= 255 && String(Number(o)) === o);
+  if (m.groups.v4) return IPV4.safeParse(m.groups.v4).success;
+  if (m.groups.v6) return IPV6.safeParse(m.groups.v6).success;
   return true;
-}, 'must be host:port (IPv4, [IPv6] or a DNS name, port 1-65535)');
+}, 'must be host:port (a valid IPv4, [IPv6] or a DNS name, port 1-65535)');
 
 export const Port = z.number().int().min(1).max(65535);
 

@@ -68,6 +68,12 @@ const peers: [string, unknown][] = [
   ['an endpoint octet above 255', { ...peer, endpoints: ['192.0.2.300:51820'] }],
   ['an endpoint not a string', { ...peer, endpoints: [51820] }],
   ['allowed IPs not host prefixes', { ...peer, allowedIps: ['100.96.0.0/11'] }],
+  ['an allowed IP with an octet above 255', { ...peer, allowedIps: ['999.1.1.1/32'] }],
+  ['an allowed IP with a leading zero', { ...peer, allowedIps: ['100.096.1.2/32'] }],
+  ['an allowed IPv6 that is no address', { ...peer, allowedIps: [':/128'] }],
+  ['an allowed IPv6 with two ::', { ...peer, allowedIps: ['fd12::1::2/128'] }],
+  ['an allowed IPv6 in upper case', { ...peer, allowedIps: ['FD12::1/128'] }],
+  ['an IPv6 endpoint that is no address', { ...peer, endpoints: ['[1::2::3]:51820'] }],
   ['allowed IPs a string', { ...peer, allowedIps: peer.allowedIps[0] }],
   ['keepalive negative', { ...peer, keepalive: -1 }],
   ['keepalive not an integer', { ...peer, keepalive: 2.5 }],
@@ -86,6 +92,12 @@ for (const [name, p] of peers) {
     if (fast.success && slow.success) t.same(fast.data, slow.data, 'the same data');
   });
 }
+
+t.test('a host prefix is refused with its path and why', async (t) => {
+  const r = parseNodeConfig({ ...config, peers: [{ ...peer, allowedIps: ['999.1.1.1/32'] }] });
+  t.notOk(r.success);
+  if (!r.success) t.match(z.prettifyError(r.error), /valid address[\s\S]*at peers\[0\]\.allowedIps\[0\]/);
+});
 
 t.test('parseNodeConfig refuses what the frame refuses', async (t) => {
   t.notOk(parseNodeConfig({ ...config, extra: true }).success, 'an unknown top-level key');

@@ -72,6 +72,16 @@ t.test('a restarted agent re-applies the kept config and still refuses older one
   t.throws(() => untrusting.loadPersisted(), { code: 'bad-signature' }, 'a kept config is verified again');
 });
 
+t.test('a signed config with an address the kernel would refuse is refused at the gate; the previous state stays', async (t) => {
+  const { gate: g, dir: d } = gate('n1');
+  mkdirSync(d, { recursive: true });
+  g.offer(signConfig(at(42), controller), 'test');
+  const c = at(43);
+  const bad = { ...c, peers: c.peers.map((p, i) => (i === 0 ? { ...p, allowedIps: [...p.allowedIps, '999.1.1.1/32'] } : p)) };
+  t.throws(() => g.offer(signConfig(bad, controller), 'cfg'), { code: 'invalid-input', message: /valid address[\s\S]*at peers\[0\]\.allowedIps\[\d+\]/ });
+  t.equal(g.accepted?.config.revision.number, 42, 'the config accepted before stays');
+});
+
 t.test('the trusted keys follow the set the chain authorizes, as configs name it', async (t) => {
   const { gate: g, dir: d } = gate('n1');
   mkdirSync(d, { recursive: true });
