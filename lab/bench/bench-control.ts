@@ -10,6 +10,9 @@
  *  - a block touching every node (one node per DVCI moves its endpoint: every peer list changes);
  * with the controller's own part of each (read, compile, sign and publish: its pass record) and,
  * as the baseline, the chain's block time in the same run (extrinsic submitted -> block final).
+ * The controller's gatekeeper watches every agent through its heartbeats (a status every 5 s),
+ * as in production; last, a few agents vanish one at a time and the time until their peers run
+ * without them is measured (silent-node.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,22 +21,26 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
+import type { HealthPolicy } from '../../fabric/health.js';
 import { OBSERVER_LOGIN } from '../../fabric/broker-login.js';
 import { configHash } from '../../fabric/encoding.js';
 import { generateSigningKey } from '../../fabric/envelope.js';
 import { allStatuses, nodeOfTopic } from '../../fabric/topics.js';
 import { MosquittoAdmission } from '../../controller/broker/mosquitto-admission.js';
 import { connect } from '../../controller/chain/client.js';
+import { authorizeGatekeeper } from '../../controller/chain/gatekeeper-proxy.js';
 import { keyFromSuri } from '../../controller/chain/keys.js';
 import { startLocalChain } from '../../controller/chain/local-chain.js';
 import { openRegistry } from '../../controller/chain/open-registry.js';
-import type { RegistryChange } from '../../controller/chain/registry.js';
+import type { LogosRegistry, RegistryChange } from '../../controller/chain/registry.js';
 import type { PassRecord } from '../../controller/controller.js';
 import { ControllerService, type BrokerChoice } from '../../controller/service.js';
 import { MqttLink } from '../../overlay/mqtt/mqtt-link.js';
 import { freePort, Mosquitto } from '../mosquitto.js';
+import { LAB_GATEKEEPERS } from '../control-lab.js';
 import { median } from './median.js';
 import { benchNodeId, loadRegistryFixture } from './registry-fixture.js';
+import { silentNodeTrial, type SilentTrial } from './silent-node.js';
 
 export interface ControlBenchOptions {
   readonly broker: 'aedes' | 'mosquitto';
@@ -60,9 +67,21 @@ export interface ControlBenchResult {
   readonly initialMs: number;
   readonly one: readonly Trial[];
   readonly full: readonly Trial[];
+  /** A vanished agent, until its peers run without it. */
+  readonly silent: readonly SilentTrial[];
+  readonly policy: HealthPolicy;
+  readonly heartbeatMs: number;
 }
 
 const NETWORK_OF_FIXTURE = 'lab';
+/**
+ * The gatekeeper's policy in this bench. Only the grace is in the silent-node figure (a will is
+ * "offline" at once); the heartbeat timeout is three missed heartbeats and the settling time
+ * longer than a full republish to 1,000 agents on 2 busy cores, so that no agent is quarantined
+ * for being slow during the other cases.
+ */
+export const BENCH_POLICY: HealthPolicy = { heartbeatTimeoutMs: 15_000, settleMs: 10_000, graceMs: 2_000 };
+export const BENCH_HEARTBEAT_MS = 5_000;
 
 export async function benchControl(o: ControlBenchOptions): Promise<ControlBenchResult> {
   const nodes = o.nodes ?? 1000;
@@ -77,6 +96,8 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
     cleanup.push(() => client.close());
     const registry = openRegistry(client, chain.registry);
     const operator = { pair: await keyFromSuri('//Alice', { lab: true }) };
+    const gatekeeper = await keyFromSuri(LAB_GATEKEEPERS[0], { lab: true });
+    await authorizeGatekeeper(client, operator, gatekeeper.address);
     say(`registry: ${nodes} nodes, ${nodes * 10} slots, ${nodes * 10} rules`);
     await loadRegistryFixture(client, chain.registry, { nodes, slots: nodes * 10, rules: nodes * 10, identities: true, shape: 'pairs' });
 
@@ -109,8 +130,10 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
       broker = { kind: 'embedded', listen: [{ host: '127.0.0.1', port }] };
     }
 
-    // Acknowledgements, as the controller's side of the broker sees them.
+    // Acknowledgements, as the controller's side of the broker sees them: when each config hash
+    // was first reported applied (heartbeats repeat it). And when each "offline" will arrived.
     const acks = new Map<string, { hash: string; at: number }>();
+    const offlineAt = new Map<string, number>();
     let onAck: (() => void) | undefined;
     const watcher = new MqttLink({ url, clientId: `${OBSERVER_LOGIN}-bench`, username: OBSERVER_LOGIN, password: () => adminSecret, log: o.log });
     cleanup.push(() => watcher.close(true));
@@ -122,8 +145,9 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
       if (!who || who.kind !== 'status' || payload.length === 0) return;
       const nl = payload.indexOf(0x0a);
       try {
-        const body = JSON.parse(payload.subarray(nl + 1).toString('utf8')) as { applied?: { hash?: string } };
-        if (body.applied?.hash) acks.set(who.node, { hash: body.applied.hash, at: t });
+        const body = JSON.parse(payload.subarray(nl + 1).toString('utf8')) as { state?: string; applied?: { hash?: string } };
+        if (body.state === 'offline') offlineAt.set(who.node, t);
+        else if (body.applied?.hash && acks.get(who.node)?.hash !== body.applied.hash) acks.set(who.node, { hash: body.applied.hash, at: t });
         onAck?.();
       } catch {
         /* not a status: not an acknowledgement */
@@ -134,9 +158,23 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
     const published = new Map<number, readonly string[]>();
     say(`controller with the ${o.broker === 'mosquitto' ? 'Mosquitto' : 'embedded aedes'} broker`);
     const t0 = performance.now();
+    // The registry as the controller sees it, with the gatekeeper's quarantines timed as they are
+    // submitted (a proxy call for the operator): their block time is the silent case's baseline.
+    const quarantineSubmitted = new Map<string, number>();
+    const timed: LogosRegistry = {
+      locator: registry.locator,
+      readSnapshot: (h) => registry.readSnapshot(h),
+      readItems: (h, items) => registry.readItems(h, items),
+      touchedBy: (b) => registry.touchedBy(b),
+      submit: (changes, signer) => {
+        const t = performance.now();
+        for (const c of changes) if (signer.proxy && c.op === 'update' && c.kind === 'node' && c.fields.state === 'quarantined') quarantineSubmitted.set(c.id, t);
+        return registry.submit(changes, signer);
+      },
+    };
     const service = await ControllerService.start({
       client,
-      registry,
+      registry: timed,
       key,
       adminSecret,
       cursorFile: join(home, 'cursor.json'),
@@ -145,6 +183,7 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
       fullReadMs: 0,
       onPass: (p) => passes.set(p.block.number, p),
       onPublished: (b, r) => published.set(b.number, r.published),
+      gatekeeper: { policy: BENCH_POLICY, signer: gatekeeper, staggerMs: 0 },
     });
     cleanup.push(() => service.stop());
     await watcher.waitConnected(30_000);
@@ -155,7 +194,7 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
     const here = fileURLToPath(new URL('./sim-agents.ts', import.meta.url));
     const half = Math.ceil(nodes / 2);
     for (const [from, to] of [[0, half], [half, nodes]] as const) {
-      const p = fork(here, [JSON.stringify({ url, network: NETWORK_OF_FIXTURE, controllerKey: keyHex, from, to })], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const p = fork(here, [JSON.stringify({ url, network: NETWORK_OF_FIXTURE, controllerKey: keyHex, from, to, heartbeatMs: BENCH_HEARTBEAT_MS })], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       agents.push(p);
       cleanup.push(() => p.kill('SIGKILL'));
     }
@@ -220,8 +259,36 @@ export async function benchControl(o: ControlBenchOptions): Promise<ControlBench
       full.push(await trial(moves));
       say(`full republish: ${Math.round(full.at(-1)!.ms)} ms, ${full.at(-1)!.affected} agents`);
     }
+
+    const vanish = (i: number) =>
+      new Promise<void>((resolve) => {
+        const p = agents[i < half ? 0 : 1]!;
+        offlineAt.delete(benchNodeId(i)); // a will from an earlier lost connection is not this one
+        const done = (m: { vanished?: number }) => {
+          if (m.vanished !== i) return;
+          p.off('message', done);
+          resolve();
+        };
+        p.on('message', done);
+        p.send({ vanish: i });
+      });
+    const offline = async (node: string, timeoutMs = 30_000) => {
+      const end = performance.now() + timeoutMs;
+      while (!offlineAt.has(node)) {
+        if (performance.now() > end) throw new Error(`no last will from ${node} within ${timeoutMs / 1000} s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return offlineAt.get(node)!;
+    };
+    const silent: SilentTrial[] = [];
+    for (let k = 0; k < trials; k++) {
+      const i = (Math.floor(nodes / 2) + k) % nodes;
+      silent.push(await silentNodeTrial({ service, graceMs: BENCH_POLICY.graceMs, published, passes, vanish, offline, acked, finalized, submitted: (n) => quarantineSubmitted.get(n) }, i, benchNodeId(i)));
+      const s = silent.at(-1)!;
+      say(`silent node ${s.node}: dropped by its ${s.peers} peers ${Math.round(s.ms)} ms beyond the grace (due -> quarantine submitted ${Math.round(s.toSubmit)} ms, -> its block final ${Math.round(s.blockMs)} ms, -> last peer ack ${Math.round(s.toAck)} ms, of which the controller's pass ${s.pass ? `${s.pass.read} / ${s.pass.compile} / ${s.pass.publish}` : '?'} ms read / compile / publish)`);
+    }
     for (const p of agents) p.send({ stop: true });
-    return { broker: o.broker, nodes, initialMs, one, full };
+    return { broker: o.broker, nodes, initialMs, one, full, silent, policy: BENCH_POLICY, heartbeatMs: BENCH_HEARTBEAT_MS };
   } finally {
     for (const c of cleanup.reverse()) await Promise.resolve().then(c).catch(() => undefined);
   }

@@ -8,19 +8,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { CONTROLLER_LOGIN, OBSERVER_LOGIN } from '../../fabric/broker-login.js';
 import { open } from '../../fabric/envelope.js';
 import { CONFIG_MAGIC, payloadJson, signConfig, verifyConfig } from '../../fabric/signing.js';
-import { configTopic, statusTopic } from '../../fabric/topics.js';
+import { configTopic } from '../../fabric/topics.js';
 import { ACCEPTED_FILE, TRUST_FILE } from '../../overlay/agent/config-gate.js';
 import { LAB_DVCI, LAB_NETWORK } from '../../lab/control-lab.js';
-import { startPingFlow } from '../../lab/traffic.js';
+import { controllerFailover } from '../../lab/failover.js';
 import { useControlLab } from '../helpers/control-lab.js';
+import { until } from '../helpers/until.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
 
 const cl = await useControlLab(t, { nodes: 3, broker: 'embedded', secondController: true });
-const lab = cl.lab;
 const second = cl.second!;
 
 /** The retained config of `node` on a broker, as an observer reads it. */
@@ -36,16 +36,6 @@ async function retainedConfig(url: string, secret: string, node: string): Promis
 }
 const revisionOf = (wire: Buffer) => (payloadJson(open(CONFIG_MAGIC, wire, () => true).payload) as { revision: { number: number } }).revision.number;
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 t.test('two controllers publish byte-identical configs for the same block', async (t) => {
   const r = await cl.submit([{ op: 'create', kind: 'rule', fields: { id: 'web-rpc-udp', from: 'group:web', to: 'group:rpc', proto: 'udp', ports: ['30333'] } }]);
   await cl.waitApplied('n1', r.block);
@@ -60,38 +50,7 @@ t.test('two controllers publish byte-identical configs for the same block', asyn
 });
 
 t.test('killing either controller with its broker loses no packet of a running flow', async (t) => {
-  const web = cl.slotAddress('web-1');
-  const rpc = cl.slotAddress('rpc-1');
-  const flow = startPingFlow(lab, 'n1', web.v4, rpc.v4, 20);
-  t.teardown(() => void flow.stop().catch(() => undefined));
-
-  await cl.killSecondController('SIGKILL');
-  const r1 = await cl.submit([{ op: 'create', kind: 'rule', fields: { id: 'after-kill-b', from: 'group:web', to: 'group:rpc', proto: 'tcp', ports: ['8080'] } }]);
-  await cl.waitApplied('n1', r1.block);
-  await cl.waitApplied('n2', r1.block);
-  t.pass('with the second controller and its broker dead, a chain change still reaches the nodes');
-
-  // The second back; the nodes reconnect to its broker (their statuses appear there), then the first dies.
-  const back = Date.now();
-  await cl.startSecondController();
-  const obs: MqttClient = await mqtt.connectAsync(second.brokerUrl, { protocolVersion: 4, clientId: 'obs-status', username: OBSERVER_LOGIN, password: second.adminSecret, reconnectPeriod: 0 });
-  t.teardown(() => obs.endAsync(true));
-  const fresh = new Set<string>();
-  obs.on('message', (topic, p) => {
-    if (p.length && p.toString('latin1').includes('"state":"running"')) {
-      const at = Number(/"at":(\d+)/.exec(p.toString('latin1'))?.[1] ?? 0);
-      if (at >= back) fresh.add(topic);
-    }
-  });
-  await obs.subscribeAsync(['n1', 'n2'].map((n) => statusTopic(LAB_NETWORK, n)), { qos: 1 });
-  await until('n1 and n2 reporting to the second broker', () => fresh.size === 2);
-  await cl.killController('SIGKILL');
-  const r2 = await cl.submit([{ op: 'create', kind: 'rule', fields: { id: 'after-kill-a', from: 'group:web', to: 'group:rpc', proto: 'tcp', ports: ['8081'] } }]);
-  await cl.waitApplied('n1', r2.block);
-  await cl.waitApplied('n2', r2.block);
-  t.pass('with the first controller and its broker dead, the second carries the next change');
-
-  const counted = await flow.stop();
+  const counted = await controllerFailover(cl, { everyMs: 20, step: (what) => t.pass(what) });
   t.ok(counted.sent > 50, `the flow ran (${counted.sent} pings)`);
   t.equal(counted.lost, 0, `no packet lost (${counted.received} of ${counted.sent} answered)`);
 });
