@@ -8,6 +8,10 @@
  * in order inside sendmsg() and always reports errors, so when the last ACK arrives every error
  * of the chunk has arrived before it. (Asking an ACK for each of 10,000 messages would overflow
  * the receive buffer and lose some: acks are small, but each is its own skb.)
+ *
+ * Nothing waits forever: every request (and every chunk of a batch) has a deadline, and a socket
+ * error (ENOBUFS: the kernel dropped replies) fails every request in flight at once, since their
+ * answers may be among those lost. Callers re-read the kernel's state at their next pass.
  */
 import { RawNetlinkSocket, parseMessages, type NetlinkMessage } from 'netlink';
 import { Sub0Error } from '../../fabric/errors.js';
@@ -46,6 +50,7 @@ export interface NlMessage {
 
 interface Waiter {
   readonly what: string;
+  readonly timer: NodeJS.Timeout;
   readonly parts: NetlinkMessage[];
   interrupted: boolean;
   readonly done: (err: Error | undefined, parts: NetlinkMessage[], interrupted: boolean) => void;
@@ -59,10 +64,29 @@ export class NlSocket {
   private readonly batchErrors = new Map<number, NetlinkError>();
   private closed = false;
 
-  constructor(protocol: number) {
+  private readonly timeoutMs: number;
+  private readonly peer: number;
+
+  /**
+   * `timeoutMs`: each request's deadline (default 5 s). `peer`: the netlink port spoken to, 0 (the
+   * kernel) unless a user-space peer stands in for it (the fault tests' silent peer).
+   */
+  constructor(protocol: number, opts: { readonly timeoutMs?: number; readonly peer?: number } = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.peer = opts.peer ?? 0;
     this.raw = new RawNetlinkSocket(protocol, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
     this.raw.on('message', (buf: Buffer) => this.receive(buf));
+    this.raw.on('error', (e: NodeJS.ErrnoException) => this.failAll(e));
     this.raw.unref();
+  }
+
+  /** Every request in flight fails: its answer may be among what the socket lost. */
+  private failAll(e: NodeJS.ErrnoException): void {
+    const code = e.code ?? e.message;
+    for (const seq of [...this.waiting.keys()]) {
+      const w = this.waiting.get(seq)!;
+      this.finish(seq, new Sub0Error('driver', `${w.what}: the netlink socket failed (${code}); the state is read again at the next pass`, { cause: e }));
+    }
   }
 
   private nextSeq(): number {
@@ -143,7 +167,10 @@ export class NlSocket {
     if (this.closed) return;
     this.closed = true;
     this.raw.close();
-    for (const [, w] of this.waiting) w.done(new Sub0Error('driver', `${w.what}: netlink socket closed`), [], false);
+    for (const [, w] of this.waiting) {
+      clearTimeout(w.timer);
+      w.done(new Sub0Error('driver', `${w.what}: netlink socket closed`), [], false);
+    }
     this.waiting.clear();
   }
 
@@ -153,19 +180,21 @@ export class NlSocket {
 
   private wait(seq: number, what: string, done: Waiter['done']): void {
     if (this.waiting.size === 0) this.raw.ref();
-    this.waiting.set(seq, { what, parts: [], interrupted: false, done });
+    const timer = setTimeout(() => this.finish(seq, new Sub0Error('timeout', `${what}: no netlink answer in ${this.timeoutMs} ms`)), this.timeoutMs);
+    this.waiting.set(seq, { what, timer, parts: [], interrupted: false, done });
   }
 
   private finish(seq: number, err: Error | undefined): void {
     const w = this.waiting.get(seq);
     if (!w) return;
+    clearTimeout(w.timer);
     this.waiting.delete(seq);
     if (this.waiting.size === 0) this.raw.unref();
     w.done(err, w.parts, w.interrupted);
   }
 
   private send(bufs: Uint8Array[], reject: (e: Error) => void): void {
-    this.raw.send(bufs, {}, (e) => {
+    this.raw.send(bufs, { port: this.peer }, (e) => {
       if (e) reject(new Sub0Error('driver', `netlink sendmsg failed: ${e.code ?? e.message}`, { cause: e }));
     });
   }
