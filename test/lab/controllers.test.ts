@@ -12,7 +12,8 @@ import mqtt from 'mqtt';
 import { CONTROLLER_LOGIN, OBSERVER_LOGIN } from '../../fabric/broker-login.js';
 import { open } from '../../fabric/envelope.js';
 import { CONFIG_MAGIC, payloadJson, signConfig, verifyConfig } from '../../fabric/signing.js';
-import { configTopic } from '../../fabric/topics.js';
+import { configTopic, gatekeeperTopic } from '../../fabric/topics.js';
+import { HEALTH_MAGIC, type HealthReport } from '../../controller/gatekeeper.js';
 import { ACCEPTED_FILE, TRUST_FILE } from '../../overlay/agent/config-gate.js';
 import { LAB_DVCI, LAB_NETWORK } from '../../lab/control-lab.js';
 import { controllerFailover } from '../../lab/failover.js';
@@ -20,7 +21,8 @@ import { useControlLab } from '../helpers/control-lab.js';
 import { until } from '../helpers/until.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
 
-const cl = await useControlLab(t, { nodes: 3, broker: 'embedded', secondController: true });
+const policy = { heartbeatTimeoutMs: 4000, settleMs: 3000, graceMs: 3000 };
+const cl = await useControlLab(t, { nodes: 3, broker: 'embedded', secondController: true, gatekeeper: policy, agentFlags: ['--status-interval-ms', '1000'] });
 const second = cl.second!;
 
 /** The retained config of `node` on a broker, as an observer reads it. */
@@ -47,6 +49,44 @@ t.test('two controllers publish byte-identical configs for the same block', asyn
   t.equal(open(CONFIG_MAGIC, b, () => true).key, second.keyHex, 'broker 2: the second controller\'s signature');
   t.same(verifyConfig(a, [cl.controllerKey.publicKey]).config.controllers, [...cl.controllerKeys].sort(), 'the config names both authorized keys');
   t.equal(cl.status('n1')!.lastRejected, undefined, 'n1 took the second copy as a duplicate, refused nothing');
+});
+
+t.test('two gatekeepers judging one silent node make one effective change on chain', async (t) => {
+  const api = cl.client.api;
+  const from = (await cl.client.finalizedHead()).number;
+  const nodeItem = (await cl.registry.readSnapshot((await cl.client.finalizedHead()).hash)).snapshot.nodes.find((n) => n.id === 'n3')!.seq!;
+  await cl.stopAgent('n3', 'SIGKILL'); // both brokers fire its last will: both gatekeepers see it go
+  const state = async () => (await cl.registry.readSnapshot((await cl.client.finalizedHead()).hash)).snapshot.nodes.find((n) => n.id === 'n3')?.state;
+  await until('n3 quarantined on chain', async () => (await state()) === 'quarantined');
+  // Both gatekeepers are done with n3 once their reports no longer watch it (it left their watch at
+  // the pass that compiled the quarantine); anything either submitted went before that.
+  const watching = async (url: string, secret: string, key: string) => {
+    const c = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `obs-${Math.random().toString(16).slice(2)}`, username: OBSERVER_LOGIN, password: secret, reconnectPeriod: 0 });
+    try {
+      const got = new Promise<Buffer>((r) => c.on('message', (_t, p) => p.length && r(p)));
+      await c.subscribeAsync(gatekeeperTopic(LAB_NETWORK, key), { qos: 1 });
+      return 'n3' in (payloadJson(open(HEALTH_MAGIC, await got, (k) => k === key).payload) as HealthReport).nodes;
+    } finally {
+      await c.endAsync(true);
+    }
+  };
+  await until('both gatekeepers past n3', async () => !(await watching(cl.brokerUrl, cl.adminSecret, cl.controllerKeyHex)) && !(await watching(second.brokerUrl, second.adminSecret, second.keyHex)));
+  // The chain's own record: every state write of n3's item since the kill.
+  const head = (await cl.client.finalizedHead()).number;
+  const writes: string[] = [];
+  for (let n = from + 1; n <= head; n++) {
+    const events = (await (await api.at(await api.rpc.chain.getBlockHash(n))).query.system.events()) as unknown as { event: { section: string; method: string; data: { toU8a(b: boolean): Uint8Array; toString(): string }[] } }[];
+    for (const { event } of events) {
+      if (event.section !== 'uniques' || event.method !== 'AttributeSet') continue;
+      const key = Buffer.from(event.data[2]!.toU8a(true)).toString('latin1');
+      if (key === 'state' && event.data[1]!.toString() === String(nodeItem)) writes.push(`#${n} ${Buffer.from(event.data[3]!.toU8a(true)).toString()}`);
+    }
+  }
+  t.equal(writes.length, 1, `one state write for n3 on chain (${writes.join(', ')})`);
+  t.match(writes[0], /quarantined$/);
+  const mine = cl.service!.gatekeeper!.decisions.filter((d) => d.node === 'n3').map((d) => d.outcome);
+  t.notOk(mine.includes('failed'), `no gatekeeper failed: this one ${mine.join(', ')}`);
+  t.notMatch(readFileSync(join(second.dir, 'controller.log'), 'utf8'), /quarantine transaction failed/, 'nor the other');
 });
 
 t.test('killing either controller with its broker loses no packet of a running flow', async (t) => {
