@@ -5,12 +5,15 @@
  *  - `full-read`: adopt a full read and compile it;
  *  - `rules`: only rules changed, cleanly (rule-delta.ts): Compiler.updateRules, which names the
  *    nodes it reassembled (the publisher hashes only those);
- *  - `compile`: anything else item-level: compile the patched snapshot in full, in memory.
+ *  - `compile`: anything else item-level: compile the patched snapshot in full, in memory, and
+ *    name the nodes whose configs differ from the last compilation (compared member by member:
+ *    the publisher then encodes and signs only those).
  * Pure: the controller does the reading and publishing. Nothing here outlives a full read.
  */
 import { Compiler, type CompileResult } from '../fabric/compile.js';
 import type { Issue } from '../fabric/issues.js';
 import type { BlockRef, NodeId } from '../fabric/schema.js';
+import { sameConfigContent } from '../fabric/config-equal.js';
 import { canonicalJson } from '../fabric/encoding.js';
 import type { ItemsRead, SnapshotRead } from './chain/registry.js';
 import { HeldSnapshot } from './held-snapshot.js';
@@ -24,7 +27,7 @@ export interface Compiled {
   readonly result: CompileResult;
   /** Read issues, then compile issues: what a full read and compile at this block report. */
   readonly issues: readonly Issue[];
-  /** `rules` only: the nodes whose configs were reassembled; every other node is unchanged. */
+  /** `rules` and `compile`: the nodes whose configs may differ; every other node is unchanged. */
   readonly changed?: ReadonlySet<NodeId>;
   /** The item changes applied (0 for a full read). */
   readonly itemsChanged: number;
@@ -70,7 +73,16 @@ export class NetworkState {
       result = r;
       changed = r.changed;
     } else {
+      const before = this.last?.result.configs;
       result = this.compiler.compile(patched.snapshot);
+      if (before) {
+        const differ = new Set<NodeId>();
+        for (const [node, config] of result.configs) {
+          const old = before.get(node);
+          if (!old || !sameConfigContent(old, config)) differ.add(node);
+        }
+        changed = differ;
+      }
     }
     const kind: PassKind = delta ? 'rules' : 'compile';
     return (this.last = { block: held.block, kind, result, issues: [...patched.issues, ...result.issues], itemsChanged: changes.length, ...(changed ? { changed } : {}) });
