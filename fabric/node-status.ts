@@ -43,6 +43,24 @@ export const NodeStatus = z.strictObject({
 });
 export type NodeStatus = Readonly<z.output<typeof NodeStatus>>;
 
+/** The status of an agent that has done nothing yet: what every status starts from. */
+export function blankStatus(network: string, node: string, backends: NodeStatus['backends']): NodeStatus {
+  return {
+    version: 1,
+    network,
+    node,
+    at: 0,
+    state: 'running',
+    accepted: null,
+    applied: null,
+    reconcile: null,
+    counts: { peers: 0, routes: 0, aclEntries: 0, aclTuples: 0 },
+    handshakes: [],
+    rejected: null,
+    backends,
+  };
+}
+
 /** Signs a status with the node's identity key. */
 export function signStatus(status: NodeStatus, key: SigningKey): Uint8Array {
   return seal(STATUS_MAGIC, new TextEncoder().encode(canonicalJson(status)), key);

@@ -14,7 +14,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { nodeBrokerPassword } from '../../fabric/broker-login.js';
-import { signStatus, type NodeStatus } from '../../fabric/node-status.js';
+import { blankStatus, signStatus, type NodeStatus } from '../../fabric/node-status.js';
 import { verifyConfig } from '../../fabric/signing.js';
 import { configTopic, statusTopic } from '../../fabric/topics.js';
 import { benchIdentity, benchNodeId } from './registry-fixture.js';
@@ -40,20 +40,7 @@ async function agent(i: number): Promise<void> {
   const identity = benchIdentity(i);
   let at = 0;
   const stamp = () => (at = Math.max(Date.now(), at + 1));
-  let status: NodeStatus = {
-    version: 1,
-    network: a.network,
-    node,
-    at: 0,
-    state: 'running',
-    accepted: null,
-    applied: null,
-    reconcile: null,
-    counts: { peers: 0, routes: 0, aclEntries: 0, aclTuples: 0 },
-    handshakes: [],
-    rejected: null,
-    backends: { wireguard: 'none', acl: 'none' },
-  };
+  let status: NodeStatus = blankStatus(a.network, node, { wireguard: 'none', acl: 'none' });
   const topic = statusTopic(a.network, node);
   const client = mqtt.connect(a.url, {
     protocolVersion: 4,

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { SigningKey } from '../../fabric/envelope.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
-import { signStatus, type NodeStatus } from '../../fabric/node-status.js';
+import { blankStatus, signStatus, type NodeStatus } from '../../fabric/node-status.js';
 import type { BlockRef } from '../../fabric/schema.js';
 import { withDeadline } from '../deadline.js';
 import type { WireguardBackend } from '../drivers.js';
@@ -113,20 +113,7 @@ export class StatusReport {
   }
 
   private skeleton(): NodeStatus {
-    return {
-      version: 1,
-      network: this.o.network,
-      node: this.o.node,
-      at: 0,
-      state: 'running',
-      accepted: null,
-      applied: null,
-      reconcile: null,
-      counts: { peers: 0, routes: 0, aclEntries: 0, aclTuples: 0 },
-      handshakes: [],
-      rejected: null,
-      backends: { wireguard: this.o.wg.kind, acl: 'unknown' },
-    };
+    return blankStatus(this.o.network, this.o.node, { wireguard: this.o.wg.kind, acl: 'unknown' });
   }
 
   private async build(): Promise<NodeStatus> {
