@@ -73,6 +73,8 @@ export class Gatekeeper {
   private identities = new Map<NodeId, string>();
   private operator: string | undefined;
   private ranks = new Map<NodeId, number>();
+  /** Each watched node's registry item (its `seq`): the quarantine reads that item alone. */
+  private items = new Map<NodeId, number>();
   private verdicts = new Map<NodeId, string>();
   /** Nodes whose quarantine is being submitted, or may be tried again after this time. */
   private inFlight = new Set<NodeId>();
@@ -111,17 +113,19 @@ export class Gatekeeper {
     const watch = new Map<NodeId, PublishedRef | undefined>();
     this.identities = new Map();
     this.ranks = new Map();
+    this.items = new Map();
     for (const n of snapshot.nodes) {
       if (n.state !== 'active' || !n.identityKey || !published.has(n.id) || watch.has(n.id)) continue;
       watch.set(n.id, published.get(n.id));
       this.identities.set(n.id, n.identityKey);
+      if (n.seq !== undefined) this.items.set(n.id, n.seq);
       this.ranks.set(n.id, Math.max(0, controllers.get(n.dvci)?.indexOf(this.keyHex) ?? 0));
     }
     this.book.watch(watch, now);
     for (const id of [...this.verdicts.keys()]) if (!watch.has(id)) this.verdicts.delete(id);
     for (const id of [...this.retryAt.keys()]) if (!watch.has(id)) this.retryAt.delete(id);
     this.reportDue = true;
-    this.timer ??= setInterval(() => this.tick(), this.o.tickMs ?? 500);
+    this.timer ??= setInterval(() => this.tick(), this.o.tickMs ?? 100);
     this.timer.unref();
   }
 
@@ -155,7 +159,7 @@ export class Gatekeeper {
     // that says nothing about the nodes: their watches start again.
     const gap = this.lastTick === undefined ? 0 : now - this.lastTick;
     this.lastTick = now;
-    if (gap > Math.max(2000, 4 * (this.o.tickMs ?? 500))) {
+    if (gap > Math.max(2000, 20 * (this.o.tickMs ?? 100))) {
       this.o.log.warn({ stalledMs: gap }, 'gatekeeper: this process did not run for a while; watches start again');
       this.book.rewatch(now);
     }
@@ -188,7 +192,9 @@ export class Gatekeeper {
     const reason = `${v.reason}: ${v.detail}`;
     this.o.log.warn({ node, reason }, 'gatekeeper: quarantining the node on chain');
     const operator = this.operator;
-    const submit = this.queue.then(() => withDeadline(this.o.registry.submit([{ op: 'update', kind: 'node', id: node, fields: { state: 'quarantined' } }], { pair: signer, proxy: { real: operator } }), 60_000, `quarantine of node ${node}`));
+    const item = this.items.get(node);
+    const change = { op: 'update' as const, kind: 'node' as const, id: node, fields: { state: 'quarantined' }, ...(item !== undefined ? { item } : {}) };
+    const submit = this.queue.then(() => withDeadline(this.o.registry.submit([change], { pair: signer, proxy: { real: operator } }), 60_000, `quarantine of node ${node}`));
     this.queue = submit.catch(() => undefined);
     submit
       .then(

@@ -22,8 +22,12 @@ export type EntryFields = Readonly<Record<string, unknown>>;
 export type RegistryChange =
   /** A new entry owned by `owner` (default: the signing account). Its id must be free. */
   | { readonly op: 'create'; readonly kind: EntryKind; readonly fields: EntryFields; readonly owner?: string }
-  /** Changes some fields of an existing entry; the result must still be a valid entry. */
-  | { readonly op: 'update'; readonly kind: EntryKind; readonly id: string; readonly fields: EntryFields }
+  /**
+   * Changes some fields of an existing entry; the result must still be a valid entry. `item`: the
+   * registry item the caller knows holds it (from a snapshot): only that item is read (and checked
+   * to hold `id`), not the whole collection.
+   */
+  | { readonly op: 'update'; readonly kind: EntryKind; readonly id: string; readonly fields: EntryFields; readonly item?: number }
   /** Marks a node or slot retired, or withdraws it where the signer may not edit it. */
   | { readonly op: 'retire'; readonly kind: 'node' | 'slot'; readonly id: string }
   /** Deletes the entry (an ACL revoke). */

@@ -158,6 +158,23 @@ export class UniquesReader {
     return block;
   }
 
+  /** One item of a collection, raw (owner and attributes); undefined when it does not exist. */
+  async readRawItem(col: number, item: number, at: string): Promise<RawItem | undefined> {
+    const api = this.client.api;
+    const assetKey = storage(api, 'uniques', 'asset').key(col, item);
+    const attrPrefix = storage(api, 'uniques', 'attribute').keyPrefix(col);
+    const [values, keys] = await Promise.all([queryAt(this.client, [assetKey], at), keysUnder(this.client, itemAttrPrefix(attrPrefix, item), at)]);
+    const asset = values.get(assetKey);
+    if (!asset) return undefined;
+    const it: RawItem = { item, owner: decodeAsset(assetKey, storage(api, 'uniques', 'asset').keyPrefix(col).length, asset).owner, attrs: new Map() };
+    for (const [key, v] of await queryAt(this.client, keys, at)) {
+      if (!v) continue;
+      const a = decodeAttribute(key, attrPrefix.length, v);
+      it.attrs.set(a.key, a.value);
+    }
+    return it;
+  }
+
   async readCollection(id: number, at: string): Promise<Collection> {
     const assetPrefix = storage(this.client.api, 'uniques', 'asset').keyPrefix(id);
     const attrPrefix = storage(this.client.api, 'uniques', 'attribute').keyPrefix(id);

@@ -173,6 +173,7 @@ export class UniquesRegistry implements LogosRegistry {
       accounts: this.accounts,
       layout: (at: string) => this.layout(at),
       readCollection: (id: number, at: string) => this.reader.readCollection(id, at),
+      readRawItem: (col: number, item: number, at: string) => this.reader.readRawItem(col, item, at),
       classAccounts: (id: number, at: string) => this.reader.classAccounts(id, at),
     };
   }
@@ -199,16 +200,16 @@ class Plan {
   async add(c: RegistryChange): Promise<void> {
     const layout = await this.reg.layout(this.at);
     const colId = layout.ids[c.kind];
-    const col = await this.collection(colId);
     const tx = uniquesTx(this.reg.client.api);
-    if (c.op === 'create') return this.create(c, col);
-    const it = this.find(col, c.kind, c.id);
+    if (c.op === 'create') return this.create(c, await this.collection(colId));
+    const col = c.op === 'update' && c.item !== undefined && !this.cols.has(colId) ? undefined : await this.collection(colId);
+    const it = col ? this.find(col, c.kind, c.id) : await this.hinted(colId, c.kind, c.id, (c as { item: number }).item);
     const isOwner = await this.isCollectionOwner(colId);
     if (c.op === 'remove' || (c.op === 'retire' && !isOwner)) {
       // Uniques lets the item's owner (or the admin) burn it; anyone else is refused by the runtime.
       this.out.push(tx.burn(colId, it.item, null));
       if (isOwner) for (const k of it.attrs.keys()) this.out.push(tx.clearAttribute(colId, it.item, k));
-      col.items.delete(it.item);
+      col?.items.delete(it.item);
     } else {
       const fields = c.op === 'retire' ? { state: 'retired' } : Object.fromEntries(Object.entries(c.fields).filter(([, v]) => v !== undefined));
       const current = decodeEntry(c.kind, it, this.reg.accounts.text(it.owner!), `${c.kind} ${c.id}`, [], this.reg.accounts);
@@ -247,6 +248,13 @@ class Plan {
     const r = SCHEMAS[kind].safeParse(raw);
     if (!r.success) throw new Sub0Error('invalid-input', z.prettifyError(r.error).replace(/\n/g, '; '), { where });
     return r.data as Dvci | Node | Slot | AclRule;
+  }
+
+  /** The item a caller named for an entry, read alone, checked to hold that entry. */
+  private async hinted(col: number, kind: EntryKind, id: string, item: number): Promise<RawItem> {
+    const it = await this.reg.readRawItem(col, item, this.at);
+    if (!it || itemEntryId(it) !== id) throw new Sub0Error('not-found', `${kind} "${id}" is not item ${item} of collection ${col} (any more)`);
+    return it;
   }
 
   /** The oldest live item with this entry id (the one fabric keeps). */

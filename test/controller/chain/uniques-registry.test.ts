@@ -111,6 +111,13 @@ t.test('register, define, assign, allow, update and revoke round-trip', async (t
   t.equal(s.slots.find((x) => x.id === 'api-1')?.state, 'retired', 'the operator retires by state');
   t.same(await attributeKeys(1003, 3), [], 'the operator\'s revoke also clears the attributes');
 
+  // An update that names the entry's item reads that item alone (the gatekeeper's quarantine).
+  await c.registry.submit([{ op: 'update', kind: 'node', id: 'm1', item: 3, fields: { state: 'quarantined' } }], c.operator);
+  t.equal((await read()).snapshot.nodes.find((n) => n.id === 'm1')?.state, 'quarantined', 'updated through its item');
+  await t.rejects(c.registry.submit([{ op: 'update', kind: 'node', id: 'm1', item: 2, fields: { state: 'active' } }], c.operator), { code: 'not-found', message: /is not item 2/ }, 'an item that holds another entry is refused');
+  await t.rejects(c.registry.submit([{ op: 'update', kind: 'node', id: 'm1', item: 3, fields: { state: 'quarantined' } }], c.operator), { code: 'invalid-input', message: /nothing to change/ }, 'a second identical decision changes nothing and is refused before submission');
+  await c.registry.submit([{ op: 'update', kind: 'node', id: 'm1', fields: { state: 'active' } }], c.operator);
+
   await t.rejects(c.registry.submit([{ op: 'create', kind: 'node', fields: { id: 'm1', dvci: 'paris', wgPublicKey: KEY_A, state: 'active' } }], c.operator), { code: 'invalid-input', message: /already exists \(item 3\)/ });
   await t.rejects(c.registry.submit([{ op: 'create', kind: 'slot', fields: { id: 'bad', vcpus: 0, memoryMiB: 1, diskGiB: 1, image: 'x', state: 'defined' } }], c.operator), { code: 'invalid-input', where: 'slot bad' });
 });
