@@ -104,7 +104,15 @@ export class Agent {
     } catch (e) {
       agent.reject(e);
     }
-    for (const s of agent.sources) await s.start((wire, from) => agent.offer(wire, from));
+    for (const s of agent.sources)
+      await s.start(
+        (wire, from) => agent.offer(wire, from),
+        (p) => {
+          if (p) log.error({ source: p.source, code: p.code }, p.message);
+          else log.info('the config source reads again');
+          status.update({ sourceError: p ? { ...p, at: Date.now() } : undefined });
+        },
+      );
     report?.start();
     return agent;
   }

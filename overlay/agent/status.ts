@@ -22,6 +22,8 @@ export interface AgentStatus {
   /** The revision and hash of the last config that fully converged (and its ACL entry count). */
   readonly converged?: { readonly revision: number; readonly block: BlockRef; readonly hash: string; readonly at: number };
   readonly lastRejected?: { readonly code: string; readonly message: string; readonly at: number };
+  /** A config source that cannot read (an unreadable file); absent while every source reads. */
+  readonly sourceError?: { readonly source: string; readonly code: string; readonly message: string; readonly at: number } | undefined;
   readonly updatedAt: number;
 }
 

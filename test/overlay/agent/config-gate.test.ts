@@ -102,6 +102,27 @@ t.test('the trusted keys follow the set the chain authorizes, as configs name it
   t.same(restarted.trustedKeys, [hex(second)]);
 });
 
+t.test('the file source reports a file it cannot read, once, and when it reads again', async (t) => {
+  const path = join(dir, 'unreadable.signed');
+  mkdirSync(path); // a directory where the file should be: readFile fails with EISDIR (root reads through chmod 000)
+  const problems: unknown[] = [];
+  const got: string[] = [];
+  const src = new SignedFileSource(path, 30);
+  t.teardown(() => src.stop());
+  await src.start((w) => got.push(new TextDecoder().decode(w)), (p) => problems.push(p));
+  const end = Date.now() + 2000;
+  while (Date.now() < end && problems.length < 1) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 150)); // a few more polls: still one report
+  t.match(problems, [{ source: path, code: 'EISDIR', message: /cannot read the config file/ }], 'reported once, with its code and path');
+  rmSync(path, { recursive: true });
+  writeFileSync(path, 'fixed');
+  const end2 = Date.now() + 2000;
+  while (Date.now() < end2 && got.length < 1) await new Promise((r) => setTimeout(r, 10));
+  t.same(got, ['fixed'], 'delivered once readable');
+  t.equal(problems.length, 2, 'and the problem is cleared');
+  t.equal(problems[1], undefined);
+});
+
 t.test('the file source delivers the current file, then each new content once', async (t) => {
   const path = join(dir, 'watched.json');
   writeFileSync(path, 'one');
