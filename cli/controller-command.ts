@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { controllerConfig } from '../controller/config.js';
 import { runController } from '../controller/run-controller.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { loadOrCreateSigningKey } from '../overlay/signing-key-file.js';
 import { action } from './output.js';
 
 export function controllerFlagOptions(cmd: Command): Command {
@@ -26,9 +28,21 @@ export function controllerFlagOptions(cmd: Command): Command {
 }
 
 export function registerController(program: Command): void {
-  controllerFlagOptions(program.command('controller').description('run the controller: follow the chain, compile, publish signed node configs'))
+  const controller = controllerFlagOptions(program.command('controller').description('run the controller: follow the chain, compile, publish signed node configs'))
     .action(action(async (opts: Record<string, unknown>) => {
       await runController(controllerConfig(opts));
       process.exit(0);
     }));
+  controller
+    .command('key')
+    .description('print the controller\'s signing public key (hex; created on first use): what a DVCI authorizes (`sub0 dvci define|update --controller`) and agents trust (`--trust`)')
+    .option('--key <file>', 'ed25519 signing key file (default: $SUB0_HOME/controller/signing.key)')
+    .option('--state-dir <dir>', 'the controller\'s state dir (default: $SUB0_HOME/controller)')
+    .action(
+      action((o: { key?: string; stateDir?: string }) => {
+        const { key, created } = loadOrCreateSigningKey(controllerConfig(o).keyFile);
+        process.stdout.write(`${bytesToHex(key.publicKey)}\n`);
+        if (created) process.stderr.write('(a new key was created)\n');
+      }),
+    );
 }

@@ -81,30 +81,26 @@ export function registerNode(program: Command): void {
   }
 
   const dvci = program.command('dvci').description('data centres (DVCIs) in the chain registry');
-  chainOptions(dvci.command('define'), { write: true })
+  dvciOptions(chainOptions(dvci.command('define'), { write: true }), 'a controller key allowed to sign its nodes\' configs (repeatable; `sub0 controller key` prints it)')
     .description('define a DVCI (signed by the network operator; --owner is its operator)')
-    .argument('<id>', 'DVCI id')
-    .option('--name <text>', 'display name')
-    .option('--region <text>', 'region')
-    .option('--controller <hex>', 'a controller key allowed to sign its nodes\' configs (repeatable; `sub0 controller key` prints it)', collect)
     .option('--owner <account>', 'the DVCI\'s operator (default: the signer)')
     .action(
       action(async (id: string, o: DvciFlags & { owner?: string }) => {
         await submitChanges(o, [{ op: 'create', kind: 'dvci', fields: { id, ...dvciFields(o) }, ...(o.owner ? { owner: o.owner } : {}) }], `dvci ${id} defined`);
       }),
     );
-  chainOptions(dvci.command('update'), { write: true })
+  dvciOptions(chainOptions(dvci.command('update'), { write: true }), 'the controller keys allowed to sign its nodes\' configs (repeatable; replaces the set)')
     .description('change a DVCI: its name, region, or the controller keys it authorizes (the set given replaces the old one)')
-    .argument('<id>', 'DVCI id')
-    .option('--name <text>', 'display name')
-    .option('--region <text>', 'region')
-    .option('--controller <hex>', 'the controller keys allowed to sign its nodes\' configs (repeatable; replaces the set)', collect)
     .option('--no-controllers', 'authorize no controller keys (nodes keep the keys they were installed with)')
     .action(
       action(async (id: string, o: DvciFlags) => {
         await submitChanges(o, [{ op: 'update', kind: 'dvci', id, fields: dvciFields(o) }], `dvci ${id} updated`);
       }),
     );
+}
+
+function dvciOptions(cmd: Command, controller: string): Command {
+  return cmd.argument('<id>', 'DVCI id').option('--name <text>', 'display name').option('--region <text>', 'region').option('--controller <hex>', controller, collect);
 }
 
 interface DvciFlags extends ChainFlags {
