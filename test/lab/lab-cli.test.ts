@@ -34,8 +34,8 @@ t.test('lab up, the steps it suggests, lab down', async (t) => {
 
   const status = await runCli(['mesh', 'status', '--json'], env);
   t.equal(status.code, 0, `mesh status runs${status.code ? `: ${status.stderr}` : ''}`);
-  const mesh = JSON.parse(status.stdout) as { nodes: { node: string; health: string; status: { handshakes: unknown[]; counts: { aclEntries: number } } | null }[] };
-  t.same(mesh.nodes.map((n) => [n.node, n.health]), [['n1', 'ok'], ['n2', 'ok'], ['n3', 'ok']], 'every node runs its published config');
+  const mesh = JSON.parse(status.stdout) as { nodes: { node: string; health: string; reason: string | null; status: { handshakes: unknown[]; counts: { aclEntries: number } } | null }[] };
+  t.same(mesh.nodes.map((n) => [n.node, n.health]), [['n1', 'ok'], ['n2', 'ok'], ['n3', 'ok']], `every node runs its published config (${mesh.nodes.map((n) => `${n.node}: ${n.health}${n.reason ? ` ${n.reason}` : ''}`).join('; ')})`);
   t.ok(mesh.nodes.every((n) => n.status && n.status.handshakes.length === 2), 'each reports its two peers');
   const table = await runCli(['mesh', 'status'], env);
   t.match(table.stdout, /NODE\s+DVCI\s+HEALTH\s+APPLIED/, 'as a table for people');
