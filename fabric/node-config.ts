@@ -4,7 +4,7 @@
  * parses it with this schema, verifies it and reconciles the kernel to it. Full state, never deltas.
  */
 import { z } from 'zod';
-import { BlockRef, Ed25519Key, Endpoint, ID_PATTERN, Id, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
+import { BlockRef, Ed25519Key, Endpoint, ID_PATTERN, Id, isIpv4, isIpv6, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
 
 /**
  * `100.96.1.2/32` or `fd12:3456:789a:2::6460:102/128`: host routes only, the overlay is flat. The
@@ -12,13 +12,11 @@ import { BlockRef, Ed25519Key, Endpoint, ID_PATTERN, Id, Proto, WG_KEY_PATTERN, 
  * takes; `999.1.1.1/32` or `:/128` never reaches a reconcile that would fail on it forever.
  * IPv6 is lower-case, as fabric writes it (one text per address: sets and maps compare text).
  */
-const IPV4 = z.ipv4();
-const IPV6 = z.ipv6();
 export function isHostCidr(s: string): boolean {
-  if (s.endsWith('/32')) return IPV4.safeParse(s.slice(0, -3)).success;
+  if (s.endsWith('/32')) return isIpv4(s.slice(0, -3));
   if (s.endsWith('/128')) {
     const a = s.slice(0, -4);
-    return /^[0-9a-f:]+$/.test(a) && IPV6.safeParse(a).success;
+    return /^[0-9a-f:]+$/.test(a) && isIpv6(a);
   }
   return false;
 }

@@ -23,6 +23,10 @@ const HOST_PORT = /^(?:(?<v4>\d{1,3}(?:\.\d{1,3}){3})|\[(?<v6>[0-9a-fA-F:.]+)\]|
 
 const IPV4 = z.ipv4();
 const IPV6 = z.ipv6();
+/** A valid IPv4 address in dotted decimal (no leading zeros), parsed for real by zod. */
+export const isIpv4 = (s: string): boolean => IPV4.safeParse(s).success;
+/** A valid IPv6 address in any of its text forms, parsed for real by zod. */
+export const isIpv6 = (s: string): boolean => IPV6.safeParse(s).success;
 
 /** `203.0.113.7:51820`, `[2001:db8::1]:51820` or `node.example.org:51820`. */
 export const Endpoint = z.string().refine((s) => {
@@ -30,8 +34,8 @@ export const Endpoint = z.string().refine((s) => {
   if (!m?.groups) return false;
   const port = Number(m.groups.port);
   if (port < 1 || port > 65535) return false;
-  if (m.groups.v4) return IPV4.safeParse(m.groups.v4).success;
-  if (m.groups.v6) return IPV6.safeParse(m.groups.v6).success;
+  if (m.groups.v4) return isIpv4(m.groups.v4);
+  if (m.groups.v6) return isIpv6(m.groups.v6);
   return true;
 }, 'must be host:port (a valid IPv4, [IPv6] or a DNS name, port 1-65535)');
 
