@@ -16,7 +16,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
-import { contentHash } from '../../fabric/encoding.js';
+import { sameConfigContent } from '../../fabric/config-equal.js';
 import { Sub0Error } from '../../fabric/errors.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { Ed25519Key } from '../../fabric/schema.js';
@@ -41,7 +41,6 @@ export type GateOutcome = { readonly kind: 'accepted'; readonly accepted: Accept
 
 export class ConfigGate {
   private current: AcceptedConfig | undefined;
-  private currentContent: string | undefined;
   private trusted: readonly Uint8Array[];
 
   constructor(
@@ -103,7 +102,6 @@ export class ConfigGate {
   /** Takes an accepted config as current, and the controller keys it names as the trusted set. */
   private adopt(a: AcceptedConfig): void {
     this.current = a;
-    this.currentContent = undefined;
     const keys = a.config.controllers;
     if (keys.length === 0 || keys.join() === this.trustedKeys.join()) return;
     writeFileAtomic(join(this.stateDir, TRUST_FILE), `${JSON.stringify({ keys, revision: a.config.revision.number })}\n`, { mode: 0o600 });
@@ -134,7 +132,7 @@ export class ConfigGate {
       const r = config.revision;
       if (r.number < cur.number) {
         // A slower controller's copy of what is enforced already: nothing to do, nothing wrong.
-        if (this.sameContent(config)) return { kind: 'duplicate', accepted: this.current };
+        if (sameConfigContent(this.current.config, config)) return { kind: 'duplicate', accepted: this.current };
         throw new Sub0Error('stale-revision', `revision #${r.number} is older than #${cur.number}, already applied`, { where: source });
       }
       if (r.number === cur.number) {
@@ -144,10 +142,5 @@ export class ConfigGate {
       }
     }
     return { kind: 'accepted', accepted };
-  }
-
-  private sameContent(config: NodeConfig): boolean {
-    this.currentContent ??= contentHash(this.current!.config);
-    return contentHash(config) === this.currentContent;
   }
 }
