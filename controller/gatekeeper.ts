@@ -37,7 +37,7 @@ export interface GatekeeperOptions {
   readonly signer?: Signer['pair'];
   /** Extra wait per rank among the DVCI's controllers (default 2 s). */
   readonly staggerMs?: number;
-  /** How often nodes are judged (default 500 ms). */
+  /** How often nodes are judged (default 100 ms). */
   readonly tickMs?: number;
   readonly log: Logger;
 }
@@ -70,11 +70,12 @@ export class Gatekeeper {
   readonly decisions: Decision[] = [];
   private readonly keyHex: string;
   private network: string | undefined;
-  private identities = new Map<NodeId, string>();
+  /**
+   * What the chain says of each watched node: its identity key (checks its statuses), its registry
+   * item (the quarantine reads that item alone), and this gatekeeper's rank among its DVCI's.
+   */
+  private watched = new Map<NodeId, { readonly identityKey: string; readonly item: number | undefined; readonly rank: number }>();
   private operator: string | undefined;
-  private ranks = new Map<NodeId, number>();
-  /** Each watched node's registry item (its `seq`): the quarantine reads that item alone. */
-  private items = new Map<NodeId, number>();
   private verdicts = new Map<NodeId, string>();
   /** Nodes whose quarantine is being submitted, or may be tried again after this time. */
   private inFlight = new Set<NodeId>();
@@ -111,15 +112,11 @@ export class Gatekeeper {
     this.operator = snapshot.network.operator;
     const controllers = new Map(snapshot.dvcis.map((d) => [d.id, [...d.controllers].sort()]));
     const watch = new Map<NodeId, PublishedRef | undefined>();
-    this.identities = new Map();
-    this.ranks = new Map();
-    this.items = new Map();
+    this.watched = new Map();
     for (const n of snapshot.nodes) {
       if (n.state !== 'active' || !n.identityKey || !published.has(n.id) || watch.has(n.id)) continue;
       watch.set(n.id, published.get(n.id));
-      this.identities.set(n.id, n.identityKey);
-      if (n.seq !== undefined) this.items.set(n.id, n.seq);
-      this.ranks.set(n.id, Math.max(0, controllers.get(n.dvci)?.indexOf(this.keyHex) ?? 0));
+      this.watched.set(n.id, { identityKey: n.identityKey, item: n.seq, rank: Math.max(0, controllers.get(n.dvci)?.indexOf(this.keyHex) ?? 0) });
     }
     this.book.watch(watch, now);
     for (const id of [...this.verdicts.keys()]) if (!watch.has(id)) this.verdicts.delete(id);
@@ -142,7 +139,7 @@ export class Gatekeeper {
     if (!this.network || payload.length === 0) return;
     const t = nodeOfTopic(this.network, topic);
     if (t?.kind !== 'status') return;
-    const key = this.identities.get(t.node);
+    const key = this.watched.get(t.node)?.identityKey;
     if (!key) return;
     try {
       this.book.heard(t.node, verifyStatus(payload, key, t.node), Date.now(), retained);
@@ -163,7 +160,8 @@ export class Gatekeeper {
       this.o.log.warn({ stalledMs: gap }, 'gatekeeper: this process did not run for a while; watches start again');
       this.book.rewatch(now);
     }
-    for (const [node, v] of this.book.judgeAll(now)) {
+    const verdicts = this.book.judgeAll(now);
+    for (const [node, v] of verdicts) {
       const label = v.health === 'ok' ? 'ok' : `${v.health}:${v.reason}`;
       const before = this.verdicts.get(node);
       if (before !== label) {
@@ -175,7 +173,7 @@ export class Gatekeeper {
       }
       if (v.health === 'quarantine-due') this.maybeQuarantine(node, v, now);
     }
-    if (this.reportDue) this.report(now);
+    if (this.reportDue) this.report(now, verdicts);
   }
 
   private maybeQuarantine(node: NodeId, v: Exclude<Verdict, { health: 'ok' }>, now: number): void {
@@ -186,13 +184,13 @@ export class Gatekeeper {
       this.warnedNoSigner = true;
       return;
     }
-    const rank = this.ranks.get(node) ?? 0;
+    const rank = this.watched.get(node)?.rank ?? 0;
     if (now < v.since + this.o.policy.graceMs + rank * (this.o.staggerMs ?? 2000)) return;
     this.inFlight.add(node);
     const reason = `${v.reason}: ${v.detail}`;
     this.o.log.warn({ node, reason }, 'gatekeeper: quarantining the node on chain');
     const operator = this.operator;
-    const item = this.items.get(node);
+    const item = this.watched.get(node)?.item;
     const change = { op: 'update' as const, kind: 'node' as const, id: node, fields: { state: 'quarantined' }, ...(item !== undefined ? { item } : {}) };
     const submit = this.queue.then(() => withDeadline(this.o.registry.submit([change], { pair: signer, proxy: { real: operator } }), 60_000, `quarantine of node ${node}`));
     this.queue = submit.catch(() => undefined);
@@ -222,12 +220,12 @@ export class Gatekeeper {
     if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 1000);
   }
 
-  /** Publishes the verdicts (retained, signed); one at a time, the newest wins. */
-  private report(now: number): void {
+  /** Publishes the verdicts of this tick (retained, signed); one at a time, the newest wins. */
+  private report(now: number, verdicts: ReadonlyMap<NodeId, Verdict>): void {
     if (this.reporting || !this.network || !this.o.link.connected) return;
     this.reportDue = false;
     const nodes: HealthReport['nodes'] = {};
-    for (const [node, v] of this.book.judgeAll(now)) {
+    for (const [node, v] of verdicts) {
       const heard = this.book.lastHeard(node);
       nodes[node] = v.health === 'ok' ? { health: 'ok', heardAgoMs: heard ? now - heard.at : null } : { health: v.health, reason: v.reason, since: v.since, detail: v.detail, heardAgoMs: heard ? now - heard.at : null };
     }
