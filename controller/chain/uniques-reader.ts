@@ -120,18 +120,8 @@ export class UniquesReader {
     const attrValues = await queryAt(this.client, attrKeys.flat(), at);
     const items = wanted.map((r, i): ItemRead => {
       const col = layout.ids[r.kind];
-      const asset = values.get(assetKeys[i]!);
-      if (!asset) return { kind: r.kind, item: r.item, live: false, issues: [] };
-      const prefixLen = attrPrefix(col).length;
-      const it: RawItem = { item: r.item, owner: decodeAsset(assetKeys[i]!, storage(api, 'uniques', 'asset').keyPrefix(col).length, asset).owner, attrs: new Map() };
-      for (const key of attrKeys[i]!) {
-        const v = attrValues.get(key);
-        if (v) {
-          const a = decodeAttribute(key, prefixLen, v);
-          it.attrs.set(a.key, a.value);
-        }
-      }
-      return this.decodeItem(r.kind, it);
+      const it = this.rawItem(col, assetKeys[i]!, values.get(assetKeys[i]!), attrKeys[i]!, attrValues);
+      return it ? this.decodeItem(r.kind, it) : { kind: r.kind, item: r.item, live: false, issues: [] };
     });
     return { layout: chain, items };
   }
@@ -165,11 +155,20 @@ export class UniquesReader {
     const attrPrefix = storage(api, 'uniques', 'attribute').keyPrefix(col);
     const [values, keys] = await Promise.all([queryAt(this.client, [assetKey], at), keysUnder(this.client, itemAttrPrefix(attrPrefix, item), at)]);
     const asset = values.get(assetKey);
+    return asset ? this.rawItem(col, assetKey, asset, keys, await queryAt(this.client, keys, at)) : undefined;
+  }
+
+  /** An item from its `Uniques.Asset` entry (no value: it does not exist) and its attributes' keys and values. */
+  private rawItem(col: number, assetKey: string, asset: string | undefined, attrKeys: readonly string[], attrValues: ReadonlyMap<string, string>): RawItem | undefined {
     if (!asset) return undefined;
-    const it: RawItem = { item, owner: decodeAsset(assetKey, storage(api, 'uniques', 'asset').keyPrefix(col).length, asset).owner, attrs: new Map() };
-    for (const [key, v] of await queryAt(this.client, keys, at)) {
+    const api = this.client.api;
+    const prefixLen = storage(api, 'uniques', 'attribute').keyPrefix(col).length;
+    const { item, owner } = decodeAsset(assetKey, storage(api, 'uniques', 'asset').keyPrefix(col).length, asset);
+    const it: RawItem = { item, owner, attrs: new Map() };
+    for (const key of attrKeys) {
+      const v = attrValues.get(key);
       if (!v) continue;
-      const a = decodeAttribute(key, attrPrefix.length, v);
+      const a = decodeAttribute(key, prefixLen, v);
       it.attrs.set(a.key, a.value);
     }
     return it;
