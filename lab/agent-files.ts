@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
+import { logTail } from './processes.js';
 
 export function readAgentStatus(stateDir: string): AgentStatus | undefined {
   try {
@@ -17,11 +18,7 @@ export function readAgentStatus(stateDir: string): AgentStatus | undefined {
 }
 
 export function agentLogTail(stateDir: string, lines = 20): string {
-  try {
-    return readFileSync(join(stateDir, 'agent.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
+  return logTail(join(stateDir, 'agent.log'), lines);
 }
 
 /**

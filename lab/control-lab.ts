@@ -34,6 +34,7 @@ import { verifyConfig } from '../fabric/signing.js';
 import { ACCEPTED_FILE } from '../overlay/agent/config-gate.js';
 import type { AgentStatus } from '../overlay/agent/status.js';
 import { agentLogTail, readAgentStatus, waitAgentStatus } from './agent-files.js';
+import { logTail, stopProcess } from './processes.js';
 import { loadOrCreateIdentity } from '../overlay/agent/identity.js';
 import { loadOrCreateSigningKey } from '../overlay/signing-key-file.js';
 import { forwardIntoNetns, type Forward } from './dc-gateway.js';
@@ -314,11 +315,7 @@ export class ControlLab {
   async killSecondController(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.second?.proc;
     if (!p) return;
-    if (p.exitCode === null && p.signalCode === null) {
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill(signal);
-      await gone;
-    }
+    await stopProcess(p, signal);
     this.second!.proc = undefined;
   }
 
@@ -326,11 +323,7 @@ export class ControlLab {
   async killController(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.controllerProc;
     if (p) {
-      if (p.exitCode === null && p.signalCode === null) {
-        const gone = new Promise((r) => p.once('exit', r));
-        p.kill(signal);
-        await gone;
-      }
+      await stopProcess(p, signal);
       this.controllerProc = undefined;
     }
     if (this.service) {
@@ -341,11 +334,7 @@ export class ControlLab {
 
   /** The controller process's log (when it runs as one). */
   controllerLog(lines = 30): string {
-    try {
-      return readFileSync(join(this.controllerDir, 'controller.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return logTail(join(this.controllerDir, 'controller.log'), lines);
   }
 
   private async waitListening(embedded: boolean): Promise<void> {
@@ -360,13 +349,7 @@ export class ControlLab {
   private async waitBroker(url: string, secret: string, proc: ChildProcess | undefined, logFile: string): Promise<void> {
     const { MqttLink } = await import('../overlay/mqtt/mqtt-link.js');
     const { OBSERVER_LOGIN } = await import('../fabric/broker-login.js');
-    const tail = () => {
-      try {
-        return readFileSync(logFile, 'utf8').trim().split('\n').slice(-30).join('\n');
-      } catch {
-        return '(no log)';
-      }
-    };
+    const tail = () => logTail(logFile);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (proc && proc.exitCode !== null) throw new Sub0Error('driver', `the controller exited:\n${tail()}`);
@@ -406,10 +389,7 @@ export class ControlLab {
 
   async stopAgent(id: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = this.agents.get(id);
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill(signal);
-    await gone;
+    if (p) await stopProcess(p, signal);
   }
 
   /** The agent's status.json. */
