@@ -62,25 +62,25 @@ export function parseMultisig(s: string): { threshold: number; signatories: stri
   const threshold = m ? Number(m[1]) : 0;
   if (!m || threshold < 1 || threshold > signatories.length)
     throw new Sub0Error('invalid-input', `--multisig must be THRESHOLD:ACCOUNT,ACCOUNT,… with 1 <= threshold <= accounts, got "${s}"`);
-  for (const a of signatories) {
-    try {
-      decodeAddress(a);
-    } catch {
-      throw new Sub0Error('invalid-input', `--multisig: "${a}" is not an account address`);
-    }
-  }
+  for (const a of signatories) accountFlag(a, 'multisig');
   return { threshold, signatories };
 }
 
 /** Opens the chain, submits `changes` as one extrinsic and prints what happened. */
-export async function submitChanges(flags: ChainFlags, changes: readonly RegistryChange[], what: string): Promise<Submitted> {
-  const chain = await openChain(flags);
-  try {
-    const signer = await signerFrom(flags, chain.lab);
-    const r = await chain.registry.submit(changes, signer);
+export function submitChanges(flags: ChainFlags, changes: readonly RegistryChange[], what: string): Promise<Submitted> {
+  return withChain(flags, async (chain) => {
+    const r = await chain.registry.submit(changes, await signerFrom(flags, chain.lab));
     if (flags.json) printJson(r);
     else process.stdout.write(describe(r, what));
     return r;
+  });
+}
+
+/** Runs `fn` with the chain the flags name, and closes it whatever happens. */
+export async function withChain<T>(flags: ChainFlags, fn: (chain: OpenChain) => Promise<T>): Promise<T> {
+  const chain = await openChain(flags);
+  try {
+    return await fn(chain);
   } finally {
     await chain.close();
   }
