@@ -10,6 +10,7 @@ import { verifyStatus, type NodeStatus } from '../fabric/node-status.js';
 import type { ChainSnapshot } from '../fabric/schema.js';
 import { CONFIG_MAGIC, payloadJson } from '../fabric/signing.js';
 import { allConfigs, allGatekeepers, allStatuses, configTopic, markerTopic, statusTopic } from '../fabric/topics.js';
+import { conformity, wrongHashDetail } from '../fabric/health.js';
 import { HEALTH_MAGIC, type HealthReport } from './gatekeeper.js';
 import type { MqttLink } from '../overlay/mqtt/mqtt-link.js';
 import { readRetained } from '../overlay/mqtt/read-retained.js';
@@ -129,7 +130,13 @@ function healthOf(chainState: string, hasIdentity: boolean, published: MeshNode[
   if (s.applied?.hash === published.hash) return ['ok', null];
   if (s.reconcile?.status === 'failed') return ['degraded', `failing: ${s.reconcile.errors[0] ?? 'reconcile failed'}`];
   if (s.accepted?.hash === published.hash) return ['converging', null];
-  // Another controller's copy of the same block (or a newer one) is fine.
-  if (s.applied && s.applied.revision.number >= published.revision) return ['ok', null];
-  return ['degraded', `behind: applied ${s.applied ? `#${s.applied.revision.number}` : 'nothing'}, published #${published.revision}`];
+  // The gatekeeper's judgment, at this instant: a newer config (another controller's) is fine.
+  switch (conformity({ revision: { number: published.revision }, hash: published.hash }, s)) {
+    case 'ok':
+      return ['ok', null];
+    case 'wrong-hash':
+      return ['degraded', `wrong-hash: ${wrongHashDetail(s.applied!, published)}`];
+    case 'behind':
+      return ['degraded', `behind: applied ${s.applied ? `#${s.applied.revision.number}` : 'nothing'}, published #${published.revision}`];
+  }
 }

@@ -46,8 +46,17 @@ interface Watch {
   offSince: number | undefined;
 }
 
-/** Whether a node's report matches what was published for it. */
-function conformity(pub: PublishedRef | undefined, s: NodeStatus | undefined): 'ok' | 'wrong-hash' | 'behind' {
+/** How a wrong hash is told, wherever it is found. */
+export function wrongHashDetail(applied: { readonly revision: { readonly number: number }; readonly hash: string }, pub: { readonly hash: string }): string {
+  return `reports config ${applied.hash.slice(0, 12)} for revision #${applied.revision.number}, published ${pub.hash.slice(0, 12)}`;
+}
+
+/**
+ * Whether a node's report matches what was published for it: another config for the published
+ * revision is a wrong hash; an older one (or none) is behind; the same or a newer one (another
+ * controller got there first) is ok.
+ */
+export function conformity(pub: { readonly revision: { readonly number: number }; readonly hash: string } | undefined, s: NodeStatus | undefined): 'ok' | 'wrong-hash' | 'behind' {
   if (!pub || !s) return 'ok';
   const a = s.applied;
   if (a && a.revision.number === pub.revision.number && a.hash !== pub.hash) return 'wrong-hash';
@@ -151,7 +160,7 @@ export class HealthBook {
     if (now < settledAt) return undefined;
     const applied = s.applied;
     if (kind === 'wrong-hash')
-      return { reason: 'wrong-hash', since: settledAt, detail: `reports config ${applied!.hash.slice(0, 12)} for revision #${applied!.revision.number}, published ${pub.hash.slice(0, 12)}` };
+      return { reason: 'wrong-hash', since: settledAt, detail: wrongHashDetail(applied!, pub) };
     const failing = s.reconcile?.status === 'failed';
     const where = applied ? `#${applied.revision.number}` : 'no config';
     return {
