@@ -126,7 +126,7 @@ export class Controller {
   private fullTimer: NodeJS.Timeout | undefined;
   private knownIssues = new Set<string>();
   private notAuthorized = '';
-  readonly stats: ControllerStats = { passes: 0, byKind: { 'full-read': 0, rules: 0, compile: 0 }, failed: 0, verified: 0, mismatches: 0, last: undefined };
+  readonly stats: ControllerStats = { passes: 0, byKind: { 'full-read': 0, rules: 0, nodes: 0, compile: 0 }, failed: 0, verified: 0, mismatches: 0, last: undefined };
 
   private constructor(private readonly o: ControllerOptions) {}
 

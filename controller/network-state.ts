@@ -5,6 +5,8 @@
  *  - `full-read`: adopt a full read and compile it;
  *  - `rules`: only rules changed, cleanly (rule-delta.ts): Compiler.updateRules, which names the
  *    nodes it reassembled (the publisher hashes only those);
+ *  - `nodes`: only nodes changed, in fields that leave their validity and addresses as they were
+ *    (a quarantine, a readmission, new endpoints): Compiler.updateNodes, which names them too;
  *  - `compile`: anything else item-level: compile the patched snapshot in full, in memory, and
  *    name the nodes whose configs differ from the last compilation (compared member by member:
  *    the publisher then encodes and signs only those).
@@ -19,7 +21,7 @@ import type { ItemsRead, SnapshotRead } from './chain/registry.js';
 import { HeldSnapshot } from './held-snapshot.js';
 import { ruleDelta } from './rule-delta.js';
 
-export type PassKind = 'full-read' | 'rules' | 'compile';
+export type PassKind = 'full-read' | 'rules' | 'nodes' | 'compile';
 
 export interface Compiled {
   readonly block: BlockRef;
@@ -27,7 +29,7 @@ export interface Compiled {
   readonly result: CompileResult;
   /** Read issues, then compile issues: what a full read and compile at this block report. */
   readonly issues: readonly Issue[];
-  /** `rules` and `compile`: the nodes whose configs may differ; every other node is unchanged. */
+  /** `rules`, `nodes` and `compile`: the nodes whose configs may differ; every other node is unchanged. */
   readonly changed?: ReadonlySet<NodeId>;
   /** The item changes applied (0 for a full read). */
   readonly itemsChanged: number;
@@ -68,10 +70,14 @@ export class NetworkState {
     const delta = changes.every((c) => c.kind === 'rule') ? ruleDelta(rulesBefore, held.list('rule'), changes) : undefined;
     let result: CompileResult;
     let changed: ReadonlySet<NodeId> | undefined;
+    let nodes: ReturnType<Compiler['updateNodes']>;
     if (delta) {
-      const r = this.compiler.updateRules(held.block, delta.upserted, delta.removed);
+      const r = this.compiler.updateRules(held.block, delta.upserted, delta.removed, patched.snapshot.rules);
       result = r;
       changed = r.changed;
+    } else if (changes.every((c) => c.kind === 'node') && (nodes = this.compiler.updateNodes(patched.snapshot))) {
+      result = nodes;
+      changed = nodes.changed;
     } else {
       const before = this.last?.result.configs;
       result = this.compiler.compile(patched.snapshot);
@@ -84,7 +90,7 @@ export class NetworkState {
         changed = differ;
       }
     }
-    const kind: PassKind = delta ? 'rules' : 'compile';
+    const kind: PassKind = delta ? 'rules' : nodes ? 'nodes' : 'compile';
     return (this.last = { block: held.block, kind, result, issues: [...patched.issues, ...result.issues], itemsChanged: changes.length, ...(changed ? { changed } : {}) });
   }
 

@@ -8,10 +8,10 @@
  * them: routing is reachability, the ACL is permission.
  */
 import type { Issue } from './issues.js';
-import { indexNetwork, type NetworkIndex } from './network-index.js';
+import { indexNetwork, reindexNodes, sameIdentity, type NetworkIndex } from './network-index.js';
 import type { NodeConfig, Peer } from './node-config.js';
 import { RuleTable } from './rule-table.js';
-import type { AclRule, BlockRef, ChainSnapshot, NodeId, RuleId } from './schema.js';
+import type { AclRule, BlockRef, ChainSnapshot, Node, NodeId, RuleId, Slot } from './schema.js';
 
 export interface CompileResult {
   readonly configs: ReadonlyMap<NodeId, NodeConfig>;
@@ -28,6 +28,8 @@ export function compile(snapshot: ChainSnapshot): CompileResult {
  */
 export class Compiler {
   private snap: ChainSnapshot | undefined;
+  /** An updateRules without the new rule list: `snap.rules` is stale, updateNodes cannot check against it. */
+  private rulesUnknown = false;
   private net: NetworkIndex | undefined;
   private rules: RuleTable | undefined;
   private configs = new Map<NodeId, NodeConfig>();
@@ -38,6 +40,7 @@ export class Compiler {
 
   compile(snapshot: ChainSnapshot): CompileResult {
     this.snap = snapshot;
+    this.rulesUnknown = false;
     this.net = indexNetwork(snapshot);
     this.rules = new RuleTable(this.net, snapshot.network.operator, snapshot.rules);
     this.rules.load();
@@ -60,9 +63,10 @@ export class Compiler {
    * keeps the surviving rules in their order with the new ones after them, in `upserted` order,
    * and that no id in `upserted` or `removed` is held by two rules before or after (the first of
    * two wins in a full compile, which an update cannot tell). Callers that cannot promise this
-   * compile in full (the controller does).
+   * compile in full (the controller does). `rules`, the new rule list when the caller has it,
+   * lets a later updateNodes know the snapshot it compiles against (without it, it compiles in full).
    */
-  updateRules(block: BlockRef, upserted: readonly AclRule[], removed: readonly RuleId[]): CompileResult & { changed: ReadonlySet<NodeId> } {
+  updateRules(block: BlockRef, upserted: readonly AclRule[], removed: readonly RuleId[], rules?: readonly AclRule[]): CompileResult & { changed: ReadonlySet<NodeId> } {
     if (!this.snap || !this.net || !this.rules) throw new Error('updateRules before compile');
     const nodes = this.net.nodeList;
     const touched = new Map([...this.rules.update(upserted, removed)].map((ix) => [nodes[ix]!.id, ix]));
@@ -78,7 +82,67 @@ export class Compiler {
       }
     }
     this.configs = next;
-    this.snap = { ...this.snap, block };
+    this.snap = { ...this.snap, block, ...(rules ? { rules } : {}) };
+    if (!rules) this.rulesUnknown = true;
+    return { ...this.result(), changed };
+  }
+
+  /**
+   * Moves to `snapshot`, which differs from the last compiled one only in some nodes' state,
+   * endpoints, listen port, capacity or other fields that neither validity nor addresses depend
+   * on: the nodes' slots are placed again, the rules that can name those slots resolved again, and
+   * only the configs that can differ reassembled (the nodes themselves, their DVCIs' members, the
+   * other ends of their rules). Gives what compile(snapshot) gives; undefined when `snapshot`
+   * differs in anything else (the caller compiles in full).
+   */
+  updateNodes(snapshot: ChainSnapshot): (CompileResult & { changed: ReadonlySet<NodeId> }) | undefined {
+    const prevSnap = this.snap;
+    const prev = this.net;
+    const rules = this.rules;
+    if (!prevSnap || !prev || !rules || this.rulesUnknown) return undefined;
+    if (snapshot.network !== prevSnap.network || !sameItems(snapshot.dvcis, prevSnap.dvcis) || !sameItems(snapshot.slots, prevSnap.slots) || !sameItems(snapshot.rules, prevSnap.rules)) return undefined;
+    if (snapshot.nodes.length !== prevSnap.nodes.length) return undefined;
+    const changedNodes: Node[] = [];
+    for (let i = 0; i < snapshot.nodes.length; i++) {
+      const a = prevSnap.nodes[i]!;
+      const b = snapshot.nodes[i]!;
+      if (a === b) continue;
+      if (!sameIdentity(a, b)) return undefined;
+      // An entry refused before (a repeated id or key) is refused again, with the same issue.
+      if (prev.nodeList[prev.base.ixOf.get(a.id) ?? -1] === a) changedNodes.push(b);
+    }
+    const next = reindexNodes(prev, snapshot.slots, changedNodes);
+    if (!next) return undefined;
+
+    const moved: Slot[] = [];
+    prev.base.slotList.forEach((s, si) => prev.placed[si] !== next.placed[si] && moved.push(s));
+    const own = new Set<number>(); // nodes whose own config or peer entry changed
+    for (let ix = 0; ix < next.nodeList.length; ix++) if (prev.nodeList[ix] !== next.nodeList[ix] || prev.peerEntry[ix] !== next.peerEntry[ix]) own.add(ix);
+    const again = new Set<number>(own);
+    const add = (ix: number) => again.add(ix);
+    for (const ix of own) rules.othersEach(ix, add);
+    for (const ix of rules.reindex(next, moved)) again.add(ix);
+    for (const ix of own) {
+      rules.othersEach(ix, add);
+      const dvci = next.nodeList[ix]!.dvci;
+      for (const m of prev.dvciMembers.get(dvci) ?? []) again.add(m);
+      for (const m of next.dvciMembers.get(dvci) ?? []) again.add(m);
+    }
+
+    this.snap = snapshot;
+    this.net = next;
+    const changed = new Set<NodeId>();
+    const configs = new Map<NodeId, NodeConfig>();
+    next.nodeList.forEach((n, ix) => {
+      if (n.state !== 'active' && n.state !== 'quarantined') return;
+      const old = this.configs.get(n.id);
+      if (old && !again.has(ix)) configs.set(n.id, { ...old, revision: snapshot.block });
+      else {
+        configs.set(n.id, this.assemble(ix, snapshot.block));
+        changed.add(n.id);
+      }
+    });
+    this.configs = configs;
     return { ...this.result(), changed };
   }
 
@@ -136,4 +200,8 @@ export class Compiler {
     }));
     return { ...base, mode: 'active', peers, slots, acl };
   }
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }

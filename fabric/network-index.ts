@@ -42,7 +42,21 @@ export interface NetworkIndex {
   readonly dvciControllers: ReadonlyMap<string, string[]>;
   readonly peerEntry: readonly (Peer | undefined)[]; // active nodes only
   readonly issues: readonly Issue[];
+  /** What placement starts from: valid entries, their addresses, the issues found before placing. */
+  readonly base: IndexBase;
 }
+
+/** The half of an index that a node's state, endpoints or capacity cannot change. */
+interface IndexBase {
+  readonly net: string;
+  readonly ixOf: ReadonlyMap<NodeId, number>;
+  readonly slotList: readonly Slot[];
+  readonly slotV4: Uint32Array;
+  readonly issues: readonly Issue[];
+}
+
+/** The node fields that decide validity and addresses: a change to any other leaves `base` as it is. */
+const IDENTITY = ['id', 'dvci', 'wgPublicKey', 'seq', 'salt'] as const;
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
@@ -98,15 +112,49 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   const idRank = new Int32Array(nodeList.length);
   byId.forEach((n, rank) => (idRank[n] = rank));
 
+  const base: IndexBase = { net, ixOf, slotList, slotV4: slotAllocation.v4, issues };
+  return place({ nodeList, byId, idRank, nodeCidrs, slotIx, dvciControllers, base }, snap.slots, undefined);
+}
+
+/**
+ * The index after some valid nodes changed (`changed` replaces the valid node of the same id; the
+ * slots are those indexed before), without validating and allocating again. Undefined when a
+ * change touches what those decide (IDENTITY): index in full then. Unchanged slots and nodes keep
+ * their PlacedSlot and Peer objects, so that what is built from them compares (and encodes, see
+ * encoding.ts) as before.
+ */
+export function reindexNodes(prev: NetworkIndex, slots: readonly Slot[], changed: readonly Node[]): NetworkIndex | undefined {
+  const nodeList = [...prev.nodeList];
+  for (const n of changed) {
+    const ix = prev.base.ixOf.get(n.id);
+    if (ix === undefined) return undefined;
+    if (!sameIdentity(nodeList[ix]!, n)) return undefined;
+    nodeList[ix] = n;
+  }
+  return place({ ...prev, nodeList }, slots, prev);
+}
+
+/** Whether two entries of one node agree on everything that decides validity and addresses. */
+export function sameIdentity(a: Node, b: Node): boolean {
+  return IDENTITY.every((f) => a[f] === b[f]);
+}
+
+type Placeable = Pick<NetworkIndex, 'nodeList' | 'byId' | 'idRank' | 'nodeCidrs' | 'slotIx' | 'dvciControllers' | 'base'>;
+
+/** Places slots on their hosts and builds each active node's peer entry; reuses `prev`'s objects where nothing changed. */
+function place(ix0: Placeable, allSlots: readonly Slot[], prev: NetworkIndex | undefined): NetworkIndex {
+  const { nodeList, nodeCidrs, base } = ix0;
+  const { ixOf, slotList, slotV4 } = base;
+  const issues = [...base.issues];
   // Placement, in snapshot order: the earlier slot gets the capacity.
   const used = new Map<NodeId, { vcpus: number; memoryMiB: number; diskGiB: number }>();
-  const placed: PlacedSlot[] = [];
-  const slotText = hostCidrText(net, 'slot');
+  const placed: (PlacedSlot | undefined)[] = [];
+  const slotText = hostCidrText(base.net, 'slot');
   let valid = 0; // position of the next valid slot: the first of each id
   const placedOn: PlacedSlot[][] = [];
   const groups = new Map<string, PlacedSlot[]>();
   const owners = new Map<string, PlacedSlot[]>();
-  snap.slots.forEach((s, i) => {
+  allSlots.forEach((s, i) => {
     if (slotList[valid] !== s) return; // a duplicate id
     const si = valid++;
     if (s.state !== 'assigned' || s.node === null) return;
@@ -123,10 +171,14 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
         return void issues.push(issue('over-capacity', `slots[${i}]`, `needs ${fmtRes(s)}; node "${host.id}" has ${fmtRes({ vcpus: cap.vcpus - u.vcpus, memoryMiB: cap.memoryMiB - u.memoryMiB, diskGiB: cap.diskGiB - u.diskGiB })} left`, s.id));
       used.set(host.id, { vcpus: u.vcpus + s.vcpus, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
     }
-    const v4 = slotAllocation.v4[si]!;
-    const a4 = slotText.v4(v4);
-    const a6 = slotText.v6(v4);
-    const p: PlacedSlot = { slot: s, host: host.id, hostIx, v4: a4, v6: a6, cidrs: [a4, a6] };
+    const before = prev?.placed[si];
+    let p: PlacedSlot;
+    if (before && before.hostIx === hostIx && before.slot === s) p = before;
+    else {
+      const a4 = slotText.v4(slotV4[si]!);
+      const a6 = slotText.v6(slotV4[si]!);
+      p = { slot: s, host: host.id, hostIx, v4: a4, v6: a6, cidrs: [a4, a6] };
+    }
     placed[si] = p;
     (placedOn[hostIx] ??= []).push(p);
     for (const g of s.groups) push(groups, g, p);
@@ -138,13 +190,20 @@ export function indexNetwork(snap: Pick<ChainSnapshot, 'network' | 'dvcis' | 'no
   nodeList.forEach((n, ix) => {
     if (n.state !== 'active') return;
     push(dvciMembers, n.dvci, ix);
+    const old = prev?.peerEntry[ix];
+    if (old && prev!.nodeList[ix] === n && sameList(prev!.placedOn[ix], placedOn[ix])) return void (peerEntry[ix] = old);
     const own = nodeCidrs[ix]!;
     const allowedIps = [own[0], own[1]];
     for (const p of placedOn[ix] ?? []) allowedIps.push(p.v4, p.v6);
     peerEntry[ix] = { node: n.id, publicKey: n.wgPublicKey, endpoints: n.endpoints, allowedIps, keepalive: KEEPALIVE_SECONDS };
   });
 
-  return { nodeList, byId, idRank, nodeCidrs, slotIx, placed, placedOn, groups, owners, dvciMembers, dvciControllers, peerEntry, issues };
+  return { ...ix0, placed, placedOn, groups, owners, dvciMembers, peerEntry, issues };
+}
+
+function sameList<T>(a: readonly T[] | undefined, b: readonly T[] | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {

@@ -15,7 +15,7 @@ import { issue, type Issue } from './issues.js';
 import type { NetworkIndex, PlacedSlot } from './network-index.js';
 import { FilingLog, NodeAcl, ruleOf, type Entries, type Others } from './filings.js';
 import type { AclEntry } from './node-config.js';
-import type { AclRule, PortRange, RuleId, Selector } from './schema.js';
+import type { AclRule, PortRange, RuleId, Selector, Slot } from './schema.js';
 import { repeatedIds } from './repeats.js';
 
 const ALL_PORTS: readonly [number, number] = [0, 65535];
@@ -38,7 +38,7 @@ export class RuleTable {
   /** By node position: the nodes that updates touched, with their filings copied out of the log. */
   private readonly edited: (NodeAcl | undefined)[] = [];
 
-  constructor(private readonly net: NetworkIndex, private readonly operator: string | undefined, private readonly source: readonly AclRule[]) {
+  constructor(private net: NetworkIndex, private readonly operator: string | undefined, private readonly source: readonly AclRule[]) {
     this.log = new FilingLog(2 * source.length);
   }
 
@@ -105,6 +105,36 @@ export class RuleTable {
       byId.set(r.id, { rule: r, ord });
       if (!this.putPair(r, ord, touched)) this.put(r, ord, `id=${r.id}`, touched);
     }
+    return touched;
+  }
+
+  /**
+   * Moves the table onto `next`, an index of the same slots in which only `moved` were placed
+   * elsewhere, or no longer, or again (Compiler.updateNodes): the rules that can name any of them
+   * are resolved again, in place (same positions). Returns the nodes whose ACL or peers may have
+   * changed.
+   */
+  reindex(next: NetworkIndex, moved: readonly Slot[]): Set<number> {
+    const byId = (this.byId ??= this.indexRules());
+    const touched = new Set<number>();
+    if (moved.length === 0) {
+      this.net = next;
+      return touched;
+    }
+    const slots = new Set<string>();
+    const groups = new Set<string>();
+    const owners = new Set<string>();
+    for (const s of moved) {
+      slots.add(s.id);
+      owners.add(s.owner);
+      for (const g of s.groups) groups.add(g);
+    }
+    const names = (sel: Selector) => (sel.kind === 'slot' ? slots : sel.kind === 'group' ? groups : owners).has(sel.value);
+    const affected = [...byId.values()].filter(({ rule }) => names(rule.from) || names(rule.to)).sort((a, b) => a.ord - b.ord);
+    // Removal resolves each rule against the index it was filed with, to find its old hosts.
+    for (const { rule } of affected) this.remove(rule.id, touched);
+    this.net = next;
+    for (const { rule, ord } of affected) if (!this.putPair(rule, ord, touched)) this.put(rule, ord, `id=${rule.id}`, touched);
     return touched;
   }
 

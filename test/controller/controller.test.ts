@@ -79,7 +79,23 @@ t.test('chain changes become signed node configs; only what changed is republish
   t.same(read('n2').acl.map((a) => [a.rule, a.proto, a.ports]), [['web-db', 'tcp', [5432, 5432]]]);
   t.equal(read('n2').revision.hash, allow.block.hash, 'traces to the block of the extrinsic');
   t.ok(read('n3').revision.number < allow.block.number, 'n3 was not republished');
-  t.same(first.ctl.stats.byKind, { 'full-read': 1, rules: 1, compile: 0 }, 'the rule was patched in, not read in full');
+  t.same(first.ctl.stats.byKind, { 'full-read': 1, rules: 1, nodes: 0, compile: 0 }, 'the rule was patched in, not read in full');
+
+  // A quarantine (a node's state) is patched in too: n2 is cut off, n1 and n3 lose it as a peer
+  // and n1 the rule's entry; readmitted, all three are as before.
+  const before = { n1: read('n1'), n2: read('n2'), n3: read('n3') };
+  const quarantine = await c.registry.submit([{ op: 'update', kind: 'node', id: 'n2', fields: { state: 'quarantined' } }], c.operator);
+  await first.ctl.reached(quarantine.block.number);
+  t.same([...reports.at(-1)!.report.published].sort(), ['n1', 'n2', 'n3']);
+  t.equal(read('n2').mode, 'quarantined');
+  t.same(read('n2').peers, []);
+  t.same(read('n1').peers.map((p) => p.node), ['n3']);
+  t.same(read('n1').acl, [], "the rule's other end is gone");
+  t.same(read('n3').peers.map((p) => p.node), ['n1']);
+  const readmit = await c.registry.submit([{ op: 'update', kind: 'node', id: 'n2', fields: { state: 'active' } }], c.operator);
+  await first.ctl.reached(readmit.block.number);
+  for (const n of ['n1', 'n2', 'n3'] as const) t.same({ ...read(n), revision: null }, { ...before[n], revision: null }, `${n}: as before the quarantine`);
+  t.same(first.ctl.stats.byKind, { 'full-read': 1, rules: 1, nodes: 2, compile: 0 }, 'both were node updates, not full compiles');
   await first.stop();
 
   // Retired while no controller runs: the next one withdraws n3, and n1 and n2 lose it as a peer.
@@ -89,7 +105,7 @@ t.test('chain changes become signed node configs; only what changed is republish
   await second.ctl.reached(retire.block.number);
   // One pass at the finalized head, not one per block missed and then one at the head.
   t.equal(again.length, 1, 'the catch-up is one publish');
-  t.same(second.ctl.stats.byKind, { 'full-read': 1, rules: 0, compile: 0 });
+  t.same(second.ctl.stats.byKind, { 'full-read': 1, rules: 0, nodes: 0, compile: 0 });
   t.same(again[0]!.report.withdrawn, ['n3']);
   t.same([...again[0]!.report.published].sort(), ['n1', 'n2']);
   t.same(read('n1').peers.map((p) => p.node), ['n2']);

@@ -5,7 +5,8 @@ import { canonicalJson } from '../../fabric/encoding.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { parseSnapshot } from '../../fabric/parse-snapshot.js';
 import type { AclRule, ChainSnapshot } from '../../fabric/schema.js';
-import { syntheticSnapshot } from '../../fabric/examples/synthetic.js';
+import { prng, syntheticSnapshot } from '../../fabric/examples/synthetic.js';
+import { sameConfigContent } from '../../fabric/config-equal.js';
 import { golden } from '../helpers/golden.js';
 import { ALICE, CHARLIE, labSnapshot } from '../helpers/fabric-fixtures.js';
 
@@ -182,6 +183,59 @@ t.test('updateRules: rule issues keep the paths a full compile gives them, acros
     t.equal(canonicalJson(Object.fromEntries(inc.configs)), canonicalJson(Object.fromEntries(full.configs)), `step ${k}: same configs`);
     t.same(inc.issues, full.issues, `step ${k}: same issues`);
   });
+});
+
+t.test('updateNodes gives exactly what a full compile gives, across state, endpoint and capacity changes', async (t) => {
+  const raw = syntheticSnapshot({ nodes: 30, nodesPerDvci: 10, slotsPerNode: 4, rulesPerSlot: 2, crossDvci: 0.3, seed: 5 }) as Record<string, any>;
+  const operator = raw.network.operator as string;
+  raw.slots.forEach((s: Record<string, any>, i: number) => (s.groups = [`g${i % 5}`]));
+  const tenant = raw.slots[2].owner as string;
+  raw.rules.push(
+    { id: 'g0-to-g1', owner: operator, from: 'group:g0', to: 'group:g1', proto: 'tcp', ports: ['80', '8000-8080'] },
+    { id: 'tenant-all', owner: tenant, from: 'group:g2', to: `owner:${tenant}`, proto: 'any' },
+    { id: 'to-s7', owner: operator, from: 'group:g3', to: 'slot:s7', proto: 'udp', ports: ['53'] },
+  );
+  raw.nodes[4].capacity = { vcpus: 64, memoryMiB: 1 << 20, diskGiB: 10_000 };
+  raw.nodes.push({ ...raw.nodes[3], id: 'repeat-of-a-key' }); // refused: its WireGuard key is taken
+  let snap = parseSnapshot(raw).snapshot;
+  const compiler = new Compiler();
+  let last = compiler.compile(snap).configs;
+  const rnd = prng(11);
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+  let incremental = 0;
+  for (let step = 0; step < 60; step++) {
+    const block = { number: 100 + step, hash: `0x${(step % 16).toString(16).repeat(64)}` };
+    const nodes = [...snap.nodes];
+    for (let k = 0, n = 1 + Math.floor(rnd() * 3); k < n; k++) {
+      const i = Math.floor(rnd() * nodes.length);
+      const node = nodes[i]!;
+      const change = pick(['state', 'state', 'state', 'endpoints', 'capacity', 'key'] as const);
+      if (change === 'state') nodes[i] = { ...node, state: pick(['active', 'active', 'quarantined', 'pending', 'retired'] as const) };
+      else if (change === 'endpoints') nodes[i] = { ...node, endpoints: [`198.51.100.${step}:${51820 + k}`] };
+      else if (change === 'capacity') nodes[i] = { ...node, capacity: pick([undefined, { vcpus: 1, memoryMiB: 512, diskGiB: 5 }, { vcpus: 4, memoryMiB: 4096, diskGiB: 100 }]) };
+      else nodes[i] = { ...node, wgPublicKey: nodes[(i + 1) % nodes.length]!.wgPublicKey }; // an identity change: full compile
+    }
+    snap = { ...snap, block, nodes };
+    const inc = compiler.updateNodes(snap) ?? { ...compiler.compile(snap), changed: undefined };
+    const full = compile(snap);
+    t.equal(canonicalJson(Object.fromEntries(inc.configs)), canonicalJson(Object.fromEntries(full.configs)), `step ${step}: same configs`);
+    t.same(inc.issues, full.issues, `step ${step}: same issues`);
+    if (inc.changed) {
+      incremental++;
+      for (const [id, c] of inc.configs) if (!inc.changed.has(id)) t.ok(last.has(id) && sameConfigContent(last.get(id)!, c), `step ${step}: ${id} named unchanged is unchanged`);
+    }
+    // Rules change between node changes too: the table follows both.
+    if (step % 7 === 3) {
+      const r = { ...pick(snap.rules), proto: 'icmp' as const, ports: [] };
+      snap = { ...snap, block: { ...block, number: block.number + 1000 }, rules: snap.rules.map((x) => (x.id === r.id ? r : x)) };
+      const up = compiler.updateRules(snap.block, [r], [], snap.rules);
+      t.equal(canonicalJson(Object.fromEntries(up.configs)), canonicalJson(Object.fromEntries(compile(snap).configs)), `step ${step}: a rule change after it`);
+    }
+    const same = compiler.updateNodes(snap);
+    t.ok(same && same.changed.size === 0, `step ${step}: an unchanged snapshot is an update that changes nothing`);
+    last = same?.configs ?? last;
+  }
+  t.ok(incremental > 30, `most steps were incremental (${incremental} of 60)`);
 });
 
 t.test('factored entries allow exactly the pairs of each rule that touch the node', async (t) => {
