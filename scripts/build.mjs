@@ -10,6 +10,8 @@ const programs = [
   { entry: 'cli/controller-main.ts', out: 'dist/controller.js' },
   // The embedded broker's thread, started by dist/sub0.js and dist/controller.js from beside them.
   { entry: 'controller/broker/broker-worker.ts', out: 'dist/broker-worker.js' },
+  // The boot image's node program: keys, registration line, then the agent (bootimage/node).
+  { entry: 'bootimage/node/main.ts', out: 'dist/image-node.js' },
 ];
 
 const external = ['koffi', 'netlink', 'sqlite3', '@acala-network/chopsticks', '@acala-network/chopsticks-core', '@acala-network/chopsticks-db'];

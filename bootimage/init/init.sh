@@ -1,0 +1,99 @@
+#!/bin/busybox sh
+# /init of the sub0 boot image (PID 1, busybox sh). Brings the machine to the point where the
+# agent runs: filesystems, modules, the stick's state partition, the network, then the agent,
+# restarted if it dies. Everything it says goes to the console (serial and screen) as
+# "sub0: ..." lines; tests and operators read those.
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin
+mkdir -p /proc /sys /dev /run /tmp /mnt/esp /var/lib/sub0
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mount -t tmpfs run /run
+mount -t tmpfs tmp /tmp
+echo 0 > /proc/sys/kernel/printk_ratelimit 2>/dev/null
+
+say() { echo "sub0: $*"; [ -c /dev/tty0 ] && echo "sub0: $*" > /dev/tty0 2>/dev/null; }
+say "booting $(cat /etc/sub0/image-version 2>/dev/null) on kernel $(uname -r)"
+
+# Storage first (the stick itself), then every PCI device's driver by its modalias.
+for m in xhci_pci ehci_pci ohci_pci uhci_hcd usb_storage uas sd_mod virtio_pci virtio_blk virtio_scsi nvme ahci vfat nls_cp437 nls_ascii crc32c_intel crc32c_generic ext4 tun sch_ingress cls_bpf wireguard; do
+  modprobe -q "$m" 2>/dev/null
+done
+# Twice: a bus driver (virtio_pci) brings devices of its own (virtio0) with their own modaliases.
+for pass in 1 2; do
+  for a in $(find /sys/devices -name modalias); do modprobe -q -b "$(cat "$a")" 2>/dev/null; done
+done
+grep -q vmx /proc/cpuinfo && modprobe -q kvm_intel
+grep -q svm /proc/cpuinfo && modprobe -q kvm_amd
+
+# A NIC without a driver is named, never a silent hang.
+nics=0
+for d in /sys/bus/pci/devices/*; do
+  case "$(cat "$d/class")" in 0x02*) ;; *) continue ;; esac
+  if [ -n "$(find "$d/" -maxdepth 3 -name net -type d 2>/dev/null)" ]; then nics=$((nics + 1)); else
+    say "no driver for network device $(basename "$d") (PCI $(sed 's/0x//' "$d/vendor"):$(sed 's/0x//' "$d/device")): this image does not support it; see the README's list of drivers"
+  fi
+done
+
+# The stick: its ESP (settings) and its state partition, found by GPT partition name.
+part() {
+  for u in /sys/class/block/*/uevent; do
+    grep -q "^PARTNAME=$1\$" "$u" && { sed -n 's/^DEVNAME=//p' "$u"; return 0; }
+  done
+  return 1
+}
+i=0
+while ! esp=$(part sub0-esp) || ! state=$(part sub0-state); do
+  i=$((i + 1))
+  [ $i = 50 ] && say "waiting for the boot stick's partitions (sub0-esp, sub0-state) to appear..."
+  sleep 0.1
+done
+mount -t vfat -o ro,fmask=0133,dmask=0022 "/dev/$esp" /mnt/esp || say "cannot mount the settings partition /dev/$esp"
+if ! mount -t ext4 "/dev/$state" /var/lib/sub0 2>/dev/null; then
+  say "first boot: creating the state partition on /dev/$state"
+  mke2fs -q -L sub0-state "/dev/$state" && mount -t ext4 "/dev/$state" /var/lib/sub0 || say "cannot create the state partition: keys will not survive a reboot"
+fi
+
+SETTINGS=/mnt/esp/sub0/network.json
+[ -r "$SETTINGS" ] || say "no settings file ($SETTINGS): run 'sub0 image configure usb.img --network FILE'"
+/usr/bin/node /opt/sub0/node.js net "$SETTINGS" > /run/net.sh 2>/run/net.err || say "$(cat /run/net.err)"
+. /run/net.sh
+
+# Loopback, then the uplink: static from the settings or DHCP on every interface with a link.
+ip link set lo up
+if [ -n "$STATIC_ADDRESS" ]; then
+  ip link set "$STATIC_IFACE" up
+  ip addr add "$STATIC_ADDRESS" dev "$STATIC_IFACE"
+  [ -n "$STATIC_GATEWAY" ] && ip route add default via "$STATIC_GATEWAY"
+  for ns in $STATIC_DNS; do echo "nameserver $ns" >> /etc/resolv.conf; done
+  say "network: $STATIC_ADDRESS on $STATIC_IFACE (static)"
+else
+  for n in /sys/class/net/*; do
+    n=$(basename "$n"); [ "$n" = lo ] && continue
+    ip link set "$n" up
+    # Stays running: retries until a lease comes, then renews it.
+    udhcpc -f -i "$n" -s /etc/sub0/udhcpc.sh -t 5 -T 2 -A 5 > "/run/udhcpc.$n.log" 2>&1 &
+  done
+  wait_ip=0
+  while [ -z "$(ip -4 -o addr show scope global)" ]; do
+    wait_ip=$((wait_ip + 1))
+    if [ $((wait_ip % 100)) = 0 ]; then
+      say "waiting for a DHCP lease ($nics network device(s) with a driver)..."
+      for l in /run/udhcpc.*.log; do [ -s "$l" ] && say "  ${l#/run/udhcpc.}: $(tail -n 1 "$l")"; done
+    fi
+    sleep 0.1
+  done
+  say "network: $(ip -4 -o addr show scope global | awk '{print $4 " on " $2}' | head -n 1) (DHCP)"
+fi
+
+# The agent, restarted with a pause if it ever exits; its output on the console and the screen.
+mkdir -p /var/lib/sub0/agent
+backoff=1
+while true; do
+  /usr/bin/node /opt/sub0/node.js run "$SETTINGS" 2>&1 | tee /dev/tty0
+  say "agent exited; restarting in ${backoff}s"
+  sleep $backoff
+  [ $backoff -lt 30 ] && backoff=$((backoff * 2))
+done
