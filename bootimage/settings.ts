@@ -3,8 +3,10 @@
  * `sub0 image configure` without a rebuild. Never a secret: the node makes its own keys on first
  * boot. Pure: the schema, and errors that name the field at fault.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { Ed25519Key, ID_PATTERN, Id, isIpv4 } from '../fabric/schema.js';
+import { Sub0Error } from '../fabric/errors.js';
 
 export const SETTINGS_PATH = 'sub0/network.json';
 
@@ -14,6 +16,15 @@ const Ipv4Cidr = z.string().refine((s) => {
   return rest.length === 0 && isIpv4(a ?? '') && /^\d{1,2}$/.test(len ?? '') && Number(len) <= 32;
 }, 'must be an IPv4 address with its prefix length, e.g. 192.0.2.10/24');
 const Ipv4 = z.string().refine(isIpv4, 'must be an IPv4 address');
+/** 64 hex digits are not enough: a key that is no point of the curve would stop the agent at start. */
+const ControllerKey = Ed25519Key.refine((hex) => {
+  try {
+    ed25519.Point.fromHex(hex);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'is not an ed25519 public key (not a point of the curve): copy it from `sub0 controller key`');
 
 export const NetworkSettings = z.strictObject({
   /** The network id (MQTT topics name it). */
@@ -23,7 +34,7 @@ export const NetworkSettings = z.strictObject({
   /** The DVCI's brokers; the node takes the newest valid config from any of them. */
   brokers: z.array(BrokerUrl).min(1, 'at least one broker URL'),
   /** The controller keys the node trusts at first; later configs name the chain's set. */
-  controllers: z.array(Ed25519Key).min(1, 'at least one controller key (`sub0 controller key` prints it)'),
+  controllers: z.array(ControllerKey).min(1, 'at least one controller key (`sub0 controller key` prints it)'),
   /** This node's id on chain; default node-<first 8 hex digits of its identity key>. */
   node: Id.optional(),
   /** WireGuard's UDP port, printed in the registration line. */
@@ -46,17 +57,17 @@ export function parseSettings(text: string, where: string): NetworkSettings {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${where}: not JSON (${(e as Error).message})`);
+    throw new Sub0Error('invalid-input', `${where}: not JSON (${(e as Error).message})`);
   }
   const r = NetworkSettings.safeParse(json);
-  if (!r.success) throw new Error(`${where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+  if (!r.success) throw new Sub0Error('invalid-input', `${where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
   return r.data;
 }
 
 /** The node id a node uses when the settings name none: stable, from its identity key. */
 export function defaultNodeId(identityHex: string): string {
   const id = `node-${identityHex.slice(0, 8)}`;
-  if (!ID_PATTERN.test(id)) throw new Error(`bad identity key ${identityHex}`);
+  if (!ID_PATTERN.test(id)) throw new Sub0Error('invalid-input', `bad identity key ${identityHex}`);
   return id;
 }
 

@@ -12,6 +12,7 @@ import { registerLab } from './lab-command.js';
 import { registerMesh } from './mesh-command.js';
 import { registerAudit } from './audit-command.js';
 import { registerGatekeeper } from './gatekeeper-command.js';
+import { registerImage } from './image-command.js';
 
 // `sub0 … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -35,5 +36,6 @@ registerSlot(program);
 registerAcl(program);
 registerController(program);
 registerGatekeeper(program);
+registerImage(program);
 
 await program.parseAsync(process.argv);

@@ -15,12 +15,13 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runOk } from '../../overlay/acl/exec.js';
+import { bootimagePath, projectRoot } from '../paths.js';
 import { SETTINGS_PATH } from '../settings.js';
 import { cpioChunks, type CpioEntry } from './cpio.js';
 import { fetchDeb, fetchNode, loadInputs, type Inputs } from './inputs.js';
 import { pinPeTimestamp } from './pe.js';
+import { Sub0Error } from '../../fabric/errors.js';
 
 /** Modules the image carries (with their dependencies): the stick, NICs, the data plane, the hypervisor. */
 export const MODULES = {
@@ -68,11 +69,10 @@ export interface BuildResult {
   readonly seconds: number;
 }
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
-  const root = o.root ?? ROOT;
+  const root = o.root ?? projectRoot();
   const inputs = loadInputs();
   const say = o.progress ?? (() => undefined);
   const STEPS = 8;
@@ -84,8 +84,8 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   };
   const done = (what = '') => say(`      done in ${((performance.now() - stepStart) / 1000).toFixed(1)} s${what ? `: ${what}` : ''}`);
 
-  for (const f of ['dist/image-node.js', 'dist/bpf/acl.bpf.o']) if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run 'npm run build' (and 'npm run build:bpf') first`);
-  if (o.network && !existsSync(o.network)) throw new Error(`--network ${o.network}: no such file`);
+  for (const f of ['dist/image-node.js', 'dist/bpf/acl.bpf.o']) if (!existsSync(join(root, f))) throw new Sub0Error('invalid-input', `${f} is missing: run 'npm run build' (and 'npm run build:bpf') first`);
+  if (o.network && !existsSync(o.network)) throw new Sub0Error('invalid-input', `--network ${o.network}: no such file`);
   mkdirSync(o.out, { recursive: true });
   const work = join(o.out, '.work');
   rmSync(work, { recursive: true, force: true });
@@ -108,7 +108,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
 
     begin('kernel modules and firmware');
     const kernelDir = debs.get(`linux-image-${inputs.kernel.release}`);
-    if (!kernelDir) throw new Error(`inputs.json names no linux-image-${inputs.kernel.release} package`);
+    if (!kernelDir) throw new Sub0Error('invalid-input', `inputs.json names no linux-image-${inputs.kernel.release} package`);
     const mods = await selectModules(kernelDir, inputs.kernel.release, Object.values(MODULES).flat(), work);
     const firmware = await firmwareOf(mods.dir, inputs.kernel.release, mods.names, o.firmware);
     done(`${mods.count} modules; firmware ${firmware.carried.length} file(s) carried, ${Object.keys(firmware.missing).length} driver(s) without theirs`);
@@ -166,7 +166,7 @@ async function selectModules(kernelDir: string, release: string, wanted: readonl
     const d = deps.get(norm(m));
     if (!d) {
       if (builtin.has(norm(m))) continue;
-      throw new Error(`kernel ${release} has no module ${m}`);
+      throw new Sub0Error('invalid-input', `kernel ${release} has no module ${m}`);
     }
     take.add(d.path);
     for (const p of d.deps) take.add(p);
@@ -258,15 +258,15 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
   };
   const deb = (name: string) => {
     const d = t.debs.get(name);
-    if (!d) throw new Error(`inputs.json names no ${name} package`);
+    if (!d) throw new Sub0Error('invalid-input', `inputs.json names no ${name} package`);
     return d;
   };
 
   for (const d of ['dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'var/lib/sub0', 'etc']) dir(d);
   entries.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
   entries.push({ path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 });
-  file('init', fileURLToPath(new URL('../init/init.sh', import.meta.url)), 0o755);
-  file('etc/sub0/udhcpc.sh', fileURLToPath(new URL('../init/udhcpc.sh', import.meta.url)), 0o755);
+  file('init', bootimagePath('init/init.sh'), 0o755);
+  file('etc/sub0/udhcpc.sh', bootimagePath('init/udhcpc.sh'), 0o755);
   text('etc/sub0/image-version', `${IMAGE_VERSION} (Node ${t.inputs.node.version}, kernel ${t.inputs.kernel.release})\n`);
   text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
   text('etc/group', 'root:x:0:\n');
@@ -285,7 +285,7 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
   text('opt/sub0/package.json', '{"type":"module"}\n');
   for (const p of NATIVE_PACKAGES) {
     const from = join(t.root, 'node_modules', p);
-    if (!existsSync(from)) throw new Error(`node_modules/${p} is missing: run 'npm ci'`);
+    if (!existsSync(from)) throw new Sub0Error('invalid-input', `node_modules/${p} is missing: run 'npm ci'`);
     // Only what runs: no C sources, docs or other architectures' prebuilds.
     tree(join('opt/sub0/node_modules', p), from, (rel) => !/(^|\/)(src\/.*\.(cc|hh|h|c|inc)|doc|vendor|musl_x64|prebuilds\/(?!linux-x64)[^/]+)(\/|$)/.test(rel) && !rel.endsWith('.md'));
   }
@@ -301,8 +301,8 @@ function compress(chunks: readonly Buffer[], out: string): Promise<void> {
     const z = spawn('zstd', ['-q', '-f', '-15', '--single-thread', '-o', out], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     z.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    z.on('error', (e) => reject(new Error(`cannot run zstd (Debian package zstd): ${e.message}`)));
-    z.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd: ${err.trim() || `exit ${code}`}`))));
+    z.on('error', (e) => reject(new Sub0Error('invalid-input', `cannot run zstd (Debian package zstd): ${e.message}`)));
+    z.on('close', (code) => (code === 0 ? resolve() : reject(new Sub0Error('invalid-input', `zstd: ${err.trim() || `exit ${code}`}`))));
     z.stdin.on('error', () => undefined);
     (async () => {
       for (const c of chunks) if (!z.stdin.write(c)) await new Promise((r) => z.stdin.once('drain', r));
@@ -318,7 +318,7 @@ async function unifiedKernelImage(o: { stub: string; kernel: string; initrd: str
   writeFileSync(cmdline, `${CMDLINE}\0`);
   // Section addresses above the stub's own; the kernel (~8 MiB) below the initramfs.
   const linuxSize = statSync(o.kernel).size;
-  if (linuxSize >= 0x1000000) throw new Error(`the kernel (${linuxSize} bytes) does not fit below the initramfs section`);
+  if (linuxSize >= 0x1000000) throw new Sub0Error('invalid-input', `the kernel (${linuxSize} bytes) does not fit below the initramfs section`);
   await runOk('objcopy', [
     '--add-section', `.osrel=${osrel}`, '--change-section-vma', '.osrel=0x20000',
     '--add-section', `.cmdline=${cmdline}`, '--change-section-vma', '.cmdline=0x30000',
@@ -362,7 +362,7 @@ export async function writeSettings(image: string, settingsText: string, epoch: 
 export async function espOffset(image: string): Promise<number> {
   const dump = JSON.parse(await runOk('sfdisk', ['--json', image])) as { partitiontable: { sectorsize?: number; partitions: { start: number; name?: string }[] } };
   const p = dump.partitiontable.partitions.find((x) => x.name === 'sub0-esp');
-  if (!p) throw new Error(`${image}: no sub0-esp partition (not a sub0 boot image?)`);
+  if (!p) throw new Sub0Error('invalid-input', `${image}: no sub0-esp partition (not a sub0 boot image?)`);
   return p.start * (dump.partitiontable.sectorsize ?? 512);
 }
 

@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } 
 import { join } from 'node:path';
 import { z } from 'zod';
 import { runOk } from '../../overlay/acl/exec.js';
+import { bootimagePath } from '../paths.js';
+import { Sub0Error } from '../../fabric/errors.js';
 
 const Deb = z.strictObject({ name: z.string(), version: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), why: z.string() });
 export const Inputs = z.strictObject({
@@ -20,7 +22,7 @@ export const Inputs = z.strictObject({
 export type Inputs = z.output<typeof Inputs>;
 export type DebInput = z.output<typeof Deb>;
 
-export function loadInputs(file = new URL('../inputs.json', import.meta.url)): Inputs {
+export function loadInputs(file = bootimagePath('inputs.json')): Inputs {
   return Inputs.parse(JSON.parse(readFileSync(file, 'utf8')));
 }
 
@@ -38,7 +40,7 @@ export async function fetchDeb(d: DebInput, cache: string): Promise<string> {
     try {
       await runOk('sh', ['-c', `cd "$1" && apt-get download -q "$2"`, 'sh', tmp, `${d.name}=${d.version}`]);
       const got = readdirSync(tmp).filter((f) => f.endsWith('.deb'));
-      if (got.length !== 1) throw new Error(`apt-get download ${d.name}=${d.version} gave ${got.length} files`);
+      if (got.length !== 1) throw new Sub0Error('invalid-input', `apt-get download ${d.name}=${d.version} gave ${got.length} files`);
       renameSync(join(tmp, got[0]!), file);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
@@ -47,7 +49,7 @@ export async function fetchDeb(d: DebInput, cache: string): Promise<string> {
   const sum = sha256(file);
   if (sum !== d.sha256) {
     rmSync(file, { force: true });
-    throw new Error(`${d.name} ${d.version}: sha256 ${sum} is not the pinned ${d.sha256} (bootimage/inputs.json); the file was removed from the cache`);
+    throw new Sub0Error('invalid-input', `${d.name} ${d.version}: sha256 ${sum} is not the pinned ${d.sha256} (bootimage/inputs.json); the file was removed from the cache`);
   }
   return file;
 }
@@ -60,7 +62,7 @@ export async function fetchNode(n: Inputs['node'], cache: string): Promise<strin
   const sum = sha512b64(file);
   if (sum !== n.integrity) {
     rmSync(file, { force: true });
-    throw new Error(`${n.package} ${n.version}: integrity ${sum} is not the pinned ${n.integrity}; the file was removed from the cache`);
+    throw new Sub0Error('invalid-input', `${n.package} ${n.version}: integrity ${sum} is not the pinned ${n.integrity}; the file was removed from the cache`);
   }
   return file;
 }
