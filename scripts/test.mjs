@@ -67,7 +67,7 @@ if (args.some((a) => !a.startsWith('-'))) {
 } else {
   typecheck();
   await tap([...args, ...testFiles('test/fabric'), ...testFiles('test/controller'), ...testFiles('test/cli')]);
-  await tap([...args, '--jobs=1', ...testFiles('test/overlay'), ...testFiles('test/lab')]);
+  await tap([...args, '--jobs=1', ...testFiles('test/overlay'), ...testFiles('test/lab'), ...testFiles('test/bootimage')]);
 }
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
 process.exit(totals.failed > 0 ? 1 : 0);

@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
 
@@ -82,8 +83,10 @@ export function bootImage(o: BootOptions): BootedImage {
   const lines: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (l: string) => void }>();
   let partial = '';
+  // One decoder: a character split across two reads (the QR code's blocks) stays whole.
+  const utf8 = new StringDecoder('utf8');
   const take = (chunk: Buffer) => {
-    partial += chunk.toString('utf8');
+    partial += utf8.write(chunk);
     let nl: number;
     while ((nl = partial.indexOf('\n')) >= 0) {
       // The console may colour and position: keep the text.
@@ -95,7 +98,7 @@ export function bootImage(o: BootOptions): BootedImage {
     }
   };
   child.stdout?.on('data', take);
-  child.stderr?.on('data', take);
+  child.stderr?.on('data', (d: Buffer) => o.onLine?.(`qemu: ${d.toString().trimEnd()}`));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   child.on('error', () => undefined);
   const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Sub0Error('unsupported', `cannot start QEMU (Debian package qemu-system-x86): ${e.message}`))));

@@ -8,7 +8,8 @@
  * Bad or missing settings are said on the console, and the node retries (a stick configured
  * elsewhere and plugged back in, or a reboot, clears it).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { renderUnicodeCompact } from 'uqr';
 import { loadOrCreateIdentity } from '../../overlay/agent/identity.js';
@@ -28,6 +29,18 @@ function load(file: string): NetworkSettings {
     throw new Error(`${file}: cannot read the settings (${(e as NodeJS.ErrnoException).code ?? e}): run 'sub0 image configure usb.img --network FILE' on the stick`);
   }
   return parseSettings(text, file);
+}
+
+/** New keys reach the stick before anything else happens: a machine may lose power at any time. */
+function syncDir(dir: string): void {
+  for (const f of [...readdirSync(dir).map((n) => join(dir, n)), dir]) {
+    const fd = openSync(f, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -63,6 +76,7 @@ async function run(file: string): Promise<void> {
   }
   const wg = loadOrCreateNodeKey(STATE_DIR);
   const id = loadOrCreateIdentity(STATE_DIR);
+  if (wg.created || id.created) syncDir(STATE_DIR);
   const node = s.node ?? defaultNodeId(id.publicKeyHex);
   const line = registerLine(s, node, wg.publicKey, id.publicKeyHex, uplinkAddress());
   say(`${wg.created || id.created ? 'new keys made' : 'keys loaded'} (kept on the stick's state partition)`);

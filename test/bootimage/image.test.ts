@@ -1,0 +1,111 @@
+/**
+ * The boot image end to end, through the CLI users run (dist/sub0.js): two builds give the same
+ * bytes; `image configure` rewrites the settings in place (read back with mtools, from outside)
+ * and refuses bad ones; the raw image boots under OVMF as a USB stick (QEMU, TCG here); a stick
+ * without settings says so on its console and keeps retrying; configured, the node makes its keys,
+ * prints its registration line and runs the agent on the kernel's WireGuard (genetlink); rebooted,
+ * it keeps its identity (the state partition).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { bootImage, type BootedImage } from '../../bootimage/boot/qemu-boot.js';
+
+const SUB0 = new URL('../../dist/sub0.js', import.meta.url).pathname;
+const KEY = 'ffe0d4294bd442407f0c2cdc3f8c9c3519b26cfea44b967422b46cca6171ab3c';
+const dir = mkdtempSync(join(tmpdir(), 'sub0-image-test-'));
+const booted = new Set<BootedImage>();
+t.teardown(async () => {
+  for (const b of booted) await b.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function sub0(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [SUB0, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+const image = join(dir, 'a/usb.img');
+
+t.test('two builds give the same image, with its checksum, under 100 MB', async (t) => {
+  const a = await sub0(['image', 'build', '--out', join(dir, 'a'), '--json']);
+  t.equal(a.code, 0, a.stderr);
+  t.match(a.stderr, /\[1\/8\] inputs:.*\n[\s\S]*\[8\/8\] checksums/, 'the build shows its progress, step by step');
+  const b = await sub0(['image', 'build', '--out', join(dir, 'b'), '--json']);
+  t.equal(b.code, 0, b.stderr);
+  const ra = JSON.parse(a.stdout) as { sha256: string; bytes: number };
+  t.equal(sha(image), ra.sha256, 'the reported sha256 is the file\'s');
+  t.equal(sha(join(dir, 'b/usb.img')), ra.sha256, 'bit-identical builds');
+  t.equal(readFileSync(join(dir, 'a/SHA256SUMS'), 'utf8'), `${ra.sha256}  usb.img\n`);
+  t.ok(statSync(image).size < 100 * 2 ** 20, `usb.img is ${(statSync(image).size / 2 ** 20).toFixed(0)} MiB`);
+  const parts = JSON.parse(spawnSync('sfdisk', ['--json', image]).stdout.toString()).partitiontable;
+  t.equal(parts.label, 'gpt');
+  t.same(parts.partitions.map((p: { name: string }) => p.name), ['sub0-esp', 'sub0-state']);
+  rmSync(join(dir, 'b'), { recursive: true, force: true });
+});
+
+t.test('a stick without settings says so on its console and keeps retrying', async (t) => {
+  const b = bootImage({ image });
+  booted.add(b);
+  await b.waitFor(/^sub0: booting sub0-image/, 120_000);
+  await b.waitFor(/^sub0: first boot: creating the state partition/, 60_000);
+  t.pass(`booted under ${b.accel.toUpperCase()} from OVMF, as a USB stick`);
+  t.match(await b.waitFor(/^sub0: .*cannot read the settings/, 60_000), /sub0 image configure/, 'the console says what to do');
+  await b.waitFor(/^sub0: retrying in/, 30_000);
+  await b.stop();
+  booted.delete(b);
+});
+
+t.test('configure writes the settings in place and refuses bad ones', async (t) => {
+  const before = sha(image);
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ network: 'lab', dvci: 'lyon', brokers: ['mqtt://10.0.2.2:1883'], controllers: [`${'00'.repeat(31)}01`] }));
+  const bad = await sub0(['image', 'configure', image, '--network', join(dir, 'bad.json')]);
+  t.equal(bad.code, 2, 'refused as invalid input');
+  t.match(bad.stderr, /controllers\.0: is not an ed25519 public key/);
+  t.equal(sha(image), before, 'the image is untouched');
+
+  const settings = { network: 'lab', dvci: 'lyon', brokers: ['mqtt://10.0.2.2:1883'], controllers: [KEY] };
+  writeFileSync(join(dir, 'net.json'), JSON.stringify(settings));
+  const ok = await sub0(['image', 'configure', image, '--network', join(dir, 'net.json')]);
+  t.equal(ok.code, 0, ok.stderr);
+  const offset = 2048 * 512;
+  const back = spawnSync('mcopy', ['-i', `${image}@@${offset}`, '::/sub0/network.json', '-']);
+  t.equal(back.status, 0, String(back.stderr));
+  t.same(JSON.parse(back.stdout.toString()), { ...settings, listenPort: 51820 }, 'mtools reads the settings back from the ESP');
+});
+
+t.test('configured, the node makes its keys, asks to be registered and runs the agent on kernel WireGuard; a reboot keeps its identity', async (t) => {
+  const first = bootImage({ image });
+  booted.add(first);
+  // (The state partition was made by the boot without settings.)
+  const network = await first.waitFor(/^sub0: network: .* \(DHCP\)/, 180_000);
+  t.match(network, /10\.0\.2\.15\/24 on eth0/, 'a DHCP lease on the virtio NIC, whose driver came from its modalias');
+  t.match(await first.waitFor(/^sub0: (new keys|keys loaded)/, 60_000), /new keys made/);
+  const identity = (await first.waitFor(/^sub0: identity key [0-9a-f]{64}$/, 10_000)).split(' ').at(-1)!;
+  const line = await first.waitFor(/^ {2}sub0 node register /, 10_000);
+  t.equal(line.trim().split(' --identity ')[1]?.split(' ')[0], identity, 'the registration line carries the identity key');
+  t.match(line, new RegExp(`^ {2}sub0 node register node-${identity.slice(0, 8)} --dvci lyon --key [A-Za-z0-9+/]{43}= --identity ${identity} --addr 10\\.0\\.2\\.15:51820$`));
+  t.ok(await first.waitFor(/^[█▀▄ ]{20,}$/, 10_000), 'and its QR code');
+  await first.waitFor(/^sub0: ready: waiting to be admitted by mqtt:\/\/10\.0\.2\.2:1883/, 10_000);
+  t.match(await first.waitFor(/WireGuard backend:/, 60_000), /kernel \(generic netlink\)/, 'the kernel WireGuard backend, live');
+  await first.stop();
+  booted.delete(first);
+
+  const second = bootImage({ image });
+  booted.add(second);
+  t.match(await second.waitFor(/^sub0: (new keys|keys loaded)/, 180_000), /keys loaded/, 'the keys come back from the stick');
+  t.equal((await second.waitFor(/^sub0: identity key /, 10_000)).split(' ').at(-1), identity, 'the same identity after a reboot');
+  t.notOk([...first.lines, ...second.lines].some((l) => l.includes('first boot')), 'the state partition is not made again');
+  await second.stop();
+  booted.delete(second);
+});
