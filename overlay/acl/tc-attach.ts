@@ -7,6 +7,7 @@
 import { Sub0Error } from '../../fabric/errors.js';
 import { run, runOk } from './exec.js';
 import { check, EEXIST, type TcApi } from './libbpf.js';
+import { findLink, openRouteSocket } from '../routes/links.js';
 
 export const TC_PRIORITY = 1;
 export const TC_HANDLE = 0x5b0;
@@ -16,12 +17,19 @@ const BPF_TC_F_REPLACE = 1;
 const HOOK_SIZE = 24; // struct bpf_tc_hook: sz, ifindex, attach_point, parent
 const OPTS_SIZE = 32; // struct bpf_tc_opts: sz, prog_fd, flags, prog_id, handle, priority
 
-/** 'ether' for Ethernet-like devices (veth), 'none' for L3 devices (WireGuard). */
+/**
+ * 'ether' for Ethernet-like devices (veth), 'none' for L3 devices (WireGuard): the link's ARPHRD
+ * type over rtnetlink (no iproute2 needed: the boot image has only busybox's ip).
+ */
 export async function linkType(ifname: string): Promise<string> {
-  const out = await runOk('ip', ['-j', 'link', 'show', 'dev', ifname]);
-  const [link] = JSON.parse(out) as { link_type?: string }[];
-  if (!link?.link_type) throw new Sub0Error('driver', 'no link type in `ip -j link`', { where: ifname });
-  return link.link_type;
+  const nl = openRouteSocket();
+  try {
+    const link = await findLink(nl, ifname);
+    if (!link) throw new Sub0Error('driver', 'no such link', { where: ifname });
+    return typeof link.type === 'string' ? link.type.toLowerCase() : String(link.type);
+  } finally {
+    nl.close();
+  }
 }
 
 function hook(ifindex: number, point: number): Buffer {

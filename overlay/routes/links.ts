@@ -29,6 +29,8 @@ function linkBody(data: rt.Link, attrs: Record<string, unknown> = {}): Uint8Arra
 export interface LinkInfo {
   readonly index: number;
   readonly up: boolean;
+  /** ARPHRD_*, as the netlink package names it (ETHER, NONE, ...) or its number. */
+  readonly type: rt.Link['type'];
 }
 
 /** The link named `ifname` in this socket's namespace, or undefined when there is none. */
@@ -37,7 +39,7 @@ export async function findLink(nl: NlSocket, ifname: string): Promise<LinkInfo |
     const [m] = await nl.request({ type: RTM_GETLINK, body: [...linkBody({}), str(IFLA_IFNAME, ifname)] }, `get link ${ifname}`);
     if (!m) return undefined;
     const link = rt.parseLinkMessage(m.data);
-    return { index: link.data.index ?? 0, up: link.data.flags?.up === true };
+    return { index: link.data.index ?? 0, up: link.data.flags?.up === true, type: link.data.type };
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
     throw new Sub0Error('driver', `cannot look up link: ${(e as Error).message}`, { cause: e, where: ifname });

@@ -13,6 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { bootImage, type BootedImage } from '../../bootimage/boot/qemu-boot.js';
+import { compile } from '../../fabric/compile.js';
+import { LAB_DVCI, LAB_NETWORK } from '../../lab/control-lab.js';
+import { ipIn } from '../../lab/netns.js';
+import { ping } from '../../lab/traffic.js';
+import { useControlLab } from '../helpers/control-lab.js';
+import { until } from '../helpers/until.js';
 
 const SUB0 = new URL('../../dist/sub0.js', import.meta.url).pathname;
 const KEY = 'ffe0d4294bd442407f0c2cdc3f8c9c3519b26cfea44b967422b46cca6171ab3c';
@@ -23,9 +29,9 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function sub0(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function sub0(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [SUB0, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [SUB0, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -108,4 +114,48 @@ t.test('configured, the node makes its keys, asks to be registered and runs the 
   t.notOk([...first.lines, ...second.lines].some((l) => l.includes('first boot')), 'the state partition is not made again');
   await second.stop();
   booted.delete(second);
+});
+
+t.test('bridged into a lab by a tap: refused while not registered, then registered on chain, it joins and answers over WireGuard', async (t) => {
+  const cl = await useControlLab(t, { nodes: 2, broker: 'embedded' });
+  const br = cl.lab.bridgeNs;
+  const tap = 's0img0';
+  ipIn(br, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+  ipIn(br, 'link', 'set', tap, 'master', 'br0', 'up');
+  t.teardown(() => void spawnSync('ip', ['-n', br, 'link', 'del', tap]));
+
+  // The lab's underlay has no DHCP server: a static address from the settings.
+  const settings = { network: LAB_NETWORK, dvci: LAB_DVCI, brokers: [cl.nodeBrokerUrl], controllers: cl.controllerKeys, node: 'img1', static: { interface: 'eth0', address: '10.77.0.200/24' } };
+  writeFileSync(join(dir, 'lab.json'), JSON.stringify(settings));
+  const conf = await sub0(['image', 'configure', image, '--network', join(dir, 'lab.json')]);
+  t.equal(conf.code, 0, conf.stderr);
+
+  const vm = bootImage({ image, tap: { ifname: tap, netns: br } });
+  booted.add(vm);
+  t.match(await vm.waitFor(/^sub0: network: /, 180_000), /10\.77\.0\.200\/24 on eth0 \(static\)/);
+  const line = (await vm.waitFor(/^ {2}sub0 node register img1 /, 60_000)).trim();
+  await vm.waitFor(/the broker refused the login/, 60_000);
+  t.pass('the broker refuses the node while the chain does not know it');
+
+  // The operator runs the printed line, with the address peers reach it at and a signer.
+  const reg = await sub0([...line.split(' ').slice(1), '--suri', '//Alice'], { ...process.env, SUB0_HOME: cl.home });
+  t.equal(reg.code, 0, `${reg.stdout}${reg.stderr}`);
+  await vm.waitFor(/applied|reconciled|config accepted/i, 120_000);
+
+  const head = await cl.client.finalizedHead();
+  const configs = compile((await cl.registry.readSnapshot(head.hash)).snapshot).configs;
+  const vmAddr = configs.get('img1')!.interface.addresses[0]!.split('/')[0]!;
+  const n1Addr = configs.get('n1')!.interface.addresses[0]!.split('/')[0]!;
+  t.ok(configs.get('n1')!.peers.some((p) => p.node === 'img1'), 'the lab nodes have it as a peer');
+  try {
+    await until(`n1 (${n1Addr}) reaches img1 (${vmAddr}) over WireGuard`, () => ping(cl.lab, 'n1', n1Addr, vmAddr), 90_000);
+  } catch (e) {
+    t.comment(`the booted node's console:\n${vm.lines.slice(-60).join('\n')}\n\nwg show on n1:\n${cl.lab.exec('n1', 'wg', ['show'])}`);
+    throw e;
+  }
+  const wg = cl.lab.exec('n1', 'wg', ['show', cl.lab.node('n1').ifname, 'latest-handshakes']);
+  const vmKey = line.split(' --key ')[1]!.split(' ')[0]!;
+  t.match(wg, new RegExp(`${vmKey.replace(/[+/=]/g, (c) => `\\${c}`)}\\t[1-9]`), 'wg show on n1: a completed handshake with the booted node');
+  await vm.stop();
+  booted.delete(vm);
 });
