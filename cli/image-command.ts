@@ -3,13 +3,16 @@
  * (bootimage/).
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildImage, writeSettings } from '../bootimage/build/build-image.js';
 import { loadInputs } from '../bootimage/build/inputs.js';
 import { bootImage } from '../bootimage/boot/qemu-boot.js';
 import { parseSettings } from '../bootimage/settings.js';
+import { describe, listDisks, systemDisk, targetProblems, writeImage } from '../bootimage/flash/flash.js';
+import { Sub0Error } from '../fabric/errors.js';
+import { createInterface } from 'node:readline/promises';
 import { action, printJson } from './output.js';
 
 const defaultCache = () => process.env.SUB0_IMAGE_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/sub0/image' : join(homedir(), '.cache/sub0/image'));
@@ -56,6 +59,56 @@ export function registerImage(program: Command): void {
         const s = parseSettings(text, o.network);
         await writeSettings(img, `${JSON.stringify(s, null, 2)}\n`, loadInputs().sourceDateEpoch);
         process.stdout.write(`${img}: settings written (network ${s.network}, DVCI ${s.dvci}, ${s.brokers.length} broker(s), ${s.controllers.length} controller key(s))\n`);
+      }),
+    );
+
+  image
+    .command('flash')
+    .description('write the image to a removable device: lists the candidates, confirms, writes with progress, reads back and compares')
+    .option('--device <dev>', 'the device to erase, e.g. /dev/sdb (never chosen for you)')
+    .option('--image <file>', 'the image', 'image/usb.img')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--force', 'also accept a non-removable, mounted or system disk')
+    .action(
+      action(async (o: { device?: string; image: string; yes?: boolean; force?: boolean }) => {
+        const disks = await listDisks();
+        const removable = disks.filter((d) => d.removable && d.bytes > 0);
+        if (!o.device) {
+          const list = removable.length ? removable.map((d) => `  ${describe(d)}`).join('\n') : '  (none: plug a USB stick in)';
+          throw new Sub0Error('invalid-input', `choose the device to erase with --device; removable devices now:\n${list}`);
+        }
+        const imageBytes = statSync(o.image).size;
+        const path = realpathSync(o.device);
+        const pick = () => disks.find((d) => d.path === path);
+        const d = pick();
+        if (!d) throw new Sub0Error('invalid-input', `${o.device} is not a whole disk (lsblk lists: ${disks.map((x) => x.path).join(', ')})`);
+        const problems = targetProblems(d, imageBytes, await systemDisk(), o.force === true);
+        if (problems.length) throw new Sub0Error('invalid-input', `refusing to write ${d.path}:\n  ${problems.join('\n  ')}`);
+        process.stderr.write(`about to erase ${describe(d)}\nwith ${o.image} (${(imageBytes / 2 ** 20).toFixed(0)} MiB)\n`);
+        if (!o.yes) {
+          if (!process.stdin.isTTY) throw new Sub0Error('invalid-input', 'not a terminal: confirm with --yes');
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await rl.question(`type ${d.path} to erase it: `);
+          rl.close();
+          if (answer.trim() !== d.path) throw new Sub0Error('invalid-input', 'not confirmed: nothing was written');
+        }
+        const same = async () => {
+          const now = (await listDisks()).find((x) => x.path === path);
+          const changed = !now || now.majMin !== d.majMin || now.bytes !== d.bytes || now.serial !== d.serial || now.model !== d.model;
+          if (changed) throw new Sub0Error('invalid-input', `${d.path} is not the device you confirmed any more (${now ? describe(now) : 'gone'}): nothing was written`);
+          if (!o.force && now.mounts.length) throw new Sub0Error('invalid-input', `${d.path} was mounted meanwhile (${now.mounts.join(', ')}): nothing was written`);
+        };
+        let shown = -1;
+        const t0 = performance.now();
+        const sha = await writeImage(o.image, d.path, same, (done, total) => {
+          const pct = Math.floor((100 * done) / total);
+          if (pct === shown) return;
+          shown = pct;
+          const mbs = done / 2 ** 20 / Math.max(0.001, (performance.now() - t0) / 1000);
+          process.stderr.write(`\rwriting ${pct}% (${(done / 2 ** 20).toFixed(0)} MiB, ${mbs.toFixed(1)} MiB/s)`);
+        });
+        process.stderr.write('\n');
+        process.stdout.write(`${d.path}: written, synced, read back: sha256 ${sha}\n`);
       }),
     );
 
