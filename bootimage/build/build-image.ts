@@ -4,12 +4,12 @@
  *   usb.img = GPT [ sub0-esp: FAT, EFI/BOOT/BOOTX64.EFI (a unified kernel image: Debian's
  *                    kernel + our initramfs + command line on systemd's EFI stub) and the network
  *                    settings sub0/network.json ]
- *                 [ sub0-state: empty; the node makes it an ext4 on first boot and keeps its keys
- *                    and last accepted config there ]
+ *                 [ sub0-state: an empty ext4 with a journal; the node keeps its keys and last
+ *                    accepted config there ]
  *
  * Reproducible: every input pinned (inputs.ts), the initramfs a sorted cpio with one mtime, the
  * PE stamp, the FAT and the GPT written with fixed ids and times. Two builds give the same bytes.
- * Host tools: dpkg-deb, depmod, modinfo, zstd, objcopy, mkfs.vfat, mtools, sfdisk (setup.sh).
+ * Host tools: dpkg-deb, depmod, modinfo, zstd, objcopy, mkfs.vfat, mtools, sfdisk, mke2fs (setup.sh).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
@@ -41,8 +41,10 @@ const STATE_GUID = '5E0B0000-0000-4000-8000-000000000003';
 const ESP_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const LINUX_TYPE = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
 const MiB = 1024 * 1024;
-/** The state partition as shipped; first boot formats it. */
+/** The state partition as shipped: an empty ext4 with a journal. */
 const STATE_MIB = 16;
+const STATE_FS_UUID = '5e0b0000-0000-4000-8000-000000000004';
+const STATE_FS_HASH_SEED = '5e0b0000-0000-4000-8000-000000000005';
 
 export interface BuildOptions {
   readonly out: string;
@@ -135,7 +137,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
 
     begin('GPT disk image');
     const image = join(o.out, 'usb.img');
-    await makeDisk(image, esp, espMiB);
+    await makeDisk(image, esp, espMiB, inputs.sourceDateEpoch);
     done();
 
     begin('checksums');
@@ -366,7 +368,7 @@ export async function espOffset(image: string): Promise<number> {
   return p.start * (dump.partitiontable.sectorsize ?? 512);
 }
 
-async function makeDisk(image: string, esp: string, espMiB: number): Promise<void> {
+async function makeDisk(image: string, esp: string, espMiB: number, epoch: number): Promise<void> {
   const totalMiB = 1 + espMiB + STATE_MIB + 1;
   rmSync(image, { force: true });
   const fd = openSync(image, 'w');
@@ -386,13 +388,28 @@ async function makeDisk(image: string, esp: string, espMiB: number): Promise<voi
     '',
   ].join('\n');
   await runOk('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], script);
-  const data = readFileSync(esp);
+  // The state partition: an ext4 with a journal (a stick loses power without warning), made
+  // here with fixed ids and time so that it is part of the reproducible image.
+  const state = `${esp}.state`;
+  rmSync(state, { force: true });
+  writeFileSync(state, Buffer.alloc(0));
+  const fdState = openSync(state, 'r+');
+  try {
+    writeSync(fdState, Buffer.alloc(1), 0, 1, STATE_MIB * MiB - 1);
+  } finally {
+    closeSync(fdState);
+  }
+  await runOk('env', [`E2FSPROGS_FAKE_TIME=${epoch}`, 'mke2fs', '-q', '-t', 'ext4', '-L', 'sub0-state', '-U', STATE_FS_UUID, '-E', `hash_seed=${STATE_FS_HASH_SEED},lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0`, state]);
   const out = openSync(image, 'r+');
   try {
+    const data = readFileSync(esp);
     writeSync(out, data, 0, data.length, MiB);
+    const st = readFileSync(state);
+    writeSync(out, st, 0, st.length, (1 + espMiB) * MiB);
   } finally {
     closeSync(out);
   }
+  rmSync(state, { force: true });
 }
 
 export const IMAGE_FILES = { image: 'usb.img', sums: 'SHA256SUMS' } as const;

@@ -51,9 +51,16 @@ while ! esp=$(part sub0-esp) || ! state=$(part sub0-state); do
   sleep 0.1
 done
 mount -t vfat -o ro,fmask=0133,dmask=0022 "/dev/$esp" /mnt/esp || say "cannot mount the settings partition /dev/$esp"
-if ! mount -t ext4 "/dev/$state" /var/lib/sub0 2>/dev/null; then
-  say "first boot: creating the state partition on /dev/$state"
-  mke2fs -q -L sub0-state "/dev/$state" && mount -t ext4 "/dev/$state" /var/lib/sub0 || say "cannot create the state partition: keys will not survive a reboot"
+# The image ships it as an ext4 with a journal (replayed here after a power cut). Only a
+# partition with no filesystem at all (wiped) is made again: an existing one that does not mount
+# holds the node's keys and is never formatted over.
+if ! mount -t ext4 "/dev/$state" /var/lib/sub0 2>/run/state.err; then
+  if [ "$(dd if="/dev/$state" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' ')" = "53ef" ]; then
+    say "the state partition /dev/$state does not mount ($(cat /run/state.err)): running without it; the node's keys are kept there untouched"
+  else
+    say "no filesystem on the state partition /dev/$state: making one (new keys follow)"
+    mke2fs -q -L sub0-state "/dev/$state" && mount -t ext4 "/dev/$state" /var/lib/sub0 || say "cannot make the state partition: keys will not survive a reboot"
+  fi
 fi
 
 SETTINGS=/mnt/esp/sub0/network.json

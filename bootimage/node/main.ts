@@ -8,10 +8,11 @@
  * Bad or missing settings are said on the console, and the node retries (a stick configured
  * elsewhere and plugged back in, or a reboot, clears it).
  */
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { renderUnicodeCompact } from 'uqr';
+import { syncPath } from '../../overlay/atomic-file.js';
 import { loadOrCreateIdentity } from '../../overlay/agent/identity.js';
 import { runAgent } from '../../overlay/agent/run.js';
 import { loadOrCreateNodeKey } from '../../overlay/wireguard/keys.js';
@@ -33,14 +34,8 @@ function load(file: string): NetworkSettings {
 
 /** New keys reach the stick before anything else happens: a machine may lose power at any time. */
 function syncDir(dir: string): void {
-  for (const f of [...readdirSync(dir).map((n) => join(dir, n)), dir]) {
-    const fd = openSync(f, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  for (const f of readdirSync(dir)) syncPath(join(dir, f));
+  syncPath(dir);
 }
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

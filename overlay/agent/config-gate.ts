@@ -93,7 +93,7 @@ export class ConfigGate {
   offer(wire: string | Uint8Array, source: string): GateOutcome {
     const outcome = this.check(wire, source);
     if (outcome.kind === 'duplicate') return outcome;
-    writeFileAtomic(join(this.stateDir, ACCEPTED_FILE), wire, { mode: 0o600 }); // the bytes as verified
+    writeFileAtomic(join(this.stateDir, ACCEPTED_FILE), wire, { mode: 0o600, durable: true }); // the bytes as verified
     this.adopt(outcome.accepted);
     this.node ??= outcome.accepted.config.node;
     return outcome;
@@ -104,7 +104,7 @@ export class ConfigGate {
     this.current = a;
     const keys = a.config.controllers;
     if (keys.length === 0 || keys.join() === this.trustedKeys.join()) return;
-    writeFileAtomic(join(this.stateDir, TRUST_FILE), `${JSON.stringify({ keys, revision: a.config.revision.number })}\n`, { mode: 0o600 });
+    writeFileAtomic(join(this.stateDir, TRUST_FILE), `${JSON.stringify({ keys, revision: a.config.revision.number })}\n`, { mode: 0o600, durable: true });
     this.trusted = keys.map((k) => hexToBytes(k));
   }
 

@@ -60,9 +60,18 @@ export class MqttChannel implements ConfigSource {
       if (payload.length === 0) log.warn({ broker: this.o.url }, 'the controller withdrew this node\'s config (retired?); keeping the last one applied');
       else deliver(new Uint8Array(payload), `${this.o.url}/${t}`);
     });
-    // A session the broker kept still holds the subscription (and queued configs); a new one subscribes.
+    // A session the broker kept still holds the subscription (and queued configs): a reconnect of
+    // this process does not subscribe again. Its first connection always does: this process may not
+    // hold what the kept session delivered before (a node that lost power before its last config
+    // reached the disk), and a new SUBSCRIBE makes the broker send the retained config again
+    // (MQTT 3.1.1, 3.8.4); the gate takes an identical one as a duplicate.
+    let subscribed = false;
     link.onConnect((sessionPresent) => {
-      if (!sessionPresent) link.subscribe([topic]).catch((e: unknown) => log.error({ err: (e as Error).message }, 'cannot subscribe to this node\'s config topic'));
+      if (!sessionPresent || !subscribed)
+        link
+          .subscribe([topic])
+          .then(() => (subscribed = true))
+          .catch((e: unknown) => log.error({ err: (e as Error).message }, 'cannot subscribe to this node\'s config topic'));
       this.flush();
     });
     // Starting does not wait for the broker: the node runs on its last accepted config meanwhile.
