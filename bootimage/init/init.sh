@@ -22,8 +22,9 @@ for m in xhci_pci ehci_pci ohci_pci uhci_hcd usb_storage uas sd_mod virtio_pci v
   modprobe -q "$m" 2>/dev/null
 done
 # Twice: a bus driver (virtio_pci) brings devices of its own (virtio0) with their own modaliases.
+# One modprobe for all of them: each start reads the module indexes again.
 for pass in 1 2; do
-  for a in $(find /sys/devices -name modalias); do modprobe -q -b "$(cat "$a")" 2>/dev/null; done
+  modprobe -q -b -a $(find /sys/devices -name modalias -exec cat {} + | sort -u) 2>/dev/null
 done
 grep -q vmx /proc/cpuinfo && modprobe -q kvm_intel
 grep -q svm /proc/cpuinfo && modprobe -q kvm_amd
@@ -65,37 +66,11 @@ fi
 
 SETTINGS=/mnt/esp/sub0/network.json
 [ -r "$SETTINGS" ] || say "no settings file ($SETTINGS): run 'sub0 image configure usb.img --network FILE'"
-/usr/bin/node /opt/sub0/node.js net "$SETTINGS" > /run/net.sh 2>/run/net.err || say "$(cat /run/net.err)"
-. /run/net.sh
-
-# Loopback, then the uplink: static from the settings or DHCP on every interface with a link.
 ip link set lo up
-if [ -n "$STATIC_ADDRESS" ]; then
-  ip link set "$STATIC_IFACE" up
-  ip addr add "$STATIC_ADDRESS" dev "$STATIC_IFACE"
-  [ -n "$STATIC_GATEWAY" ] && ip route add default via "$STATIC_GATEWAY"
-  for ns in $STATIC_DNS; do echo "nameserver $ns" >> /etc/resolv.conf; done
-  say "network: $STATIC_ADDRESS on $STATIC_IFACE (static)"
-else
-  for n in /sys/class/net/*; do
-    n=$(basename "$n"); [ "$n" = lo ] && continue
-    ip link set "$n" up
-    # Stays running: retries until a lease comes, then renews it.
-    udhcpc -f -i "$n" -s /etc/sub0/udhcpc.sh -t 5 -T 2 -A 5 > "/run/udhcpc.$n.log" 2>&1 &
-  done
-  wait_ip=0
-  while [ -z "$(ip -4 -o addr show scope global)" ]; do
-    wait_ip=$((wait_ip + 1))
-    if [ $((wait_ip % 100)) = 0 ]; then
-      say "waiting for a DHCP lease ($nics network device(s) with a driver)..."
-      for l in /run/udhcpc.*.log; do [ -s "$l" ] && say "  ${l#/run/udhcpc.}: $(tail -n 1 "$l")"; done
-    fi
-    sleep 0.1
-  done
-  say "network: $(ip -4 -o addr show scope global | awk '{print $4 " on " $2}' | head -n 1) (DHCP)"
-fi
 
-# The agent, restarted with a pause if it ever exits; its output on the console and the screen.
+# The node program brings the uplink up (static from the settings, else DHCP), prints the node's
+# identity and runs the agent; restarted with a pause if it ever exits. Its output goes to the
+# console and the screen.
 mkdir -p /var/lib/sub0/agent
 backoff=1
 while true; do

@@ -1,22 +1,21 @@
 #!/usr/bin/env node
 /**
- * The boot image's node program (/opt/sub0/node.js), run by /init:
- *   node.js net SETTINGS  prints the static network settings as shell assignments (none: DHCP);
- *   node.js run SETTINGS  loads or creates the node's keys on the stick's state partition,
- *                         prints its identity, the exact registration line and its QR code,
- *                         then runs the agent (which waits until the broker admits it).
+ * The boot image's node program (/opt/sub0/node.js), run by /init as `node.js run SETTINGS`:
+ * brings the uplink up (uplink.ts), loads or creates the node's keys on the stick's state
+ * partition, prints its identity, the exact registration line and its QR code, then runs the
+ * agent (which waits until the broker admits it).
  * Bad or missing settings are said on the console, and the node retries (a stick configured
  * elsewhere and plugged back in, or a reboot, clears it).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { networkInterfaces } from 'node:os';
 import { renderUnicodeCompact } from 'uqr';
 import { syncPath } from '../../overlay/atomic-file.js';
 import { loadOrCreateIdentity } from '../../overlay/agent/identity.js';
 import { runAgent } from '../../overlay/agent/run.js';
 import { loadOrCreateNodeKey } from '../../overlay/wireguard/keys.js';
 import { defaultNodeId, parseSettings, registerLine, type NetworkSettings } from '../settings.js';
+import { bringUp } from './uplink.js';
 
 const STATE_DIR = '/var/lib/sub0/agent';
 const RETRY_MS = 10_000;
@@ -38,26 +37,6 @@ function syncDir(dir: string): void {
   syncPath(dir);
 }
 
-const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-function net(file: string): void {
-  const s = load(file);
-  if (!s.static) return;
-  const out = {
-    STATIC_IFACE: s.static.interface,
-    STATIC_ADDRESS: s.static.address,
-    STATIC_GATEWAY: s.static.gateway ?? '',
-    STATIC_DNS: s.static.dns.join(' '),
-  };
-  for (const [k, v] of Object.entries(out)) process.stdout.write(`${k}=${shellQuote(v)}\n`);
-}
-
-/** The first global IPv4 address: what peers may reach the node at (an operator may know better). */
-function uplinkAddress(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  return undefined;
-}
-
 async function run(file: string): Promise<void> {
   let s: NetworkSettings | undefined;
   while (!s) {
@@ -69,11 +48,12 @@ async function run(file: string): Promise<void> {
       await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }
+  const address = await bringUp(s, say);
   const wg = loadOrCreateNodeKey(STATE_DIR);
   const id = loadOrCreateIdentity(STATE_DIR);
   if (wg.created || id.created) syncDir(STATE_DIR);
   const node = s.node ?? defaultNodeId(id.publicKeyHex);
-  const line = registerLine(s, node, wg.publicKey, id.publicKeyHex, uplinkAddress());
+  const line = registerLine(s, node, wg.publicKey, id.publicKeyHex, address);
   say(`${wg.created || id.created ? 'new keys made' : 'keys loaded'} (kept on the stick's state partition)`);
   say(`node ${node} of DVCI ${s.dvci} on network ${s.network}`);
   say(`wireguard key ${wg.publicKey}`);
@@ -93,9 +73,8 @@ async function run(file: string): Promise<void> {
 
 const [cmd, file = '/mnt/esp/sub0/network.json'] = process.argv.slice(2);
 try {
-  if (cmd === 'net') net(file);
-  else if (cmd === 'run') await run(file);
-  else throw new Error(`usage: node.js net|run SETTINGS (got ${cmd ?? 'nothing'})`);
+  if (cmd === 'run') await run(file);
+  else throw new Error(`usage: node.js run SETTINGS (got ${cmd ?? 'nothing'})`);
 } catch (e) {
   process.stderr.write(`sub0: ${(e as Error).message}\n`);
   process.exit(1);
