@@ -38,7 +38,10 @@ export async function fetchDeb(d: DebInput, cache: string): Promise<string> {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     try {
-      await runOk('sh', ['-c', `cd "$1" && apt-get download -q "$2"`, 'sh', tmp, `${d.name}=${d.version}`]);
+      await runOk('sh', ['-c', `cd "$1" && apt-get download -q "$2"`, 'sh', tmp, `${d.name}=${d.version}`]).catch((e: Error) => {
+        // Debian's mirror keeps the current version of a suite only: a pin stops downloading when Debian updates it.
+        throw new Sub0Error('not-found', `${d.name} ${d.version} cannot be downloaded (${/E: .*/.exec(e.message)?.[0] ?? e.message}); if Debian has replaced that version, pin the new one in bootimage/inputs.json (bootimage/README.md says how)`);
+      });
       const got = readdirSync(tmp).filter((f) => f.endsWith('.deb'));
       if (got.length !== 1) throw new Sub0Error('invalid-input', `apt-get download ${d.name}=${d.version} gave ${got.length} files`);
       renameSync(join(tmp, got[0]!), file);
