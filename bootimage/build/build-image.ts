@@ -368,15 +368,20 @@ export async function espOffset(image: string): Promise<number> {
   return p.start * (dump.partitiontable.sectorsize ?? 512);
 }
 
-async function makeDisk(image: string, esp: string, espMiB: number, epoch: number): Promise<void> {
-  const totalMiB = 1 + espMiB + STATE_MIB + 1;
-  rmSync(image, { force: true });
-  const fd = openSync(image, 'w');
+/** A new file of `bytes` zeros (sparse where the filesystem allows). */
+function zeroFile(path: string, bytes: number): void {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'w');
   try {
-    writeSync(fd, Buffer.alloc(1), 0, 1, totalMiB * MiB - 1);
+    writeSync(fd, Buffer.alloc(1), 0, 1, bytes - 1);
   } finally {
     closeSync(fd);
   }
+}
+
+async function makeDisk(image: string, esp: string, espMiB: number, epoch: number): Promise<void> {
+  const totalMiB = 1 + espMiB + STATE_MIB + 1;
+  zeroFile(image, totalMiB * MiB);
   const sectors = (mib: number) => (mib * MiB) / 512;
   const script = [
     'label: gpt',
@@ -391,14 +396,7 @@ async function makeDisk(image: string, esp: string, espMiB: number, epoch: numbe
   // The state partition: an ext4 with a journal (a stick loses power without warning), made
   // here with fixed ids and time so that it is part of the reproducible image.
   const state = `${esp}.state`;
-  rmSync(state, { force: true });
-  writeFileSync(state, Buffer.alloc(0));
-  const fdState = openSync(state, 'r+');
-  try {
-    writeSync(fdState, Buffer.alloc(1), 0, 1, STATE_MIB * MiB - 1);
-  } finally {
-    closeSync(fdState);
-  }
+  zeroFile(state, STATE_MIB * MiB);
   await runOk('env', [`E2FSPROGS_FAKE_TIME=${epoch}`, 'mke2fs', '-q', '-t', 'ext4', '-L', 'sub0-state', '-U', STATE_FS_UUID, '-E', `hash_seed=${STATE_FS_HASH_SEED},lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0`, state]);
   const out = openSync(image, 'r+');
   try {
