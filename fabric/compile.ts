@@ -12,6 +12,7 @@ import { indexNetwork, reindexNodes, sameIdentity, type NetworkIndex } from './n
 import type { NodeConfig, Peer } from './node-config.js';
 import { RuleTable } from './rule-table.js';
 import type { AclRule, BlockRef, ChainSnapshot, Node, NodeId, RuleId, Slot } from './schema.js';
+import { sameList } from './same-list.js';
 
 export interface CompileResult {
   readonly configs: ReadonlyMap<NodeId, NodeConfig>;
@@ -100,7 +101,7 @@ export class Compiler {
     const prev = this.net;
     const rules = this.rules;
     if (!prevSnap || !prev || !rules || this.rulesUnknown) return undefined;
-    if (snapshot.network !== prevSnap.network || !sameItems(snapshot.dvcis, prevSnap.dvcis) || !sameItems(snapshot.slots, prevSnap.slots) || !sameItems(snapshot.rules, prevSnap.rules)) return undefined;
+    if (snapshot.network !== prevSnap.network || !sameList(snapshot.dvcis, prevSnap.dvcis) || !sameList(snapshot.slots, prevSnap.slots) || !sameList(snapshot.rules, prevSnap.rules)) return undefined;
     if (snapshot.nodes.length !== prevSnap.nodes.length) return undefined;
     const changedNodes: Node[] = [];
     for (let i = 0; i < snapshot.nodes.length; i++) {
@@ -200,8 +201,4 @@ export class Compiler {
     }));
     return { ...base, mode: 'active', peers, slots, acl };
   }
-}
-
-function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
-  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }

@@ -6,16 +6,11 @@
  * check both on every pair they compile). Pure.
  */
 import type { AclEntry, HostedSlot, NodeConfig, Peer } from './node-config.js';
+import { sameList } from './same-list.js';
 
 /** Every member of a NodeConfig this compares (the tests check it is every member there is). */
 export const COMPARED_MEMBERS = ['version', 'network', 'node', 'dvci', 'controllers', 'revision', 'mode', 'interface', 'peers', 'slots', 'acl'] as const;
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
 
 const samePeer = (a: Peer, b: Peer): boolean =>
   a === b || (a.node === b.node && a.publicKey === b.publicKey && a.keepalive === b.keepalive && sameList(a.endpoints, b.endpoints) && sameList(a.allowedIps, b.allowedIps));

@@ -10,6 +10,7 @@
  */
 import { eachAclTuple, type AclTuple } from './dataplane-state.js';
 import type { AclEntry, NodeConfig } from './node-config.js';
+import { sameList } from './same-list.js';
 
 export class DesiredAcl {
   private readonly held = new Map<string, AclTuple>();
@@ -70,12 +71,5 @@ function sameEntries(a: readonly AclEntry[], b: readonly AclEntry[]): boolean {
     const y = b[i]!;
     if (x.proto !== y.proto || x.ports[0] !== y.ports[0] || x.ports[1] !== y.ports[1] || !sameList(x.src, y.src) || !sameList(x.dst, y.dst)) return false;
   }
-  return true;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

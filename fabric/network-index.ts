@@ -8,6 +8,7 @@ import { issue, type Issue } from './issues.js';
 import type { Peer } from './node-config.js';
 import type { ChainSnapshot, Node, NodeId, Slot } from './schema.js';
 import { StringIndex } from './string-index.js';
+import { sameList } from './same-list.js';
 
 export const KEEPALIVE_SECONDS = 25;
 
@@ -199,11 +200,6 @@ function place(ix0: Placeable, allSlots: readonly Slot[], prev: NetworkIndex | u
   });
 
   return { ...ix0, placed, placedOn, groups, owners, dvciMembers, peerEntry, issues };
-}
-
-function sameList<T>(a: readonly T[] | undefined, b: readonly T[] | undefined): boolean {
-  if (!a || !b) return a === b;
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function fmtRes(r: { vcpus: number; memoryMiB: number; diskGiB: number }): string {
