@@ -4,16 +4,17 @@
  * DHCP on every interface (busybox udhcpc, one per interface, kept running: it retries until a
  * lease comes and renews it). Idempotent: a restarted node program finds it up.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { run } from '../../overlay/acl/exec.js';
 import type { NetworkSettings } from '../settings.js';
 
 const WAIT_SAY_MS = 10_000;
 
-function ip(...args: string[]): { ok: boolean; err: string } {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  return { ok: r.status === 0, err: (r.stderr ?? '').trim() };
+async function ip(...args: string[]): Promise<{ ok: boolean; err: string }> {
+  const r = await run('ip', args);
+  return { ok: r.code === 0, err: r.stderr.trim() };
 }
 
 /** The first global IPv4 address, as `addr/len on ifname`. */
@@ -35,15 +36,15 @@ const alive = (pidFile: string) => {
 export async function bringUp(s: NetworkSettings, say: (line: string) => void): Promise<string> {
   const st = s.static;
   if (st) {
-    const up = ip('link', 'set', st.interface, 'up');
+    const up = await ip('link', 'set', st.interface, 'up');
     if (!up.ok) throw new Error(`static network: interface ${st.interface}: ${up.err || 'cannot bring it up'} (interfaces: ${readdirSync('/sys/class/net').join(', ')})`);
     const have = networkInterfaces()[st.interface]?.some((a) => a.cidr === st.address);
     if (!have) {
-      const add = ip('addr', 'add', st.address, 'dev', st.interface);
+      const add = await ip('addr', 'add', st.address, 'dev', st.interface);
       if (!add.ok) throw new Error(`static network: ${st.address} on ${st.interface}: ${add.err}`);
     }
     if (st.gateway) {
-      const gw = ip('route', 'replace', 'default', 'via', st.gateway);
+      const gw = await ip('route', 'replace', 'default', 'via', st.gateway);
       if (!gw.ok) throw new Error(`static network: default route via ${st.gateway}: ${gw.err}`);
     }
     if (st.dns.length) writeFileSync('/etc/resolv.conf', st.dns.map((d) => `nameserver ${d}\n`).join(''));
@@ -54,7 +55,7 @@ export async function bringUp(s: NetworkSettings, say: (line: string) => void): 
   for (const n of ifaces) {
     const pid = `/run/udhcpc.${n}.pid`;
     if (existsSync(pid) && alive(pid)) continue;
-    ip('link', 'set', n, 'up');
+    await ip('link', 'set', n, 'up');
     const log = openSync(`/run/udhcpc.${n}.log`, 'a');
     spawn('udhcpc', ['-f', '-i', n, '-s', '/etc/sub0/udhcpc.sh', '-p', pid, '-t', '5', '-T', '2', '-A', '5'], { detached: true, stdio: ['ignore', log, log] }).unref();
   }
