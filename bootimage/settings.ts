@@ -4,7 +4,7 @@
  * boot. Pure: the schema, and errors that name the field at fault.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Ed25519Key, ID_PATTERN, Id, isIpv4 } from '../fabric/schema.js';
 import { Sub0Error } from '../fabric/errors.js';
 

@@ -3,7 +3,7 @@
  * object. Everything has a default that works for the local lab.
  */
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../fabric/errors.js';
 import { sub0Home } from './chain/home.js';
 import type { HealthPolicy } from '../fabric/health.js';

@@ -3,7 +3,7 @@
  * addresses. The controller compiles it, signs its canonical encoding and publishes it; the agent
  * parses it with this schema, verifies it and reconciles the kernel to it. Full state, never deltas.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BlockRef, Ed25519Key, Endpoint, ID_PATTERN, Id, isIpv4, isIpv6, Proto, WG_KEY_PATTERN, WgKey } from './schema.js';
 
 /**

@@ -5,7 +5,7 @@
  * identity key (registered on chain), so that whoever reads it (`sub0 mesh status`, the
  * gatekeeper) checks it against the chain, not against the broker that carried it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson } from './encoding.js';
 import { open, seal, type SigningKey } from './envelope.js';
 import { Sub0Error } from './errors.js';

@@ -3,7 +3,7 @@
  * that fails its schema becomes an issue naming it and is left out; the others are kept.
  * Only a snapshot whose frame (network, block, the four lists) is unreadable is refused whole.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from './errors.js';
 import { issue, joinPath, type Issue, type IssueCode } from './issues.js';
 import { AclRule, BlockRef, Dvci, Network, Node, Slot, type ChainSnapshot } from './schema.js';

@@ -3,7 +3,7 @@
  * snapshot files, wire messages) is parsed by these into read-only typed objects first.
  * Field limits follow what one chain attribute can hold (ids <= 32 bytes).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Slug ids: they double as chain attribute values and interface-name suffixes. */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,31}$/;

@@ -17,7 +17,7 @@
  * @noble/curves, an independent implementation.
  */
 import { isAscii, isUtf8 } from 'node:buffer';
-import { z } from 'zod';
+import * as z from 'zod';
 import { encodeConfig } from './encoding.js';
 import { open, seal, sealDigest, type SigningKey } from './envelope.js';
 import { Sub0Error } from './errors.js';

@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../fabric/errors.js';
 import { labHome, recordLive, sub0Home } from '../controller/chain/home.js';
 import { writeFileAtomic } from '../overlay/atomic-file.js';

@@ -1,6 +1,6 @@
 /** Small JSON state files (records, cursors), read through a schema. */
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { Sub0Error } from '../fabric/errors.js';
 
 /**

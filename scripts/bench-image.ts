@@ -92,6 +92,7 @@ try {
         const now = performance.now() - t0;
         if (!at.has('kernel') && l.startsWith('EFI stub: ')) at.set('kernel', now); // the kernel's first words (its EFI stub; the console is quiet after)
         if (!at.has('ready') && l.startsWith('sub0: ready:')) at.set('ready', now);
+        if (!at.has('running') && l.includes('agent running')) at.set('running', now);
       },
     });
     // Joined: a lab node's ping answered over WireGuard (the node re-applies its last accepted
@@ -102,7 +103,7 @@ try {
     const joined = performance.now() - t0;
     await vm.stop();
     trials.push({ kernel: at.get('kernel')! / 1000, ready: at.get('ready')! / 1000, joined: joined / 1000 });
-    say(`boot ${k + 1}: kernel's first line ${trials.at(-1)!.kernel.toFixed(1)} s, ready ${trials.at(-1)!.ready.toFixed(1)} s, joined ${trials.at(-1)!.joined.toFixed(1)} s`);
+    say(`boot ${k + 1}: kernel's first line ${trials.at(-1)!.kernel.toFixed(1)} s, ready ${trials.at(-1)!.ready.toFixed(1)} s, agent running ${((at.get('running') ?? Number.NaN) / 1000).toFixed(1)} s, joined ${trials.at(-1)!.joined.toFixed(1)} s`);
   }
   const kernel = median(trials.map((x) => x.kernel));
   const joined = median(trials.map((x) => x.joined));

@@ -63,9 +63,10 @@ export function qemuArgs(o: BootOptions, vars: string, accel: 'kvm' | 'tcg'): st
     '-drive', `if=none,id=stick,format=raw,file=${o.image}`,
     '-device', 'usb-storage,bus=xhci.0,drive=stick,removable=on,bootindex=0',
   ];
+  // romfile= : no iPXE boot ROM on the NIC; the firmware would load and start it for nothing.
   if (o.noNetwork) args.push('-nic', 'none');
-  else if (o.tap) args.push('-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0${o.tap.mac ? `,mac=${o.tap.mac}` : ''}`);
-  else args.push('-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0');
+  else if (o.tap) args.push('-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,romfile=${o.tap.mac ? `,mac=${o.tap.mac}` : ''}`);
+  else args.push('-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0,romfile=');
   args.push(...(o.interactive ? ['-nographic'] : ['-display', 'none', '-serial', 'stdio', '-monitor', 'none']));
   return args;
 }

@@ -106,6 +106,9 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const nodeDir = join(work, 'node');
     mkdirSync(nodeDir, { recursive: true });
     await runOk('tar', ['-xzf', nodeTgz, '-C', nodeDir, 'package/bin/node']);
+    // Without its symbols and debug sections: a smaller initramfs to load from the stick and unpack.
+    const nodeBin = join(nodeDir, 'node');
+    await runOk('strip', ['--strip-all', '-o', nodeBin, join(nodeDir, 'package/bin/node')]);
     done();
 
     begin('kernel modules and firmware');
@@ -116,7 +119,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     done(`${mods.count} modules; firmware ${firmware.carried.length} file(s) carried, ${Object.keys(firmware.missing).length} driver(s) without theirs`);
 
     begin('initramfs tree');
-    const entries = initramfsEntries({ root, inputs, debs, nodeBin: join(nodeDir, 'package/bin/node'), modulesDir: mods.dir, firmware: firmware.carried, firmwareDir: o.firmware });
+    const entries = initramfsEntries({ root, inputs, debs, nodeBin, modulesDir: mods.dir, firmware: firmware.carried, firmwareDir: o.firmware });
     done(`${entries.length} entries`);
 
     begin('initramfs: sorted cpio, zstd');

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { runOk } from '../../overlay/acl/exec.js';
 import { bootimagePath } from '../paths.js';
 import { Sub0Error } from '../../fabric/errors.js';

@@ -15,6 +15,7 @@ import { loadOrCreateIdentity } from '../../overlay/agent/identity.js';
 import { runAgent } from '../../overlay/agent/run.js';
 import { loadOrCreateNodeKey } from '../../overlay/wireguard/keys.js';
 import { defaultNodeId, parseSettings, registerLine, type NetworkSettings } from '../settings.js';
+import { initDone, STICK_READY } from './init-flags.js';
 import { bringUp } from './uplink.js';
 
 const STATE_DIR = '/var/lib/sub0/agent';
@@ -38,6 +39,7 @@ function syncDir(dir: string): void {
 }
 
 async function run(file: string): Promise<void> {
+  await initDone(STICK_READY, "the boot stick's partitions", say);
   let s: NetworkSettings | undefined;
   while (!s) {
     try {

@@ -9,6 +9,7 @@ import { existsSync, openSync, readdirSync, readFileSync, writeFileSync } from '
 import { networkInterfaces } from 'node:os';
 import { run } from '../../overlay/acl/exec.js';
 import type { NetworkSettings } from '../settings.js';
+import { DRIVERS_LOADED, initDone } from './init-flags.js';
 
 const WAIT_SAY_MS = 10_000;
 
@@ -34,6 +35,7 @@ const alive = (pidFile: string) => {
 };
 
 export async function bringUp(s: NetworkSettings, say: (line: string) => void): Promise<string> {
+  await initDone(DRIVERS_LOADED, 'the device drivers to load', say);
   const st = s.static;
   if (st) {
     const up = await ip('link', 'set', st.interface, 'up');

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { BlockRef } from '../../fabric/schema.js';
 import { readJsonRecord } from '../../overlay/json-file.js';

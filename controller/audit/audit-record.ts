@@ -3,7 +3,7 @@
  * made it. Plain data, the same whether written by the controller as blocks are handed over or
  * rebuilt by walking the chain, so that the index can always be thrown away and rebuilt.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TouchedBlock } from '../chain/follower.js';
 import type { ExtrinsicOrigin } from './extrinsic-origin.js';
 

@@ -13,7 +13,7 @@
  * again with backoff from the same cursor.
  */
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { BlockRef } from '../../fabric/schema.js';
 import { withDeadline } from '../../overlay/deadline.js';

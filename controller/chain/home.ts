@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../overlay/atomic-file.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 
 export function sub0Home(env: NodeJS.ProcessEnv = process.env): string {

@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { blake2AsU8a } from '@polkadot/util-crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import type { Issue } from '../../fabric/issues.js';
 import { parseEntries } from '../../fabric/parse-snapshot.js';

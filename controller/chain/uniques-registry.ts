@@ -19,7 +19,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { decodeAddress } from '@polkadot/util-crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { AclRule, Dvci, Id, Node, Slot, type BlockRef } from '../../fabric/schema.js';
 import type { EventRecord } from '@polkadot/types/interfaces';

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
 import { sameConfigContent } from '../../fabric/config-equal.js';

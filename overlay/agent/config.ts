@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Sub0Error } from '../../fabric/errors.js';
 import { ID_PATTERN } from '../../fabric/schema.js';
 

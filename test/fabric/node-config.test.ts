@@ -1,5 +1,5 @@
 import t from 'tap';
-import { z } from 'zod';
+import * as z from 'zod';
 import { compile } from '../../fabric/compile.js';
 import { NodeConfig, parseNodeConfig } from '../../fabric/node-config.js';
 import { labSnapshot } from '../helpers/fabric-fixtures.js';
