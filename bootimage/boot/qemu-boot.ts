@@ -31,6 +31,11 @@ export interface BootOptions {
   readonly onLine?: (line: string) => void;
   /** Serial console attached to this process's terminal (interactive `sub0 image boot`). */
   readonly interactive?: boolean;
+  /**
+   * Boots this kernel and initramfs directly (QEMU's own loader, no UEFI firmware), the image
+   * still attached as the stick: for tests that run something else than the node's /init.
+   */
+  readonly direct?: { readonly kernel: string; readonly initrd: string; readonly append: string };
 }
 
 export interface BootedImage {
@@ -57,11 +62,12 @@ export function qemuArgs(o: BootOptions, vars: string, accel: 'kvm' | 'tcg'): st
     '-m', String(o.memoryMiB ?? 1024),
     '-smp', String(o.cpus ?? 2),
     '-no-reboot',
-    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-    '-drive', `if=pflash,format=raw,file=${vars}`,
+    ...(o.direct
+      ? ['-kernel', o.direct.kernel, '-initrd', o.direct.initrd, '-append', o.direct.append]
+      : ['-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`]),
     '-device', 'qemu-xhci,id=xhci',
     '-drive', `if=none,id=stick,format=raw,file=${o.image}`,
-    '-device', 'usb-storage,bus=xhci.0,drive=stick,removable=on,bootindex=0',
+    '-device', `usb-storage,bus=xhci.0,drive=stick,removable=on${o.direct ? '' : ',bootindex=0'}`,
   ];
   // romfile= : no iPXE boot ROM on the NIC; the firmware would load and start it for nothing.
   if (o.noNetwork) args.push('-nic', 'none');
@@ -72,7 +78,7 @@ export function qemuArgs(o: BootOptions, vars: string, accel: 'kvm' | 'tcg'): st
 }
 
 export function bootImage(o: BootOptions): BootedImage {
-  for (const f of [o.image, OVMF_CODE, OVMF_VARS]) if (!existsSync(f)) throw new Sub0Error('unsupported', `${f}: not found${f.startsWith('/usr/share/OVMF') ? ' (Debian package ovmf)' : ''}`);
+  for (const f of [o.image, ...(o.direct ? [o.direct.kernel, o.direct.initrd] : [OVMF_CODE, OVMF_VARS])]) if (!existsSync(f)) throw new Sub0Error('unsupported', `${f}: not found${f.startsWith('/usr/share/OVMF') ? ' (Debian package ovmf)' : ''}`);
   const dir = mkdtempSync(join(tmpdir(), 'sub0-boot-'));
   const vars = join(dir, 'OVMF_VARS.fd');
   copyFileSync(OVMF_VARS, vars);
@@ -99,7 +105,12 @@ export function bootImage(o: BootOptions): BootedImage {
     }
   };
   child.stdout?.on('data', take);
-  child.stderr?.on('data', (d: Buffer) => o.onLine?.(`qemu: ${d.toString().trimEnd()}`));
+  const qemuSaid: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => {
+    qemuSaid.push(d.toString().trimEnd());
+    o.onLine?.(`qemu: ${d.toString().trimEnd()}`);
+  });
+  const last = () => `last lines:\n${lines.slice(-15).join('\n')}${qemuSaid.length ? `\nQEMU said: ${qemuSaid.join('\n').slice(-2000)}` : ''}`;
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   child.on('error', () => undefined);
   const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Sub0Error('unsupported', `cannot start QEMU (Debian package qemu-system-x86): ${e.message}`))));
@@ -115,14 +126,14 @@ export function bootImage(o: BootOptions): BootedImage {
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise<string>((resolve, reject) => {
         const w = { pattern, resolve: (l: string) => finish(() => resolve(l)) };
-        const timer = setTimeout(() => finish(() => reject(new Sub0Error('timeout', `no console line matching ${pattern} within ${timeoutMs / 1000} s; last lines:\n${lines.slice(-15).join('\n')}`))), timeoutMs);
+        const timer = setTimeout(() => finish(() => reject(new Sub0Error('timeout', `no console line matching ${pattern} within ${timeoutMs / 1000} s; ${last()}`))), timeoutMs);
         const finish = (f: () => void) => {
           clearTimeout(timer);
           waiters.delete(w);
           f();
         };
         waiters.add(w);
-        void exited.then((code) => finish(() => reject(new Sub0Error('driver', `QEMU exited (code ${code}) before a console line matched ${pattern}; last lines:\n${lines.slice(-15).join('\n')}`))));
+        void exited.then((code) => finish(() => reject(new Sub0Error('driver', `QEMU exited (code ${code}) before a console line matched ${pattern}; ${last()}`))));
         spawnError.catch((e: Error) => finish(() => reject(e)));
       });
     },

@@ -17,6 +17,7 @@ import { compile } from '../../fabric/compile.js';
 import { labImageSettings, labTap } from '../../lab/image-lab.js';
 import { ping } from '../../lab/traffic.js';
 import { useControlLab } from '../helpers/control-lab.js';
+import { runTestInGuest } from '../helpers/guest-suite.js';
 import { until } from '../helpers/until.js';
 
 const SUB0 = new URL('../../dist/sub0.js', import.meta.url).pathname;
@@ -152,4 +153,18 @@ t.test('bridged into a lab by a tap: refused while not registered, then register
   t.match(wg, new RegExp(`${vmKey.replace(/[+/=]/g, (c) => `\\${c}`)}\\t[1-9]`), 'wg show on n1: a completed handshake with the booted node');
   await vm.stop();
   booted.delete(vm);
+});
+
+t.test('inside the image, the kernel WireGuard backend passes the shared backend suite (the one wireguard-go passes)', async (t) => {
+  const work = mkdtempSync(join(dir, 'guest-'));
+  const run = await runTestInGuest({ image, testFile: new URL('../overlay/wireguard/kernel-backend.test.ts', import.meta.url).pathname, work, timeoutMs: 300_000 });
+  const tap = run.tap.join('\n');
+  t.equal(run.exitCode, 0, 'the suite exits 0 in the guest');
+  t.notMatch(tap, /^\s*not ok /m, 'no failure');
+  t.notMatch(tap, /# SKIP/, 'nothing skipped: the guest kernel has the wireguard family');
+  const summary = /^# \{ total: (\d+), pass: (\d+) \}$/m.exec(tap);
+  t.ok(summary, 'the suite ran to its summary');
+  t.equal(summary?.[2], summary?.[1], `every test passed (${summary?.[2]} of ${summary?.[1]})`);
+  t.ok(Number(summary?.[1]) >= 5, 'the whole suite ran');
+  t.comment(tap);
 });
