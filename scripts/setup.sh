@@ -8,10 +8,10 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # Debian packages: the data plane (WireGuard, eBPF, nftables), the lab (iproute2), the MQTT broker
 # for tests and benchmarks (Mosquitto and its clients), benchmarks, and the boot image's build
-# and boot tools (dpkg-deb, depmod, zstd, objcopy, mkfs.vfat, mtools, sfdisk; QEMU and OVMF; cpio
+# and boot tools (dpkg-deb, depmod, zstd, objcopy, mkfs.vfat, mtools, sfdisk, mksquashfs; QEMU and OVMF; cpio
 # reads the initramfs back in the tests). The image's own inputs are pinned in bootimage/inputs.json.
 APT_PACKAGES=(wireguard-go wireguard-tools iproute2 clang llvm libbpf-dev bpftool nftables iperf3 iputils-ping procps kmod util-linux mosquitto mosquitto-clients
-  dpkg zstd binutils dosfstools mtools fdisk cpio qemu-system-x86 ovmf)
+  dpkg zstd binutils dosfstools mtools fdisk cpio squashfs-tools qemu-system-x86 ovmf)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

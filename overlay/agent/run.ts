@@ -11,11 +11,12 @@ export function agentLogger(level: string, format?: string): Logger {
   return createLogger({ name: 'sub0-agent', level, format: format === 'json' || format === 'text' ? format : undefined });
 }
 
-export async function runAgent(flags: AgentFlags): Promise<void> {
+export async function runAgent(flags: AgentFlags, hooks: { readonly onRunning?: () => void } = {}): Promise<void> {
   const config = parseAgentConfig(flags);
   const log = agentLogger(config.logLevel, flags.logFormat);
   const agent = await Agent.start(config, log);
   log.info({ ifname: agent.ifname }, 'agent running');
+  hooks.onRunning?.();
   // A daemon: it runs until signalled, even while nothing else holds the event loop (no config
   // yet, the broker refusing it for now).
   const alive = setInterval(() => undefined, 1 << 30);

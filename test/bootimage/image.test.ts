@@ -43,10 +43,10 @@ function sub0(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ c
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 const image = join(dir, 'a/usb.img');
 
-t.test('two builds give the same image, with its checksum, under 100 MB', async (t) => {
+t.test('two builds give the same image, with its checksum, its three partitions, under 100 MB', async (t) => {
   const a = await sub0(['image', 'build', '--out', join(dir, 'a'), '--json']);
   t.equal(a.code, 0, a.stderr);
-  t.match(a.stderr, /\[1\/8\] inputs:.*\n[\s\S]*\[8\/8\] checksums/, 'the build shows its progress, step by step');
+  t.match(a.stderr, /\[1\/9\] inputs:.*\n[\s\S]*\[9\/9\] checksums/, 'the build shows its progress, step by step');
   const b = await sub0(['image', 'build', '--out', join(dir, 'b'), '--json']);
   t.equal(b.code, 0, b.stderr);
   const ra = JSON.parse(a.stdout) as { sha256: string; bytes: number };
@@ -56,7 +56,14 @@ t.test('two builds give the same image, with its checksum, under 100 MB', async 
   t.ok(statSync(image).size < 100 * 2 ** 20, `usb.img is ${(statSync(image).size / 2 ** 20).toFixed(0)} MiB`);
   const parts = JSON.parse(spawnSync('sfdisk', ['--json', image]).stdout.toString()).partitiontable;
   t.equal(parts.label, 'gpt');
-  t.same(parts.partitions.map((p: { name: string }) => p.name), ['sub0-esp', 'sub0-state']);
+  t.same(parts.partitions.map((p: { name: string }) => p.name), ['sub0-esp', 'sub0-sys', 'sub0-state']);
+  // The hypervisor partition, read from outside: QEMU, the libraries it links, its firmware.
+  const sys = parts.partitions[1] as { start: number; size: number };
+  const sqfs = join(dir, 'sys.sqfs');
+  spawnSync('dd', [`if=${image}`, `of=${sqfs}`, 'bs=512', `skip=${sys.start}`, `count=${sys.size}`, 'status=none']);
+  const listing = spawnSync('unsquashfs', ['-l', sqfs]).stdout.toString();
+  for (const f of ['bin/qemu-system-x86_64', 'lib/libglib-2.0.so.0', 'lib/libseccomp.so.2', 'share/qemu/bios-256k.bin', 'share/qemu/qboot.rom']) t.match(listing, new RegExp(`squashfs-root/${f.replace(/\./g, '\\.')}\n`), `sub0-sys holds ${f}`);
+  rmSync(sqfs);
   rmSync(join(dir, 'b'), { recursive: true, force: true });
 });
 
@@ -102,6 +109,7 @@ t.test('configured, the node makes its keys, asks to be registered and runs the 
   t.ok(await first.waitFor(/^[█▀▄ ]{20,}$/, 10_000), 'and its QR code');
   await first.waitFor(/^sub0: ready: waiting to be admitted by mqtt:\/\/10\.0\.2\.2:1883/, 10_000);
   t.match(await first.waitFor(/WireGuard backend:/, 60_000), /kernel \(generic netlink\)/, 'the kernel WireGuard backend, live');
+  t.match(await first.waitFor(/^sub0: hypervisor: /, 120_000), /QEMU emulator version 7\.2\.\d+ .*; (KVM available|no KVM on this machine: slots run emulated \(TCG\))$/, 'QEMU starts from the stick\'s hypervisor partition');
   await first.stop();
   booted.delete(first);
 

@@ -1,0 +1,20 @@
+/**
+ * Says on the console whether this node can run slots: QEMU starts from the stick's sub0-sys
+ * partition (its version), and whether the machine offers KVM or slots run emulated (TCG).
+ * Once the agent runs: it costs a QEMU start, which the node's joining does not wait for.
+ */
+import { existsSync } from 'node:fs';
+import { run } from '../../overlay/acl/exec.js';
+
+const QEMU = 'qemu-system-x86_64';
+
+export async function hypervisorCheck(say: (line: string) => void): Promise<void> {
+  const r = await run(QEMU, ['--version'], undefined, 30_000).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+  if (r.code !== 0) {
+    say(`hypervisor: QEMU does not start (${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}): slots cannot run`);
+    return;
+  }
+  const version = r.stdout.split('\n')[0]!.trim();
+  const kvm = existsSync('/dev/kvm') && (existsSync('/sys/module/kvm_intel') || existsSync('/sys/module/kvm_amd'));
+  say(`hypervisor: ${version}; ${kvm ? 'KVM available' : 'no KVM on this machine: slots run emulated (TCG)'}`);
+}
