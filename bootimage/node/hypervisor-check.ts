@@ -1,7 +1,8 @@
 /**
  * Says on the console whether this node can run slots: QEMU starts from the stick's sub0-sys
  * partition (its version), and whether the machine offers KVM or slots run emulated (TCG).
- * Once the agent runs: it costs a QEMU start, which the node's joining does not wait for.
+ * Once the agent runs, at the lowest CPU priority: a QEMU start costs seconds under emulation,
+ * and the node's joining must not wait for it.
  */
 import { existsSync } from 'node:fs';
 import { run } from '../../overlay/acl/exec.js';
@@ -9,7 +10,7 @@ import { run } from '../../overlay/acl/exec.js';
 const QEMU = 'qemu-system-x86_64';
 
 export async function hypervisorCheck(say: (line: string) => void): Promise<void> {
-  const r = await run(QEMU, ['--version'], undefined, 30_000).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+  const r = await run('nice', ['-n', '19', QEMU, '--version'], undefined, 60_000).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
   if (r.code !== 0) {
     say(`hypervisor: QEMU does not start (${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}): slots cannot run`);
     return;
