@@ -167,7 +167,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
 const norm = (m: string) => m.replace(/-/g, '_');
 
 /** Copies `wanted` and their dependencies out of the kernel package into a tree of their own, with depmod's indexes. */
-async function selectModules(kernelDir: string, release: string, wanted: readonly string[], work: string): Promise<{ dir: string; names: string[]; count: number }> {
+export async function selectModules(kernelDir: string, release: string, wanted: readonly string[], work: string): Promise<{ dir: string; names: string[]; count: number }> {
   const src = join(kernelDir, 'lib/modules', release);
   await runOk('depmod', ['-b', kernelDir, release]);
   const deps = new Map<string, { path: string; deps: string[] }>();
@@ -318,7 +318,7 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
  * jobs of a fixed size, so its output is the same bytes whatever the number of threads (checked:
  * -T1, -T2 and -T4 agree), on any machine.
  */
-function compress(chunks: readonly Buffer[], out: string): Promise<void> {
+export function compress(chunks: readonly Buffer[], out: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const z = spawn('zstd', ['-q', '-f', '-15', '-T0', '-o', out], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';

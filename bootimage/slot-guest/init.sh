@@ -1,0 +1,43 @@
+#!/bin/busybox sh
+# /init of the test slot image (bootimage/build/slot-image.ts): a small guest that takes its
+# network from the kernel command line the node gives every slot (sub0.slot, sub0.ip4, sub0.ip6,
+# sub0.gw4), answers ping, serves TCP port 8080 (its slot id), and counts its boots on its disk
+# (the first 16 bytes of /dev/vda), so that tests see what survives a restart.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /www
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+modprobe -q -a virtio_mmio virtio_pci virtio_net virtio_blk 2>/dev/null
+for kv in $(cat /proc/cmdline); do
+  case "$kv" in
+    sub0.slot=*) slot=${kv#*=} ;;
+    sub0.ip4=*) ip4=${kv#*=} ;;
+    sub0.ip6=*) ip6=${kv#*=} ;;
+    sub0.gw4=*) gw4=${kv#*=} ;;
+  esac
+done
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+ip link set lo up
+ip link set eth0 up
+if [ -n "$ip4" ]; then
+  ip addr add "$ip4" dev eth0
+  ip route add "${gw4:-169.254.0.1}" dev eth0
+  ip route add default via "${gw4:-169.254.0.1}" dev eth0
+fi
+if [ -n "$ip6" ]; then
+  ip -6 addr add "$ip6" dev eth0 nodad
+  ip -6 route add default via fe80::1 dev eth0
+fi
+if [ -b /dev/vda ]; then
+  n=$(dd if=/dev/vda bs=16 count=1 2>/dev/null | tr -dc 0-9)
+  n=$(( ${n:-0} + 1 ))
+  printf '%016d' "$n" | dd of=/dev/vda bs=16 count=1 conv=notrunc,fsync 2>/dev/null
+  echo "sub0-slot: boot $n"
+fi
+echo "slot $slot" > /www/index.html
+httpd -p 8080 -h /www
+echo "sub0-slot: up $slot $ip4 $ip6"
+while true; do sleep 3600; done

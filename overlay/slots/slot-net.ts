@@ -1,0 +1,62 @@
+/**
+ * A slot's network on its node: a persistent tap device made by the agent (TUNSETIFF through
+ * /dev/net/tun, then TUNSETPERSIST: QEMU opens it, never creates it), the host side of the link
+ * holding the slot's gateway addresses (169.254.0.1 and fe80::1, the same on every tap), and host
+ * routes to the slot's overlay addresses through it. Idempotent: a restarted agent finds it made.
+ */
+import { closeSync, existsSync, openSync } from 'node:fs';
+import koffi from 'koffi';
+import { Sub0Error } from '../../fabric/errors.js';
+import { run } from '../acl/exec.js';
+import { SLOT_GATEWAY4, SLOT_GATEWAY6 } from './qemu-args.js';
+
+const TUNSETIFF = 0x400454ca;
+const TUNSETPERSIST = 0x400454cb;
+const IFF_TAP = 0x0002;
+const IFF_NO_PI = 0x1000;
+const IFREQ_SIZE = 40;
+const IP_TIMEOUT_MS = 10_000;
+
+type Ioctl = (fd: number, req: number, ...args: unknown[]) => number;
+let ioctlFn: Ioctl | undefined;
+function ioctl(fd: number, req: number, arg: Buffer | number): number {
+  ioctlFn ??= koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long req, ...)') as unknown as Ioctl;
+  return typeof arg === 'number' ? ioctlFn(fd, req, 'unsigned long', arg) : ioctlFn(fd, req, 'void *', arg);
+}
+
+/** Makes tap `name` (persistent, no packet info header) unless it is there. */
+export function ensureTap(name: string): void {
+  if (existsSync(`/sys/class/net/${name}`)) return;
+  if (name.length > 15) throw new Sub0Error('invalid-input', `tap name ${name} is longer than 15 characters`);
+  const fd = openSync('/dev/net/tun', 'r+');
+  try {
+    const ifr = Buffer.alloc(IFREQ_SIZE);
+    ifr.write(name, 0, 'ascii');
+    ifr.writeUInt16LE(IFF_TAP | IFF_NO_PI, 16);
+    if (ioctl(fd, TUNSETIFF, ifr) !== 0) throw new Sub0Error('driver', `TUNSETIFF ${name} failed (errno ${koffi.errno()})`);
+    if (ioctl(fd, TUNSETPERSIST, 1) !== 0) throw new Sub0Error('driver', `TUNSETPERSIST ${name} failed (errno ${koffi.errno()})`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function ip(args: string[], okIf?: RegExp): Promise<void> {
+  const r = await run('ip', args, undefined, IP_TIMEOUT_MS);
+  if (r.code !== 0 && !(okIf && okIf.test(r.stderr))) throw new Sub0Error('driver', `ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+
+/** The tap up, the gateway addresses on it, host routes to the slot's addresses through it. */
+export async function wireSlot(tap: string, ipv4: string, ipv6: string): Promise<void> {
+  ensureTap(tap);
+  await ip(['link', 'set', tap, 'up']);
+  await ip(['addr', 'replace', `${SLOT_GATEWAY4}/32`, 'dev', tap]);
+  await ip(['-6', 'addr', 'replace', `${SLOT_GATEWAY6}/64`, 'dev', tap, 'nodad']);
+  await ip(['route', 'replace', ipv4, 'dev', tap]);
+  await ip(['-6', 'route', 'replace', ipv6, 'dev', tap]);
+}
+
+/** Removes the tap (its routes go with it); no error when it is gone already. */
+export async function unwireSlot(tap: string): Promise<void> {
+  if (!existsSync(`/sys/class/net/${tap}`)) return;
+  await ip(['link', 'del', tap], /Cannot find device/);
+}

@@ -1,0 +1,187 @@
+/**
+ * One slot's virtual machine: QEMU started detached (it outlives a restart of the agent, which
+ * finds it again by its pid file and QMP socket), watched over QMP (the socket closes when QEMU
+ * ends), stopped with QMP `quit` and SIGKILL past a deadline. Its disk is a sparse file of the
+ * chain's size in the slot's directory, kept across restarts of the VM, the agent and the node.
+ * Its console is read from a socket into a bounded log (the last LOG_BYTES).
+ *
+ *   <slots dir>/<id>/disk.raw  qemu.pid  qmp.sock  console.sock  console.log  qemu.err
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { Sub0Error } from '../../fabric/errors.js';
+import { QmpClient } from './qmp.js';
+import { slotQemuArgs, type SlotVmSpec } from './qemu-args.js';
+
+export const LOG_BYTES = 64 * 1024;
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+const GiB = 1024 ** 3;
+
+export interface SlotFiles {
+  readonly dir: string;
+  readonly disk: string;
+  readonly pidFile: string;
+  readonly qmp: string;
+  readonly serial: string;
+  readonly log: string;
+  readonly err: string;
+}
+
+export function slotFiles(slotsDir: string, id: string): SlotFiles {
+  const dir = join(slotsDir, id);
+  return { dir, disk: join(dir, 'disk.raw'), pidFile: join(dir, 'qemu.pid'), qmp: join(dir, 'qmp.sock'), serial: join(dir, 'console.sock'), log: join(dir, 'console.log'), err: join(dir, 'qemu.err') };
+}
+
+/** The slot's disk at `gib` GiB: made sparse, grown when the chain grows it, never shrunk (that would cut its data). */
+export function ensureDisk(file: string, gib: number): void {
+  const want = gib * GiB;
+  const have = existsSync(file) ? statSync(file).size : -1;
+  if (have > want) throw new Sub0Error('invalid-input', `the slot's disk is ${have / GiB} GiB and the chain now says ${gib}: a disk is never shrunk (its data would be cut)`);
+  if (have < 0) closeSync(openSync(file, 'w'));
+  if (have < want) truncateSync(file, want);
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function pidOf(files: SlotFiles): number | undefined {
+  try {
+    const pid = Number(readFileSync(files.pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class SlotVm {
+  private console: Socket | undefined;
+  private logText = '';
+  private stopping = false;
+  /** Called once when QEMU ends without stop() having been asked. */
+  onExit: (reason: string) => void = () => undefined;
+
+  private constructor(readonly files: SlotFiles, readonly pid: number, private readonly qmp: QmpClient, readonly startedAt: number) {
+    qmp.onClose = () => {
+      this.console?.destroy();
+      if (!this.stopping) this.onExit(this.exitReason());
+    };
+    this.attachConsole();
+  }
+
+  /** The QEMU of this slot if one runs (an agent restarted finds its VMs again), else undefined. */
+  static async adopt(files: SlotFiles): Promise<SlotVm | undefined> {
+    const pid = pidOf(files);
+    if (!pid) return undefined;
+    try {
+      const qmp = await QmpClient.connect(files.qmp);
+      return new SlotVm(files, pid, qmp, statSync(files.pidFile).mtimeMs);
+    } catch {
+      return undefined;
+    }
+  }
+
+  static async start(spec: Omit<SlotVmSpec, 'disk' | 'qmp' | 'serial' | 'pidFile'>, files: SlotFiles, diskGiB: number, qemu = 'qemu-system-x86_64'): Promise<SlotVm> {
+    mkdirSync(files.dir, { recursive: true });
+    ensureDisk(files.disk, diskGiB);
+    for (const f of [files.pidFile, files.qmp, files.serial]) rmSync(f, { force: true });
+    const err = openSync(files.err, 'w');
+    const args = slotQemuArgs({ ...spec, disk: files.disk, qmp: files.qmp, serial: files.serial, pidFile: files.pidFile });
+    const child = spawn(qemu, args, { detached: true, stdio: ['ignore', 'ignore', err] });
+    closeSync(err);
+    let exited: string | undefined;
+    child.on('exit', (code, signal) => (exited = signal ? `killed by ${signal}` : `exit ${code}`));
+    child.on('error', (e) => (exited = e.message));
+    child.unref();
+    const end = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (exited) throw new Sub0Error('driver', `QEMU for slot ${spec.id} ended at start (${exited}): ${readFileSync(files.err, 'utf8').trim().slice(-500) || 'no message'}`);
+      if (existsSync(files.qmp)) {
+        try {
+          const qmp = await QmpClient.connect(files.qmp);
+          return new SlotVm(files, child.pid!, qmp, Date.now());
+        } catch {
+          // not listening yet
+        }
+      }
+      if (Date.now() > end) {
+        child.kill('SIGKILL');
+        throw new Sub0Error('timeout', `QEMU for slot ${spec.id} did not open its QMP socket within ${START_TIMEOUT_MS / 1000} s`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** QEMU's run state (`running`, `paused`, `shutdown`...). */
+  async state(): Promise<string> {
+    const r = (await this.qmp.execute('query-status')) as { status: string };
+    return r.status;
+  }
+
+  /** The console's last LOG_BYTES. */
+  get consoleLog(): string {
+    return this.logText;
+  }
+
+  /** Asks QEMU to quit, then kills it past the deadline; resolves once it is gone. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.qmp.execute('quit').catch(() => undefined);
+    const end = Date.now() + STOP_TIMEOUT_MS;
+    while (alive(this.pid)) {
+      if (Date.now() > end) {
+        process.kill(this.pid, 'SIGKILL');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.qmp.close();
+    this.console?.destroy();
+    rmSync(this.files.pidFile, { force: true });
+  }
+
+  /** Drops the agent's hold on a VM that keeps running (the agent stopping, the data plane staying up). */
+  detach(): void {
+    this.stopping = true;
+    this.qmp.close();
+    this.console?.destroy();
+  }
+
+  private exitReason(): string {
+    const err = existsSync(this.files.err) ? readFileSync(this.files.err, 'utf8').trim().split('\n').at(-1) : '';
+    return err ? `QEMU ended: ${err}` : 'QEMU ended';
+  }
+
+  private attachConsole(): void {
+    const sock = connect(this.files.serial);
+    this.console = sock;
+    sock.setEncoding('utf8');
+    sock.on('error', () => undefined);
+    sock.on('data', (d: string) => {
+      this.logText = (this.logText + d).slice(-LOG_BYTES);
+      this.flushLog();
+    });
+  }
+
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushLog(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      try {
+        writeFileSync(this.files.log, this.logText);
+      } catch {
+        // the log is a courtesy: the VM runs without it
+      }
+    }, 200);
+    this.flushTimer.unref();
+  }
+}
