@@ -83,7 +83,9 @@ export class SlotVm {
     if (!pid) return undefined;
     try {
       const qmp = await QmpClient.connect(files.qmp);
-      return new SlotVm(files, pid, qmp, statSync(files.pidFile).mtimeMs);
+      const vm = new SlotVm(files, pid, qmp, statSync(files.pidFile).mtimeMs);
+      if (existsSync(files.log)) vm.logText = readFileSync(files.log, 'utf8').slice(-LOG_BYTES);
+      return vm;
     } catch {
       return undefined;
     }
@@ -131,6 +133,27 @@ export class SlotVm {
     return this.logText;
   }
 
+  /** Resolves with the first console line matching `pattern` (lines already seen included). */
+  waitConsole(pattern: RegExp, timeoutMs: number): Promise<string> {
+    const seen = this.logText.split('\n').find((l) => pattern.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.lineWaiters.delete(w);
+        reject(new Sub0Error('timeout', `slot ${this.files.dir}: no console line matching ${pattern} within ${timeoutMs / 1000} s; last lines:\n${this.logText.split('\n').slice(-10).join('\n')}`));
+      }, timeoutMs);
+      const w = (line: string) => {
+        if (!pattern.test(line)) return;
+        clearTimeout(timer);
+        this.lineWaiters.delete(w);
+        resolve(line);
+      };
+      this.lineWaiters.add(w);
+    });
+  }
+  private readonly lineWaiters = new Set<(line: string) => void>();
+  private partial = '';
+
   /** Asks QEMU to quit, then kills it past the deadline; resolves once it is gone. */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -168,6 +191,14 @@ export class SlotVm {
     sock.on('data', (d: string) => {
       this.logText = (this.logText + d).slice(-LOG_BYTES);
       this.flushLog();
+      this.partial += d;
+      let nl: number;
+      while ((nl = this.partial.indexOf('\n')) >= 0) {
+        const line = this.partial.slice(0, nl).replace(/\r$/, '');
+        this.partial = this.partial.slice(nl + 1);
+        for (const w of [...this.lineWaiters]) w(line);
+      }
+      if (this.partial.length > LOG_BYTES) this.partial = '';
     });
   }
 

@@ -1,0 +1,106 @@
+/**
+ * A slot's VM, for real: the test slot image (bootimage/build/slot-image.ts: Debian's kernel and a
+ * busybox initramfs) taken by the node's image store by its content, booted by QEMU (microvm, TCG
+ * here) on a tap the agent made, in a namespace of the test's own. From outside: ping and TCP to
+ * the slot's address over its tap; a VM killed is seen ending, and its disk keeps what the guest
+ * wrote (its boot counter) into the next boot; an agent restarted finds the VM again.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { buildSlotImage } from '../../../bootimage/build/slot-image.js';
+import { isSub0Error } from '../../../fabric/errors.js';
+import { imageRef } from '../../../fabric/slot-image-ref.js';
+import { ImageStore } from '../../../overlay/slots/image-store.js';
+import { slotTap } from '../../../overlay/slots/qemu-args.js';
+import { SlotVm, slotFiles } from '../../../overlay/slots/slot-vm.js';
+import { unwireSlot, wireSlot } from '../../../overlay/slots/slot-net.js';
+import { useOwnNetns } from '../../helpers/netns-lab.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sub0-slot-test-'));
+const vms = new Set<SlotVm>();
+t.teardown(async () => {
+  for (const vm of vms) await vm.stop().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+await useOwnNetns(t, 'slot');
+
+const image = await buildSlotImage({ out: join(dir, 'image'), cache: process.env.SUB0_IMAGE_CACHE ?? '/var/cache/sub0/image' });
+const store = new ImageStore(join(dir, 'store'));
+
+function httpGet(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port, timeout: 5_000 }, () => s.end(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+    let body = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (body += d));
+    s.on('end', () => resolve(body));
+    s.on('timeout', () => s.destroy(new Error('timeout')));
+    s.on('error', reject);
+  });
+}
+
+t.test('the image store takes an image by its content and refuses anything else', async (t) => {
+  const ref = await store.add(image.file);
+  t.equal(ref, image.ref, 'the ref is the sha256 of the file');
+  t.match(ref, /^sha256-[A-Za-z0-9_-]{43}$/);
+  const files = await store.boot(ref);
+  t.match(files.kernel, /vmlinuz$/);
+  await t.rejects(store.boot('debian-12'), { code: 'invalid-input', message: /not a content reference/ });
+  await t.rejects(store.boot(imageRef('00'.repeat(32))), { code: 'not-found' });
+  // Bytes that do not hash to the name: refused, whatever the file is called.
+  const bogus = join(dir, 'bogus.tar');
+  writeFileSync(bogus, 'not the image');
+  const other = await store.add(bogus);
+  const hex = Buffer.from(other.slice(7), 'base64url').toString('hex');
+  writeFileSync(join(store.dir, hex), 'changed after it was added');
+  await t.rejects(store.boot(other), (e: unknown) => isSub0Error(e, 'invalid-input') && /hashes to sha256 [0-9a-f]{64}, not the/.test((e as Error).message));
+});
+
+t.test('a slot VM boots on its tap, answers on its address, keeps its disk across a crash, and is found again after an agent restart', async (t) => {
+  const id = 'slot-a';
+  const ipv4 = '100.64.7.10/32';
+  const ipv6 = 'fd00:7::10/128';
+  const tap = slotTap(id);
+  t.teardown(() => unwireSlot(tap));
+  await wireSlot(tap, ipv4, ipv6);
+  const { kernel, initrd } = await store.boot(image.ref);
+  const files = slotFiles(join(dir, 'slots'), id);
+  const spec = { id, vcpus: 1, memoryMiB: 128, kernel, initrd, tap, ipv4, ipv6, accel: 'tcg' as const };
+
+  let vm = await SlotVm.start(spec, files, 1);
+  vms.add(vm);
+  t.match(await vm.waitConsole(/^sub0-slot: boot \d+/, 120_000), /boot 1$/, 'first boot on a fresh disk');
+  await vm.waitConsole(/^sub0-slot: up /, 60_000);
+  t.equal(await vm.state(), 'running', 'QMP: running');
+  execFileSync('ping', ['-c', '1', '-W', '5', '100.64.7.10']);
+  t.pass('ping over the tap, to the slot\'s IPv4');
+  execFileSync('ping', ['-6', '-c', '1', '-W', '5', 'fd00:7::10']);
+  t.pass('and to its IPv6');
+  t.match(await httpGet('100.64.7.10', 8080), /slot slot-a/, 'TCP to its port 8080');
+
+  const ended = new Promise<string>((resolve) => (vm.onExit = resolve));
+  process.kill(vm.pid, 'SIGKILL');
+  t.match(await ended, /QEMU ended/, 'a killed VM is seen ending (its QMP socket closes)');
+  vms.delete(vm);
+
+  vm = await SlotVm.start(spec, files, 1);
+  vms.add(vm);
+  t.match(await vm.waitConsole(/^sub0-slot: boot \d+/, 120_000), /boot 2$/, 'the disk kept what the guest wrote');
+  await vm.waitConsole(/^sub0-slot: up /, 60_000);
+
+  // The agent goes away, the VM stays; a new agent finds it by its pid file and QMP socket.
+  vm.detach();
+  vms.delete(vm);
+  const again = await SlotVm.adopt(files);
+  t.ok(again, 'adopted');
+  vms.add(again!);
+  t.equal(again!.pid, vm.pid, 'the same QEMU');
+  t.equal(await again!.state(), 'running');
+  await again!.stop();
+  vms.delete(again!);
+  t.equal(await SlotVm.adopt(files), undefined, 'stopped: nothing to adopt');
+});
