@@ -28,7 +28,9 @@ if [ -n "$ip4" ]; then
   ip route add default via "${gw4:-169.254.0.1}" dev eth0
 fi
 if [ -n "$ip6" ]; then
-  ip -6 addr add "$ip6" dev eth0 nodad
+  # No duplicate address detection on a point-to-point link: the address is usable at once.
+  echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
+  ip -6 addr add "$ip6" dev eth0
   ip -6 route add default via fe80::1 dev eth0
 fi
 if [ -b /dev/vda ]; then

@@ -183,11 +183,16 @@ export class SlotVm {
     return err ? `QEMU ended: ${err}` : 'QEMU ended';
   }
 
-  private attachConsole(): void {
+  /** Connects to the console socket; reconnects while the VM runs (QEMU takes one reader at a time). */
+  private attachConsole(tries = 0): void {
     const sock = connect(this.files.serial);
     this.console = sock;
     sock.setEncoding('utf8');
     sock.on('error', () => undefined);
+    sock.on('close', () => {
+      if (this.stopping || !alive(this.pid) || tries > 50) return;
+      setTimeout(() => this.attachConsole(tries + 1), 100).unref();
+    });
     sock.on('data', (d: string) => {
       this.logText = (this.logText + d).slice(-LOG_BYTES);
       this.flushLog();
