@@ -122,6 +122,10 @@ export class SlotVm {
     }
   }
 
+  alive(): boolean {
+    return alive(this.pid);
+  }
+
   /** QEMU's run state (`running`, `paused`, `shutdown`...). */
   async state(): Promise<string> {
     const r = (await this.qmp.execute('query-status')) as { status: string };
