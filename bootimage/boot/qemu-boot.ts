@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
+import { realKvm } from '../../overlay/slots/slot-net.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -51,9 +52,6 @@ export interface BootedImage {
   readonly exited: Promise<number | null>;
 }
 
-export function realKvm(): boolean {
-  return existsSync('/dev/kvm') && (existsSync('/sys/module/kvm_intel') || existsSync('/sys/module/kvm_amd'));
-}
 
 export function qemuArgs(o: BootOptions, vars: string, accel: 'kvm' | 'tcg'): string[] {
   const args = [

@@ -4,8 +4,8 @@
  * Once the agent runs, at the lowest CPU priority: a QEMU start costs seconds under emulation,
  * and the node's joining must not wait for it.
  */
-import { existsSync } from 'node:fs';
 import { run } from '../../overlay/acl/exec.js';
+import { realKvm } from '../../overlay/slots/slot-net.js';
 
 const QEMU = 'qemu-system-x86_64';
 
@@ -16,6 +16,6 @@ export async function hypervisorCheck(say: (line: string) => void): Promise<void
     return;
   }
   const version = r.stdout.split('\n')[0]!.trim();
-  const kvm = existsSync('/dev/kvm') && (existsSync('/sys/module/kvm_intel') || existsSync('/sys/module/kvm_amd'));
+  const kvm = realKvm();
   say(`hypervisor: ${version}; ${kvm ? 'KVM available' : 'no KVM on this machine: slots run emulated (TCG)'}`);
 }

@@ -7,9 +7,15 @@
  * agent publishes its signed status to every broker. Stopping the agent leaves the data plane as
  * it is (wireguard-go keeps running): an agent restart is invisible on the wire.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hexToBytes } from '@noble/hashes/utils.js';
-import { isSub0Error } from '../../fabric/errors.js';
+import { slotPrefixes } from '../../fabric/address.js';
+import { isSub0Error, Sub0Error } from '../../fabric/errors.js';
+import type { NodeConfig } from '../../fabric/node-config.js';
+import { ImageStore } from '../slots/image-store.js';
+import { SlotManager } from '../slots/slot-manager.js';
+import { enableForwarding, realKvm } from '../slots/slot-net.js';
 import { RtnetlinkRouteDriver } from '../routes/rtnetlink-route-driver.js';
 import { loadOrCreateNodeKey, keyToBase64 } from '../wireguard/keys.js';
 import { openWireguardBackend } from '../wireguard/probe.js';
@@ -35,6 +41,9 @@ export class Agent {
     private readonly sources: readonly ConfigSource[],
     private readonly report: StatusReport | undefined,
     private readonly log: Logger,
+    readonly slots: SlotManager | undefined,
+    /** Hands an accepted config to what follows it besides the reconciler (the slots). */
+    private readonly follow: (c: NodeConfig) => void,
   ) {}
 
   static async start(config: AgentConfig, log: Logger, source?: ConfigSource): Promise<Agent> {
@@ -92,7 +101,32 @@ export class Agent {
           });
     if (report) status.onChange = () => report.changed();
     const sources: ConfigSource[] = source ? [source] : [...(config.config ? [new SignedFileSource(config.config)] : []), ...channels];
-    const agent = new Agent(config, ifname, dataplane, reconciler, status, gate, sources, report, log);
+    // Slots: a VM for each slot assigned here, its tap under the same ACL as the WireGuard interface.
+    let guarded: readonly string[] = [];
+    let slots: SlotManager | undefined;
+    if (config.slots) {
+      await enableForwarding();
+      slots = new SlotManager({
+        slotsDir: join(config.stateDir, 'slots'),
+        store: new ImageStore(join(config.stateDir, 'images')),
+        accel: realKvm() ? 'kvm' : 'tcg',
+        log: log.child({ part: 'slots' }),
+        attachAcl: async (tap) => {
+          // Fail closed: a slot starts only behind the node's ACL.
+          if (!acl.driver) throw new Sub0Error('unsupported', 'the ACL is off (--acl off): slots do not start without it');
+          if (guarded.length === 0) throw new Sub0Error('unsupported', 'no config applied yet: the ACL of the slots is unknown');
+          await acl.driver.attach(tap, guarded);
+        },
+      });
+      const sm = slots;
+      sm.onChange = () => status.update({ slots: sm.status() });
+      await sm.start();
+    }
+    const follow = (c: NodeConfig) => {
+      guarded = slotPrefixes(c.network);
+      slots?.setDesired(c.slots);
+    };
+    const agent = new Agent(config, ifname, dataplane, reconciler, status, gate, sources, report, log, slots, follow);
 
     try {
       const persisted = gate.loadPersisted();
@@ -100,6 +134,7 @@ export class Agent {
         log.info({ revision: persisted.config.revision.number, hash: persisted.hash }, 're-applying the last accepted config');
         status.update({ node: persisted.config.node, accepted: { revision: persisted.config.revision.number, hash: persisted.hash, source: persisted.source, at: Date.now() } });
         reconciler.setDesired(persisted.config, persisted.hash);
+        follow(persisted.config);
       }
     } catch (e) {
       agent.reject(e);
@@ -127,6 +162,7 @@ export class Agent {
       this.log.info({ revision: config.revision.number, hash, source, verifyMs: Math.round(performance.now() - t0) }, 'config accepted');
       this.status.update({ node: config.node, accepted: { revision: config.revision.number, hash, source, at: Date.now() } });
       this.reconciler.setDesired(config, hash);
+      this.follow(config);
       return true;
     } catch (e) {
       this.reject(e);
@@ -146,6 +182,7 @@ export class Agent {
     const last = await this.report?.stop();
     for (const s of this.sources) await (s instanceof MqttChannel ? s.stop(last) : s.stop());
     await this.reconciler.stop();
+    await this.slots?.close();
     await this.dataplane.wg.close();
     await this.dataplane.routes.close();
   }

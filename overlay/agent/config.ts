@@ -47,6 +47,8 @@ export const AgentConfig = z.strictObject({
   socketDir: z.string().min(1),
   resyncMs: z.number().int().min(0),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  /** Run the slots the config assigns to this node as VMs (QEMU); off: slots are addresses only (labs). */
+  slots: z.boolean(),
 });
 export type AgentConfig = Readonly<z.output<typeof AgentConfig>>;
 
@@ -67,7 +69,8 @@ export function agentFlags(cmd: Command): Command {
     .option('--socket-dir <dir>', 'wireguard-go UAPI socket directory')
     .option('--resync-ms <ms>', 'periodic re-check of the kernel state, 0 to disable')
     .option('--log-level <level>', 'pino level (env SUB0_LOG_LEVEL)')
-    .option('--log-format <format>', 'text | json (default: text on a terminal; env SUB0_LOG_FORMAT)');
+    .option('--log-format <format>', 'text | json (default: text on a terminal; env SUB0_LOG_FORMAT)')
+    .option('--slots', 'run the slots assigned to this node as QEMU VMs (images from <state-dir>/images; env SUB0_SLOTS=1)');
 }
 
 export interface AgentFlags {
@@ -86,6 +89,7 @@ export interface AgentFlags {
   resyncMs?: string;
   logLevel?: string;
   logFormat?: string;
+  slots?: boolean;
 }
 
 export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
@@ -106,6 +110,7 @@ export function parseAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = pro
     socketDir: flags.socketDir ?? '/var/run/wireguard',
     resyncMs: Number(flags.resyncMs ?? env.SUB0_RESYNC_MS ?? 15000),
     logLevel: flags.logLevel ?? env.SUB0_LOG_LEVEL ?? 'info',
+    slots: flags.slots ?? env.SUB0_SLOTS === '1',
   };
   const parsed = AgentConfig.safeParse(raw);
   if (!parsed.success) throw new Sub0Error('invalid-input', `agent flags: ${z.prettifyError(parsed.error)}`);

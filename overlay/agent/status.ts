@@ -10,6 +10,8 @@ import type { ReconcileResult } from './reconciler.js';
 
 export const STATUS_FILE = 'status.json';
 
+import type { SlotStatus } from '../slots/slot-manager.js';
+
 export interface AgentStatus {
   readonly pid: number;
   readonly node: string | undefined;
@@ -24,6 +26,8 @@ export interface AgentStatus {
   readonly lastRejected?: { readonly code: string; readonly message: string; readonly at: number };
   /** A config source that cannot read (an unreadable file); absent while every source reads. */
   readonly sourceError?: { readonly source: string; readonly code: string; readonly message: string; readonly at: number } | undefined;
+  /** The slots this node runs as VMs (with --slots): state, uptime, restarts, last error. */
+  readonly slots?: readonly SlotStatus[];
   readonly updatedAt: number;
 }
 

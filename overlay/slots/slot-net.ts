@@ -4,7 +4,7 @@
  * holding the slot's gateway addresses (169.254.0.1 and fe80::1, the same on every tap), and host
  * routes to the slot's overlay addresses through it. Idempotent: a restarted agent finds it made.
  */
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import koffi from 'koffi';
 import { Sub0Error } from '../../fabric/errors.js';
 import { run } from '../acl/exec.js';
@@ -48,6 +48,10 @@ async function ip(args: string[], okIf?: RegExp): Promise<void> {
 /** The tap up, the gateway addresses on it, host routes to the slot's addresses through it. */
 export async function wireSlot(tap: string, ipv4: string, ipv6: string): Promise<void> {
   ensureTap(tap);
+  // Strict reverse-path filter: a packet from the slot whose source address is not routed back
+  // through its own tap (another slot's address, any other) is dropped. IPv4 only: IPv6 has no
+  // such switch (the eBPF program's source check is the next step, the slots issue).
+  writeFileSync(`/proc/sys/net/ipv4/conf/${tap}/rp_filter`, '1');
   await ip(['link', 'set', tap, 'up']);
   await ip(['addr', 'replace', `${SLOT_GATEWAY4}/32`, 'dev', tap]);
   await ip(['-6', 'addr', 'replace', `${SLOT_GATEWAY6}/64`, 'dev', tap, 'nodad']);
@@ -59,4 +63,19 @@ export async function wireSlot(tap: string, ipv4: string, ipv6: string): Promise
 export async function unwireSlot(tap: string): Promise<void> {
   if (!existsSync(`/sys/class/net/${tap}`)) return;
   await ip(['link', 'del', tap], /Cannot find device/);
+}
+
+/**
+ * The node routes between its slots' taps and the WireGuard interface: forwarding on, in the
+ * agent's network namespace. (With IPv6 forwarding on, the kernel stops taking router
+ * advertisements on interfaces left at accept_ra=1: an uplink configured by SLAAC needs accept_ra=2.)
+ */
+export async function enableForwarding(): Promise<void> {
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+  writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+}
+
+/** Real KVM: /dev/kvm and a vendor module (a PVM /dev/kvm, as on some cloud VMs, cannot run stock guests). */
+export function realKvm(): boolean {
+  return existsSync('/dev/kvm') && (existsSync('/sys/module/kvm_intel') || existsSync('/sys/module/kvm_amd'));
 }
