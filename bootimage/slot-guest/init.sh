@@ -40,6 +40,31 @@ if [ -b /dev/vda ]; then
   echo "sub0-slot: boot $n"
 fi
 echo "slot $slot" > /www/index.html
-httpd -p 8080 -h /www
+# /cgi-bin/probe: the guest tries a connection on request (tests drive traffic from inside a slot
+# this way, through a port the ACL lets them reach): ?proto=icmp|tcp&dst=ADDR[&port=P][&src=ADDR]
+# answers "ok" or "fail"; with src, that address is added to eth0 first (a spoofing attempt).
+mkdir -p /www/cgi-bin
+cat > /www/cgi-bin/probe <<'CGI'
+#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+for kv in $(echo "$QUERY_STRING" | tr '&' ' '); do
+  case "$kv" in
+    proto=*) proto=${kv#*=} ;;
+    dst=*) dst=$(echo "${kv#*=}" | sed 's/%3[Aa]/:/g') ;;
+    port=*) port=${kv#*=} ;;
+    src=*) src=$(echo "${kv#*=}" | sed 's/%3[Aa]/:/g') ;;
+  esac
+done
+if [ -n "$src" ]; then ip addr add "$src" dev eth0 2>/dev/null; fi
+case "$proto" in
+  icmp) if ping -c 1 -W 2 ${src:+-I "$src"} "$dst" >/dev/null 2>&1; then echo ok; else echo fail; fi ;;
+  tcp) if echo | nc -w 2 "$dst" "$port" >/dev/null 2>&1; then echo ok; else echo fail; fi ;;
+  *) echo "bad request" ;;
+esac
+CGI
+chmod +x /www/cgi-bin/probe
+# The same page on the ports the lab's rules name (rpc 9944, db 5432), for ACL tests.
+for port in 8080 9944 5432; do httpd -p "$port" -h /www; done
 echo "sub0-slot: up $slot $ip4 $ip6"
 while true; do sleep 3600; done

@@ -1,8 +1,10 @@
 /**
- * The QEMU command line of one slot, pure: a `microvm` machine (no firmware to speak of, virtio
- * over MMIO), the chain's vCPUs and memory, the image's kernel and initramfs, the slot's disk, its
- * tap with a MAC of its own, a QMP socket for the agent and a serial console socket. No default
- * devices, no display, QEMU's seccomp sandbox, no vhost (no host-kernel shortcut).
+ * The QEMU command line of one slot, pure: a q35 machine booted directly from the image's kernel
+ * and initramfs (its HPET gives the guest kernel a clock to calibrate against under emulation:
+ * on microvm, with the PIT alone, calibration failed on a loaded host and the guest hung), the
+ * chain's vCPUs and memory, the slot's disk, its tap with a MAC of its own, a QMP socket for the
+ * agent and a serial console socket. No default devices, no display, QEMU's seccomp sandbox, no
+ * vhost (no host-kernel shortcut), no NIC boot ROM.
  */
 import { createHash } from 'node:crypto';
 
@@ -47,7 +49,7 @@ export function slotKernelArgs(s: Pick<SlotVmSpec, 'id' | 'ipv4' | 'ipv6'>): str
 export function slotQemuArgs(s: SlotVmSpec): string[] {
   return [
     '-name', `slot-${s.id},process=sub0-slot-${s.id}`,
-    '-machine', `microvm,accel=${s.accel}`,
+    '-machine', `q35,accel=${s.accel}`,
     ...(s.accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-smp', String(s.vcpus),
     '-m', String(s.memoryMiB),
@@ -57,9 +59,9 @@ export function slotQemuArgs(s: SlotVmSpec): string[] {
     '-initrd', s.initrd,
     '-append', slotKernelArgs(s),
     '-drive', `file=${s.disk},format=raw,if=none,id=disk0,discard=unmap`,
-    '-device', 'virtio-blk-device,drive=disk0',
+    '-device', 'virtio-blk-pci,drive=disk0',
     '-netdev', `tap,id=net0,ifname=${s.tap},script=no,downscript=no,vhost=off`,
-    '-device', `virtio-net-device,netdev=net0,mac=${slotMac(s.id)}`,
+    '-device', `virtio-net-pci,netdev=net0,mac=${slotMac(s.id)},romfile=`,
     '-chardev', `socket,id=con0,path=${s.serial},server=on,wait=off`,
     '-serial', 'chardev:con0',
     '-qmp', `unix:${s.qmp},server=on,wait=off`,

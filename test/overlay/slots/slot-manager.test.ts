@@ -1,5 +1,5 @@
 /**
- * The slot lifecycle, level-based, with real VMs (the test slot image, microvm under TCG) in a
+ * The slot lifecycle, level-based, with real VMs (the test slot image, q35 under TCG) in a
  * namespace of the test's own: assigned -> started; resources changed -> restarted with the new
  * ones (QEMU's command line, read from /proc); killed -> restarted with backoff; an image whose
  * bytes are not its name -> refused with a clear status and never started; an ACL that cannot be

@@ -1,12 +1,12 @@
 /**
  * A slot's VM, for real: the test slot image (bootimage/build/slot-image.ts: Debian's kernel and a
- * busybox initramfs) taken by the node's image store by its content, booted by QEMU (microvm, TCG
+ * busybox initramfs) taken by the node's image store by its content, booted by QEMU (q35, TCG
  * here) on a tap the agent made, in a namespace of the test's own. From outside: ping and TCP to
  * the slot's address over its tap; a VM killed is seen ending, and its disk keeps what the guest
  * wrote (its boot counter) into the next boot; an agent restarted finds the VM again.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,9 +30,16 @@ await useOwnNetns(t, 'slot');
 const image = await buildSlotImage({ out: join(dir, 'image'), cache: process.env.SUB0_IMAGE_CACHE ?? '/var/cache/sub0/image' });
 const store = new ImageStore(join(dir, 'store'));
 
-function httpGet(host: string, port: number): Promise<string> {
+/** The node's ICMP echo requests received (its namespace's /proc/net/snmp, read from outside the slot). */
+function inEchos(): number {
+  const lines = readFileSync('/proc/thread-self/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Icmp:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
+  return Number(values![names!.indexOf('InEchos')]);
+}
+
+function httpGet(host: string, port: number, path = '/'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host, port, timeout: 5_000 }, () => s.end(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+    const s = connect({ host, port, timeout: 10_000 }, () => s.end(`GET ${path} HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
     let body = '';
     s.setEncoding('utf8');
     s.on('data', (d: string) => (body += d));
@@ -80,6 +87,19 @@ t.test('a slot VM boots on its tap, answers on its address, keeps its disk acros
   execFileSync('ping', ['-6', '-c', '1', '-W', '5', 'fd00:7::10']);
   t.pass('and to its IPv6');
   t.match(await httpGet('100.64.7.10', 8080), /slot slot-a/, 'TCP to its port 8080');
+  // From inside the slot (its probe page): its gateway answers. The same ping from another
+  // slot's address (routed elsewhere on this node) never reaches the node's ICMP layer: the
+  // strict reverse-path filter on the tap drops it (the node's own counter, read from outside).
+  const spoofed = '100.64.7.99';
+  execFileSync('ip', ['link', 'add', 's0vother', 'type', 'veth', 'peer', 'name', 's0vother2']);
+  execFileSync('ip', ['link', 'set', 's0vother', 'up']);
+  execFileSync('ip', ['route', 'add', `${spoofed}/32`, 'dev', 's0vother']);
+  t.teardown(() => void spawnSync('ip', ['link', 'del', 's0vother']));
+  const echos0 = inEchos();
+  t.match(await httpGet('100.64.7.10', 8080, '/cgi-bin/probe?proto=icmp&dst=169.254.0.1'), /\nok\n?$/, 'the slot reaches its gateway');
+  t.equal(inEchos(), echos0 + 1, 'the node counted that echo request');
+  await httpGet('100.64.7.10', 8080, `/cgi-bin/probe?proto=icmp&dst=169.254.0.1&src=${spoofed}`);
+  t.equal(inEchos(), echos0 + 1, 'a request from a spoofed source (another slot\'s address) is dropped before it');
 
   const ended = new Promise<string>((resolve) => (vm.onExit = resolve));
   process.kill(vm.pid, 'SIGKILL');
