@@ -42,6 +42,7 @@ import { DC_ADDRESS, Lab, type LabNode } from './lab.js';
 import { Mosquitto } from './mosquitto.js';
 import { agentProgram, REPO, sub0Program } from './programs.js';
 import { SlotSim } from './slot-sim.js';
+import { ImageStore } from '../overlay/slots/image-store.js';
 
 export const LAB_NETWORK = 'lab';
 export const LAB_DVCI = 'lab';
@@ -70,6 +71,11 @@ export interface ControlLabOptions {
    * both brokers and trust both keys.
    */
   readonly secondController?: boolean;
+  /**
+   * Slots as VMs: every agent runs with --slots, the slots are registered with this image (put in
+   * each node's image store first), and no slot is simulated on a loopback.
+   */
+  readonly vmSlots?: { readonly file: string; readonly ref: string };
 }
 
 /** The lab's gatekeeper accounts (one per controller), authorized by the operator at start. */
@@ -236,9 +242,10 @@ export class ControlLab {
         let setup: Submitted | undefined;
         if (o.seed ?? true) {
           say(`registering on chain: DVCI "${LAB_DVCI}" (controller key${second ? 's' : ''} ${cl.controllerKeys.map((k) => `${k.slice(0, 12)}…`).join(', ')}), ${count} node(s), ${count} slot(s), ${LAB_RULES.length} rules`);
-          setup = await cl.submit(labNetwork(nodes, cl.controllerKeys));
+          setup = await cl.submit(labNetwork(nodes, cl.controllerKeys, o.vmSlots?.ref));
         }
-        slots.start();
+        if (o.vmSlots) for (const n of nodes) await new ImageStore(join(n.stateDir, 'images')).add(o.vmSlots.file);
+        else slots.start();
         say(`starting ${count} node agent(s)`);
         for (const n of nodes) cl.startAgent(n.id);
         if (setup) {
@@ -378,6 +385,7 @@ export class ControlLab {
       '--resync-ms', '5000',
       '--status-interval-ms', '5000',
       '--log-format', 'json',
+      ...(this.o.vmSlots ? ['--slots'] : []),
       ...(this.o.agentFlags ?? []),
       ...extra,
     ];
@@ -444,13 +452,15 @@ export class ControlLab {
 }
 
 /** The lab network as registry changes: the DVCI, the nodes with their real keys, slots, rules. */
-export function labNetwork(nodes: readonly LabNodeInfo[], controllers: readonly string[] = []): RegistryChange[] {
+export function labNetwork(nodes: readonly LabNodeInfo[], controllers: readonly string[] = [], vmImage?: string): RegistryChange[] {
   const changes: RegistryChange[] = [{ op: 'create', kind: 'dvci', fields: { id: LAB_DVCI, name: 'Lab DC', controllers: [...controllers] } }];
   for (const n of nodes) {
     changes.push({ op: 'create', kind: 'node', fields: { id: n.id, dvci: LAB_DVCI, wgPublicKey: n.publicKey, identityKey: n.identityKey, endpoints: [n.endpoint], listenPort: n.listenPort, state: 'active' } });
   }
   for (const s of labSlots(nodes.map((n) => n.id))) {
-    changes.push({ op: 'create', kind: 'slot', fields: { id: s.id, node: s.node, state: 'assigned', vcpus: 1, memoryMiB: 512, diskGiB: 5, image: 'debian-12', groups: [s.group] } });
+    // Simulated slots only hold addresses; VM slots boot the lab's small image.
+    const res = vmImage ? { vcpus: 1, memoryMiB: 128, diskGiB: 1, image: vmImage } : { vcpus: 1, memoryMiB: 512, diskGiB: 5, image: 'debian-12' };
+    changes.push({ op: 'create', kind: 'slot', fields: { id: s.id, node: s.node, state: 'assigned', ...res, groups: [s.group] } });
   }
   for (const r of LAB_RULES) changes.push({ op: 'create', kind: 'rule', fields: { ...r, ports: [...r.ports] } });
   return changes;

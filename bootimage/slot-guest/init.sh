@@ -67,4 +67,6 @@ chmod +x /www/cgi-bin/probe
 # The same page on the ports the lab's rules name (rpc 9944, db 5432), for ACL tests.
 for port in 8080 9944 5432; do httpd -p "$port" -h /www; done
 echo "sub0-slot: up $slot $ip4 $ip6"
+# A shell on the second serial port: the slot operator's out-of-band console (tests type there).
+[ -c /dev/ttyS1 ] && setsid sh -c 'exec sh </dev/ttyS1 >/dev/ttyS1 2>&1' &
 while true; do sleep 3600; done

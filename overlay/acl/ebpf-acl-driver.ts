@@ -84,18 +84,19 @@ export class EbpfAclDriver implements AclDriver {
     this.log = opts.logger;
   }
 
-  /** Idempotent; see the file comment. One driver serves one interface for its lifetime. */
+  /**
+   * Idempotent; see the file comment. The first interface names the pinned maps (the WireGuard
+   * interface); further ones (the slots' taps) get the same programs over the same maps, so one
+   * rule set governs traffic across nodes and between the slots of one node.
+   */
   async attach(ifname: string, guarded: readonly string[]): Promise<void> {
-    if (this.at && this.at.ifname !== ifname) {
-      throw new Sub0Error('invalid-input', `this ACL driver is attached to ${this.at.ifname}`, { where: ifname });
-    }
     if (!this.at) {
       await ensureBpffs(this.root);
       this.at = this.open(ifname);
       this.resync();
     }
     this.syncGuard(guarded);
-    await this.hook(this.at);
+    await this.hook(this.at, ifname);
   }
 
   /** The shadow; read from the map first when `fresh`, or when the shadow may be wrong. */
@@ -225,20 +226,20 @@ export class EbpfAclDriver implements AclDriver {
     for (const k of want.values()) at.guard.update(k, Buffer.from([1]));
   }
 
-  private async hook(at: Attached): Promise<void> {
-    const ifindex = this.bpf.ifIndex(at.ifname);
-    if (ifindex === 0) throw new Sub0Error('not-found', 'no such interface', { where: at.ifname });
+  private async hook(at: Attached, ifname: string): Promise<void> {
+    const ifindex = this.bpf.ifIndex(ifname);
+    if (ifindex === 0) throw new Sub0Error('not-found', 'no such interface', { where: ifname });
     const tc = this.bpf.tc;
     if (this.via === 'libbpf' && tc) {
       const ours = new Set([at.progs.eth.id, at.progs.raw.id]);
       // The link type decides the program; ask for it only when something must be attached.
-      if (attachLibbpf(tc, at.ifname, ifindex, ours) === 0) return;
-      const prog = (await linkType(at.ifname)) === 'ether' ? at.progs.eth : at.progs.raw;
-      const n = attachLibbpf(tc, at.ifname, ifindex, ours, prog.fd);
-      this.log?.info({ ifname: at.ifname, hooks: n }, 'acl: eBPF program attached');
+      if (attachLibbpf(tc, ifname, ifindex, ours) === 0) return;
+      const prog = (await linkType(ifname)) === 'ether' ? at.progs.eth : at.progs.raw;
+      const n = attachLibbpf(tc, ifname, ifindex, ours, prog.fd);
+      this.log?.info({ ifname, hooks: n }, 'acl: eBPF program attached');
     } else {
-      const prog = (await linkType(at.ifname)) === 'ether' ? at.progs.eth : at.progs.raw;
-      await attachTcCli(at.ifname, prog.pin);
+      const prog = (await linkType(ifname)) === 'ether' ? at.progs.eth : at.progs.raw;
+      await attachTcCli(ifname, prog.pin);
     }
   }
 

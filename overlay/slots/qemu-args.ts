@@ -20,6 +20,8 @@ export interface SlotVmSpec {
   readonly ipv6: string;
   readonly qmp: string;
   readonly serial: string;
+  /** A second serial port (the guest's ttyS1): an out-of-band console for the slot's operator. */
+  readonly ops: string;
   readonly pidFile: string;
   readonly accel: 'kvm' | 'tcg';
 }
@@ -64,6 +66,8 @@ export function slotQemuArgs(s: SlotVmSpec): string[] {
     '-device', `virtio-net-pci,netdev=net0,mac=${slotMac(s.id)},romfile=`,
     '-chardev', `socket,id=con0,path=${s.serial},server=on,wait=off`,
     '-serial', 'chardev:con0',
+    '-chardev', `socket,id=ops0,path=${s.ops},server=on,wait=off`,
+    '-serial', 'chardev:ops0',
     '-qmp', `unix:${s.qmp},server=on,wait=off`,
     '-pidfile', s.pidFile,
   ];

@@ -5,7 +5,10 @@
  * chain's size in the slot's directory, kept across restarts of the VM, the agent and the node.
  * Its console is read from a socket into a bounded log (the last LOG_BYTES).
  *
- *   <slots dir>/<id>/disk.raw  qemu.pid  qmp.sock  console.sock  console.log  qemu.err
+ *   <slots dir>/<id>/disk.raw  qemu.pid  qmp.sock  console.sock  console.log  ops.sock  qemu.err
+ *
+ * ops.sock is the guest's second serial port, left to the slot's operator (out of band, as a
+ * server's serial-over-LAN is): the agent never reads it.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -26,13 +29,14 @@ export interface SlotFiles {
   readonly pidFile: string;
   readonly qmp: string;
   readonly serial: string;
+  readonly ops: string;
   readonly log: string;
   readonly err: string;
 }
 
 export function slotFiles(slotsDir: string, id: string): SlotFiles {
   const dir = join(slotsDir, id);
-  return { dir, disk: join(dir, 'disk.raw'), pidFile: join(dir, 'qemu.pid'), qmp: join(dir, 'qmp.sock'), serial: join(dir, 'console.sock'), log: join(dir, 'console.log'), err: join(dir, 'qemu.err') };
+  return { dir, disk: join(dir, 'disk.raw'), pidFile: join(dir, 'qemu.pid'), qmp: join(dir, 'qmp.sock'), serial: join(dir, 'console.sock'), ops: join(dir, 'ops.sock'), log: join(dir, 'console.log'), err: join(dir, 'qemu.err') };
 }
 
 /** The slot's disk at `gib` GiB: made sparse, grown when the chain grows it, never shrunk (that would cut its data). */
@@ -91,12 +95,12 @@ export class SlotVm {
     }
   }
 
-  static async start(spec: Omit<SlotVmSpec, 'disk' | 'qmp' | 'serial' | 'pidFile'>, files: SlotFiles, diskGiB: number, qemu = 'qemu-system-x86_64'): Promise<SlotVm> {
+  static async start(spec: Omit<SlotVmSpec, 'disk' | 'qmp' | 'serial' | 'ops' | 'pidFile'>, files: SlotFiles, diskGiB: number, qemu = 'qemu-system-x86_64'): Promise<SlotVm> {
     mkdirSync(files.dir, { recursive: true });
     ensureDisk(files.disk, diskGiB);
-    for (const f of [files.pidFile, files.qmp, files.serial]) rmSync(f, { force: true });
+    for (const f of [files.pidFile, files.qmp, files.serial, files.ops]) rmSync(f, { force: true });
     const err = openSync(files.err, 'w');
-    const args = slotQemuArgs({ ...spec, disk: files.disk, qmp: files.qmp, serial: files.serial, pidFile: files.pidFile });
+    const args = slotQemuArgs({ ...spec, disk: files.disk, qmp: files.qmp, serial: files.serial, ops: files.ops, pidFile: files.pidFile });
     const child = spawn(qemu, args, { detached: true, stdio: ['ignore', 'ignore', err] });
     closeSync(err);
     let exited: string | undefined;

@@ -1,0 +1,117 @@
+/**
+ * Slots as VMs, driven from the chain: a lab of two nodes whose agents run with --slots; the
+ * lab's slots (web-1 on n1, rpc-1 on n2) are registered with the test slot image and booted by
+ * their nodes. Traffic is made from inside the slots, typed on each guest's out-of-band console
+ * (its second serial port), and it gets through exactly where the chain's rules allow: web-1 to
+ * rpc-1 by ICMP and TCP 9944 across the WireGuard overlay; not TCP 8080 (no rule), not the other
+ * way round, not the slot's own node.
+ */
+import { connect, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { buildSlotImage } from '../../bootimage/build/slot-image.js';
+import { compile } from '../../fabric/compile.js';
+import { useControlLab } from '../helpers/control-lab.js';
+
+const work = mkdtempSync(join(tmpdir(), 'sub0-vmslots-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+const image = await buildSlotImage({ out: work, cache: process.env.SUB0_IMAGE_CACHE ?? '/var/cache/sub0/image' });
+
+/** The guest's out-of-band shell: each command answers with its exit code. */
+class OpsConsole {
+  private buf = '';
+  private n = 0;
+  private waiters = new Set<() => void>();
+  private constructor(private readonly sock: Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      for (const w of [...this.waiters]) w();
+    });
+  }
+  static open(path: string): Promise<OpsConsole> {
+    return new Promise((resolve, reject) => {
+      const s = connect(path, () => resolve(new OpsConsole(s)));
+      s.once('error', reject);
+    });
+  }
+  /** Resolves once the guest's shell shows its prompt (it may start after the console is open). */
+  async ready(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const from = this.buf.length;
+      this.sock.write('\n');
+      const prompt = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiters.delete(check);
+          resolve(false);
+        }, 2_000);
+        const check = () => {
+          if (!/# $/.test(this.buf.slice(from).replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''))) return;
+          clearTimeout(timer);
+          this.waiters.delete(check);
+          resolve(true);
+        };
+        this.waiters.add(check);
+      });
+      if (prompt) return;
+    }
+    throw new Error(`the guest's shell never showed its prompt; console:\n${this.buf.slice(-600)}`);
+  }
+
+  /** Runs `cmd` in the guest; resolves with its exit code. */
+  run(cmd: string, timeoutMs = 30_000): Promise<number> {
+    const tag = `RC${++this.n}X`;
+    const re = new RegExp(`(?:^|\\n)${tag} (\\d+)\\r?\\n`);
+    this.sock.write(`${cmd}; echo ${tag} $?\n`);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to "${cmd}" within ${timeoutMs} ms; console:\n${this.buf.slice(-600)}`)), timeoutMs);
+      const check = () => {
+        const m = re.exec(this.buf);
+        if (!m) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(Number(m[1]));
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+t.test('VM slots reach each other over the overlay exactly as the chain\'s rules allow', async (t) => {
+  const cl = await useControlLab(t, { nodes: 2, broker: 'embedded', vmSlots: image });
+  for (const [node, slot] of [['n1', 'web-1'], ['n2', 'rpc-1']] as const) {
+    const s = await cl.waitStatus(node, (s) => s.slots?.some((x) => x.id === slot && x.phase === 'running') ?? false, `${slot} running on ${node}`, 180_000);
+    t.ok(s.slots!.find((x) => x.id === slot)!.pid, `${node} runs ${slot} as a VM`);
+  }
+  const head = await cl.client.finalizedHead();
+  const configs = compile((await cl.registry.readSnapshot(head.hash)).snapshot).configs;
+  const rpc = cl.slotAddress('rpc-1').v4;
+  const web = cl.slotAddress('web-1').v4;
+  const n1 = configs.get('n1')!.interface.addresses[0]!.split('/')[0]!;
+
+  const web1 = await OpsConsole.open(join(cl.node('n1').stateDir, 'slots/web-1/ops.sock'));
+  const rpc1 = await OpsConsole.open(join(cl.node('n2').stateDir, 'slots/rpc-1/ops.sock'));
+  t.teardown(() => {
+    web1.close();
+    rpc1.close();
+  });
+  // The guests boot after QEMU starts: their shells answer once up.
+  await web1.ready(120_000);
+  await rpc1.ready(120_000);
+  t.equal(await web1.run('true'), 0, 'web-1\'s console answers');
+  t.equal(await rpc1.run('true'), 0, 'rpc-1\'s console answers');
+
+  // Across nodes, over WireGuard: the first packets may wait for the handshake.
+  t.equal(await web1.run(`ping -c 3 -w 20 ${rpc}`, 60_000), 0, 'web-1 pings rpc-1 (rule ping-rpc)');
+  t.equal(await web1.run(`echo | nc -w 3 ${rpc} 9944`), 0, 'web-1 reaches rpc-1 on TCP 9944 (rule web-to-rpc)');
+  t.not(await web1.run(`echo | nc -w 3 ${rpc} 8080`), 0, 'not on TCP 8080: no rule allows it');
+  t.not(await rpc1.run(`ping -c 2 -W 2 ${web}`), 0, 'rpc-1 cannot ping web-1: the rule goes one way');
+  t.not(await web1.run(`ping -c 2 -W 2 ${n1}`), 0, 'web-1 cannot reach its own node\'s overlay address');
+});
