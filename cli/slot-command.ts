@@ -2,9 +2,15 @@
  * `sub0 slot define|assign|retire`: the VM slots of the registry, as signed extrinsics. The
  * runtime decides who may: the network operator writes slots; a slot's owner may retire
  * (withdraw) it; anyone else is refused.
+ * On a node: `sub0 slot status` (the slots its agent runs, from its status.json) and
+ * `sub0 slot image-add FILE` (an image into the node's store, by content).
  */
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { action } from './output.js';
+import { Sub0Error } from '../fabric/errors.js';
+import { readAgentStatus } from '../overlay/agent/status.js';
+import { ImageStore } from '../overlay/slots/image-store.js';
+import { action, printJson, printTable } from './output.js';
 import { chainOptions, collect, intFlag, submitChanges, type ChainFlags } from './chain-options.js';
 
 export function registerSlot(program: Command): void {
@@ -43,6 +49,41 @@ export function registerSlot(program: Command): void {
     .action(
       action(async (id: string, o: ChainFlags & { node: string }) => {
         await submitChanges(o, [{ op: 'update', kind: 'slot', id, fields: { node: o.node, state: 'assigned' } }], `slot ${id} assigned to ${o.node}`);
+      }),
+    );
+
+  slot
+    .command('status')
+    .description('the slots this node\'s agent runs (from its status.json): phase, uptime, restarts, last error')
+    .option('--state-dir <dir>', 'the agent\'s state directory', '/var/lib/sub0/agent')
+    .option('--json', 'print JSON')
+    .action(
+      action((o: { stateDir: string; json?: boolean }) => {
+        const st = readAgentStatus(o.stateDir);
+        if (!st) throw new Sub0Error('not-found', `no agent status in ${o.stateDir} (is the agent running there, with --slots?)`);
+        const slots = st.slots ?? [];
+        if (o.json) return printJson(slots);
+        if (slots.length === 0) return void process.stdout.write(`no slots run here (${st.node ?? 'node unknown'})\n`);
+        const now = Date.now();
+        const age = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
+        printTable(
+          slots.map((x) => [x.id, x.phase, x.startedAt ? age(now - x.startedAt) : '-', String(x.restarts), `${x.vcpus} vCPU, ${x.memoryMiB} MiB, ${x.diskGiB} GiB`, x.image.slice(0, 19), x.lastError ? `${x.lastError.code}: ${x.lastError.message}` : '']),
+          ['SLOT', 'PHASE', 'UP', 'RESTARTS', 'RESOURCES', 'IMAGE', 'LAST ERROR'],
+        );
+      }),
+    );
+
+  slot
+    .command('image-add')
+    .description('put a slot image (a tar of vmlinuz and initrd.img) into this node\'s store; prints the ref slots name it by')
+    .argument('<file>', 'the image file')
+    .option('--state-dir <dir>', 'the agent\'s state directory', '/var/lib/sub0/agent')
+    .action(
+      action(async (file: string, o: { stateDir: string }) => {
+        const store = new ImageStore(join(o.stateDir, 'images'));
+        const ref = await store.add(file);
+        await store.boot(ref); // unpacked and checked now: a bad file is refused here, not at a slot's start
+        process.stdout.write(`${ref}\n`);
       }),
     );
 

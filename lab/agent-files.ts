@@ -4,18 +4,12 @@
  * at every change, and the wait re-reads it then).
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
 import { join } from 'node:path';
-import { STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
+import { readAgentStatus, STATUS_FILE, type AgentStatus } from '../overlay/agent/status.js';
 import { logTail } from './processes.js';
 
-export function readAgentStatus(stateDir: string): AgentStatus | undefined {
-  try {
-    return JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as AgentStatus;
-  } catch {
-    return undefined;
-  }
-}
+export { readAgentStatus };
 
 export function agentLogTail(stateDir: string, lines = 20): string {
   return logTail(join(stateDir, 'agent.log'), lines);

@@ -3,6 +3,7 @@
  * change: which config is applied, what the last reconcile did, why the last config was refused.
  * The lab and the tests wait on it; an operator reads it with `cat`.
  */
+import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
 import type { BlockRef } from '../../fabric/schema.js';
@@ -62,5 +63,14 @@ export class StatusFile {
 
   private write(): void {
     writeFileAtomic(join(this.stateDir, STATUS_FILE), `${JSON.stringify(this.status, null, 2)}\n`);
+  }
+}
+
+/** An agent's status.json, read from outside it (the CLI, labs); undefined when absent or unreadable. */
+export function readAgentStatus(stateDir: string): AgentStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as AgentStatus;
+  } catch {
+    return undefined;
   }
 }

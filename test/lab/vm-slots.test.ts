@@ -4,16 +4,18 @@
  * their nodes. Traffic is made from inside the slots, typed on each guest's out-of-band console
  * (its second serial port), and it gets through exactly where the chain's rules allow: web-1 to
  * rpc-1 by ICMP and TCP 9944 across the WireGuard overlay; not TCP 8080 (no rule), not the other
- * way round, not the slot's own node.
+ * way round, not the slot's own node. `sub0 slot status` on a node shows what its agent runs;
+ * `sub0 slot image-add` takes an image by content and refuses a file that is not one.
  */
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { buildSlotImage } from '../../bootimage/build/slot-image.js';
 import { compile } from '../../fabric/compile.js';
 import { useControlLab } from '../helpers/control-lab.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sub0-vmslots-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
@@ -90,6 +92,13 @@ t.test('VM slots reach each other over the overlay exactly as the chain\'s rules
     const s = await cl.waitStatus(node, (s) => s.slots?.some((x) => x.id === slot && x.phase === 'running') ?? false, `${slot} running on ${node}`, 180_000);
     t.ok(s.slots!.find((x) => x.id === slot)!.pid, `${node} runs ${slot} as a VM`);
   }
+  // What an operator on n1 sees: `sub0 slot status` reads the agent's status.json.
+  const st = runCli(['slot', 'status', '--state-dir', cl.node('n1').stateDir]);
+  t.equal(st.code, 0, st.stderr);
+  t.match(st.stdout, /^SLOT +PHASE +UP +RESTARTS +RESOURCES +IMAGE +LAST ERROR\nweb-1 +running +\d+ s +0 +1 vCPU, 128 MiB, 1 GiB +sha256-/m, 'sub0 slot status: web-1 running');
+  const json = JSON.parse(runCli(['slot', 'status', '--state-dir', cl.node('n1').stateDir, '--json']).stdout) as { id: string; image: string }[];
+  t.same(json.map((x) => [x.id, x.image]), [['web-1', image.ref]], 'its image by content, as on chain');
+
   const head = await cl.client.finalizedHead();
   const configs = compile((await cl.registry.readSnapshot(head.hash)).snapshot).configs;
   const rpc = cl.slotAddress('rpc-1').v4;
@@ -114,4 +123,15 @@ t.test('VM slots reach each other over the overlay exactly as the chain\'s rules
   t.not(await web1.run(`echo | nc -w 3 ${rpc} 8080`), 0, 'not on TCP 8080: no rule allows it');
   t.not(await rpc1.run(`ping -c 2 -W 2 ${web}`), 0, 'rpc-1 cannot ping web-1: the rule goes one way');
   t.not(await web1.run(`ping -c 2 -W 2 ${n1}`), 0, 'web-1 cannot reach its own node\'s overlay address');
+});
+
+t.test('sub0 slot image-add prints the ref an image is named by, and refuses a file that is no image', async (t) => {
+  const dir = mkdtempSync(join(work, 'node-'));
+  const ok = runCli(['slot', 'image-add', image.file, '--state-dir', dir]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout.trim(), image.ref);
+  writeFileSync(join(dir, 'junk.tar'), 'not a tar');
+  const bad = runCli(['slot', 'image-add', join(dir, 'junk.tar'), '--state-dir', dir]);
+  t.equal(bad.code, 2, 'refused as invalid input');
+  t.match(bad.stderr, /is not a tar holding vmlinuz and initrd\.img/);
 });
