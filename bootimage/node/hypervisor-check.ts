@@ -10,7 +10,7 @@ import { realKvm } from '../../overlay/slots/slot-net.js';
 const QEMU = 'qemu-system-x86_64';
 
 export async function hypervisorCheck(say: (line: string) => void): Promise<void> {
-  const r = await run('nice', ['-n', '19', QEMU, '--version'], undefined, 60_000).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+  const r = await run(QEMU, ['--version'], undefined, 60_000, 19).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
   if (r.code !== 0) {
     say(`hypervisor: QEMU does not start (${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}): slots cannot run`);
     return;

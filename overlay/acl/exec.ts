@@ -1,5 +1,6 @@
 /** Runs a system tool (ip, tc, nft, mount) without a shell; failures become Sub0Error 'driver'. */
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { Sub0Error } from '../../fabric/errors.js';
 
 export interface RunResult {
@@ -10,11 +11,19 @@ export interface RunResult {
 
 /**
  * Resolves with the exit code and output; rejects only when the program cannot be started. Past
- * `timeoutMs` the tool is killed (SIGKILL) and the result says so (code -1).
+ * `timeoutMs` the tool is killed (SIGKILL) and the result says so (code -1). `nice` (0 to 19)
+ * lowers the tool's CPU priority.
  */
-export function run(cmd: string, args: readonly string[], input?: string, timeoutMs?: number): Promise<RunResult> {
+export function run(cmd: string, args: readonly string[], input?: string, timeoutMs?: number, nice?: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}) });
+    if (nice !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, nice);
+      } catch {
+        // it runs at the normal priority
+      }
+    }
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
