@@ -48,10 +48,15 @@ export function ensureDisk(file: string, gib: number): void {
   if (have < want) truncateSync(file, want);
 }
 
+/** The process runs (a zombie, ended but not yet reaped by its parent, does not). */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()?.[0] !== 'Z';
   } catch {
     return false;
   }
@@ -70,11 +75,14 @@ export class SlotVm {
   private console: Socket | undefined;
   private logText = '';
   private stopping = false;
+  /** QEMU ended (its QMP socket closed): the console must not reconnect (a new VM may own the path). */
+  private ended = false;
   /** Called once when QEMU ends without stop() having been asked. */
   onExit: (reason: string) => void = () => undefined;
 
   private constructor(readonly files: SlotFiles, readonly pid: number, private readonly qmp: QmpClient, readonly startedAt: number) {
     qmp.onClose = () => {
+      this.ended = true;
       this.console?.destroy();
       if (!this.stopping) this.onExit(this.exitReason());
     };
@@ -198,7 +206,7 @@ export class SlotVm {
     sock.setEncoding('utf8');
     sock.on('error', () => undefined);
     sock.on('close', () => {
-      if (this.stopping || !alive(this.pid) || tries > 50) return;
+      if (this.stopping || this.ended || !alive(this.pid) || tries > 50) return;
       setTimeout(() => this.attachConsole(tries + 1), 100).unref();
     });
     sock.on('data', (d: string) => {
