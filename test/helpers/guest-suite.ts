@@ -38,7 +38,8 @@ ln -sfn /run /var/run
 modprobe -q -a wireguard tun sch_ingress cls_bpf veth 2>/dev/null
 ip link set lo up
 echo "${START}"
-cd /opt/sub0 && node /opt/sub0/guest-test.mjs 2>&1
+# The same time budget as the project's tap runner (package.json): emulation is slow.
+cd /opt/sub0 && TAP_TIMEOUT=600 node /opt/sub0/guest-test.mjs 2>&1
 echo "sub0-guest: exit $?"
 poweroff -f
 `;
