@@ -182,6 +182,9 @@ export class SlotVm {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Ended; when this process started it, gone once reaped (its zombie goes): a moment at most.
+    const reaped = Date.now() + 2_000;
+    while (existsSync(`/proc/${this.pid}`) && Date.now() < reaped) await new Promise((r) => setTimeout(r, 20));
     this.qmp.close();
     this.console?.destroy();
     rmSync(this.files.pidFile, { force: true });
