@@ -7,8 +7,9 @@
  * agent's hot path.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { Sub0Error } from '../fabric/errors.js';
+import { isAlive } from '../overlay/pid.js';
 
 export const NETNS_DIR = '/run/netns';
 const CLONE_NEWNET = 0x40000000;
@@ -63,7 +64,7 @@ export function sweepStaleNetns(): string[] {
   const swept: string[] = [];
   for (const name of names) {
     const m = /^s0-[a-z0-9]+-(\d+)(?:-|$)/.exec(name);
-    if (!m || processAlive(Number(m[1]))) continue;
+    if (!m || isAlive(Number(m[1]))) continue;
     for (const pid of netnsPids(name)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -77,14 +78,7 @@ export function sweepStaleNetns(): string[] {
   return swept;
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { isAlive as processAlive };
 
 /** `ip -n NAME …` */
 export function ipIn(name: string, ...args: string[]): string {

@@ -38,8 +38,8 @@ export function run(cmd: string, args: readonly string[], input?: string, timeou
 }
 
 /** Like run(), and throws Sub0Error 'driver' with the tool's message when it exits non-zero. */
-export async function runOk(cmd: string, args: readonly string[], input?: string): Promise<string> {
-  const r = await run(cmd, args, input);
+export async function runOk(cmd: string, args: readonly string[], input?: string, timeoutMs?: number): Promise<string> {
+  const r = await run(cmd, args, input, timeoutMs);
   if (r.code !== 0) {
     throw new Sub0Error('driver', `${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`, { where: cmd });
   }

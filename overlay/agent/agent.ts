@@ -105,7 +105,7 @@ export class Agent {
     let guarded: readonly string[] = [];
     let slots: SlotManager | undefined;
     if (config.slots) {
-      await enableForwarding();
+      enableForwarding();
       slots = new SlotManager({
         slotsDir: join(config.stateDir, 'slots'),
         store: new ImageStore(join(config.stateDir, 'images')),

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import koffi from 'koffi';
 import { Sub0Error } from '../../fabric/errors.js';
-import { run } from '../acl/exec.js';
+import { runOk } from '../acl/exec.js';
 import { SLOT_GATEWAY4, SLOT_GATEWAY6 } from './qemu-args.js';
 
 const TUNSETIFF = 0x400454ca;
@@ -40,10 +40,7 @@ export function ensureTap(name: string): void {
   }
 }
 
-async function ip(args: string[], okIf?: RegExp): Promise<void> {
-  const r = await run('ip', args, undefined, IP_TIMEOUT_MS);
-  if (r.code !== 0 && !(okIf && okIf.test(r.stderr))) throw new Sub0Error('driver', `ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
-}
+const ip = (args: string[]) => runOk('ip', args, undefined, IP_TIMEOUT_MS);
 
 /** The tap up, the gateway addresses on it, host routes to the slot's addresses through it. */
 export async function wireSlot(tap: string, ipv4: string, ipv6: string): Promise<void> {
@@ -62,7 +59,10 @@ export async function wireSlot(tap: string, ipv4: string, ipv6: string): Promise
 /** Removes the tap (its routes go with it); no error when it is gone already. */
 export async function unwireSlot(tap: string): Promise<void> {
   if (!existsSync(`/sys/class/net/${tap}`)) return;
-  await ip(['link', 'del', tap], /Cannot find device/);
+  // Gone meanwhile is no error either.
+  await ip(['link', 'del', tap]).catch((e: Error) => {
+    if (!/Cannot find device/.test(e.message)) throw e;
+  });
 }
 
 /**
@@ -70,7 +70,7 @@ export async function unwireSlot(tap: string): Promise<void> {
  * agent's network namespace. (With IPv6 forwarding on, the kernel stops taking router
  * advertisements on interfaces left at accept_ra=1: an uplink configured by SLAAC needs accept_ra=2.)
  */
-export async function enableForwarding(): Promise<void> {
+export function enableForwarding(): void {
   writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
   writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
 }

@@ -15,6 +15,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
+import { isAlive, readPid } from '../pid.js';
 import { QmpClient } from './qmp.js';
 import { slotQemuArgs, type SlotVmSpec } from './qemu-args.js';
 
@@ -48,27 +49,9 @@ export function ensureDisk(file: string, gib: number): void {
   if (have < want) truncateSync(file, want);
 }
 
-/** The process runs (a zombie, ended but not yet reaped by its parent, does not). */
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
-
 function pidOf(files: SlotFiles): number | undefined {
-  try {
-    const pid = Number(readFileSync(files.pidFile, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  const pid = readPid(files.pidFile);
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
 }
 
 export class SlotVm {
@@ -135,7 +118,7 @@ export class SlotVm {
   }
 
   alive(): boolean {
-    return alive(this.pid);
+    return isAlive(this.pid);
   }
 
   /** QEMU's run state (`running`, `paused`, `shutdown`...). */
@@ -175,7 +158,7 @@ export class SlotVm {
     this.stopping = true;
     await this.qmp.execute('quit').catch(() => undefined);
     const end = Date.now() + STOP_TIMEOUT_MS;
-    while (alive(this.pid)) {
+    while (isAlive(this.pid)) {
       if (Date.now() > end) {
         process.kill(this.pid, 'SIGKILL');
         break;
@@ -209,7 +192,7 @@ export class SlotVm {
     sock.setEncoding('utf8');
     sock.on('error', () => undefined);
     sock.on('close', () => {
-      if (this.stopping || this.ended || !alive(this.pid) || tries > 50) return;
+      if (this.stopping || this.ended || !isAlive(this.pid) || tries > 50) return;
       setTimeout(() => this.attachConsole(tries + 1), 100).unref();
     });
     sock.on('data', (d: string) => {

@@ -20,6 +20,7 @@ import { deleteLink, findLink, openRouteSocket, setLinkUp } from '../routes/link
 import { base64ToHex } from './keys.js';
 import { UapiConnection } from './uapi-connection.js';
 import { GET_REQUEST, encodeSet, parseErrno, parseGet, type DeviceSettings, type UapiDevice } from './uapi-protocol.js';
+import { isAlive, readPid } from '../pid.js';
 
 export const DEFAULT_SOCKET_DIR = '/var/run/wireguard';
 
@@ -221,24 +222,6 @@ function toObserved(dev: UapiDevice): WireguardObserved {
   return { listenPort: dev.listenPort, peers };
 }
 
-function readPid(path: string): number | undefined {
-  try {
-    const n = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Running, and not a zombie waiting to be reaped (kill(pid, 0) succeeds on those). */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Guards against a recycled pid: only a wireguard-go serving this interface is ours to stop. */
 function isWireguardGo(pid: number, ifname: string): boolean {
