@@ -3,6 +3,7 @@
  * that the same code works from the TypeScript tree and from the dist/ bundle beside it.
  */
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,3 +15,7 @@ export function projectRoot(): string {
 }
 
 export const bootimagePath = (...parts: string[]) => join(projectRoot(), 'bootimage', ...parts);
+
+/** Where downloaded inputs are kept between builds (env SUB0_IMAGE_CACHE). */
+export const defaultImageCache = (): string =>
+  process.env.SUB0_IMAGE_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/sub0/image' : join(homedir(), '.cache/sub0/image'));

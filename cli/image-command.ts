@@ -4,18 +4,17 @@
  */
 import type { Command } from 'commander';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { buildImage, writeSettings } from '../bootimage/build/build-image.js';
 import { loadInputs } from '../bootimage/build/inputs.js';
+import { buildSlotImage } from '../bootimage/build/slot-image.js';
+import { defaultImageCache } from '../bootimage/paths.js';
 import { bootImage } from '../bootimage/boot/qemu-boot.js';
 import { parseSettings } from '../bootimage/settings.js';
 import { describe, listDisks, systemDisk, targetProblems, writeImage } from '../bootimage/flash/flash.js';
 import { Sub0Error } from '../fabric/errors.js';
 import { createInterface } from 'node:readline/promises';
 import { action, printJson } from './output.js';
-
-const defaultCache = () => process.env.SUB0_IMAGE_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/sub0/image' : join(homedir(), '.cache/sub0/image'));
 
 export function registerImage(program: Command): void {
   const image = program.command('image').description('build, configure and try the boot stick that turns a machine into a sub0 node');
@@ -33,7 +32,7 @@ export function registerImage(program: Command): void {
         if (o.network) parseSettings(readFileSync(o.network, 'utf8'), o.network);
         const r = await buildImage({
           out: resolve(o.out),
-          cache: o.cache ?? defaultCache(),
+          cache: o.cache ?? defaultImageCache(),
           ...(o.firmware ? { firmware: resolve(o.firmware) } : {}),
           ...(o.network ? { network: resolve(o.network) } : {}),
           progress: (line) => process.stderr.write(`${line}\n`),
@@ -45,6 +44,18 @@ export function registerImage(program: Command): void {
             (missing.length ? `drivers carried without the firmware they may load (give --firmware DIR): ${missing.map(([m]) => m).join(', ')}\n` : '') +
             `next: sub0 image configure ${o.out}/usb.img --network FILE, then sub0 image boot --image ${o.out}/usb.img, or write it to a stick\n`,
         );
+      }),
+    );
+
+  image
+    .command('slot')
+    .description('build the small test slot image (Debian kernel, busybox, a web page and a shell) that `sub0 lab up --vm-slots` boots')
+    .option('--out <dir>', 'output directory', 'image')
+    .option('--cache <dir>', 'where downloaded inputs are kept between builds (env SUB0_IMAGE_CACHE)')
+    .action(
+      action(async (o: { out: string; cache?: string }) => {
+        const r = await buildSlotImage({ out: resolve(o.out), cache: o.cache ?? defaultImageCache() });
+        process.stdout.write(`${r.file}: ${(r.bytes / 2 ** 20).toFixed(1)} MiB, ref ${r.ref}\nnext: sub0 slot image-add ${r.file} on each node, then sub0 slot define ... --image ${r.ref}\n`);
       }),
     );
 

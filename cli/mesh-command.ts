@@ -22,7 +22,7 @@ import { action, printJson, printTable } from './output.js';
 export function registerMesh(program: Command): void {
   const mesh = program.command('mesh').description('the mesh as it runs');
   chainOptions(mesh.command('status'))
-    .description('nodes: health, applied revision and hash, handshake ages, ACL entries, last status age')
+    .description('nodes: health, applied revision and hash, handshake ages, ACL entries, last status age; the slots they run as VMs')
     .option('--broker <url>', 'the broker (default: the running lab\'s, or the one the controller recorded)')
     .option('--state-dir <dir>', 'the controller\'s state dir, for its broker login (default: the lab\'s, or $SUB0_HOME/controller)')
     .action(
@@ -40,6 +40,14 @@ export function registerMesh(program: Command): void {
           if (o.json) return printJson(status);
           process.stdout.write(`network ${status.network} at block #${status.block.number}, broker ${where.url}\n`);
           printTable(status.nodes.map(row), ['NODE', 'DVCI', 'HEALTH', 'APPLIED', 'HASH', 'PEERS (handshake age)', 'ACL', 'HEARTBEAT AGE']);
+          const slots = status.nodes.flatMap((n) => (n.status?.slots ?? []).map((x) => ({ node: n.node, ...x })));
+          if (slots.length) {
+            process.stdout.write('\n');
+            printTable(
+              slots.map((x) => [x.slot, x.node, x.phase, x.upS === null ? '-' : `${x.upS} s`, String(x.restarts), x.error ? `${x.error.code}: ${x.error.message}` : '-']),
+              ['SLOT', 'NODE', 'PHASE', 'UP', 'RESTARTS', 'LAST ERROR'],
+            );
+          }
           const problems = status.nodes.filter((n) => n.reason || n.statusError || n.status?.rejected || (n.status?.reconcile?.errors.length ?? 0) > 0);
           for (const n of problems) {
             if (n.reason) process.stdout.write(`  ${n.node}: ${n.health}: ${n.reason}\n`);

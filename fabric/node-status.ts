@@ -18,6 +18,9 @@ const Hash = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex');
 const Count = z.number().int().nonnegative();
 /** A config as a node names it: the block it was compiled from and its configHash. */
 const ConfigRef = z.strictObject({ revision: BlockRef, hash: Hash });
+/** Where a slot's VM is in its life on its node. */
+export const SlotPhase = z.enum(['starting', 'running', 'backoff', 'failed', 'stopping']);
+export type SlotPhase = z.output<typeof SlotPhase>;
 
 export const NodeStatus = z.strictObject({
   version: z.literal(1),
@@ -40,6 +43,20 @@ export const NodeStatus = z.strictObject({
   /** Why the last config was refused, if one was. */
   rejected: z.strictObject({ code: z.string().max(32), message: z.string().max(300), at: Count }).nullable(),
   backends: z.strictObject({ wireguard: z.string().max(32), acl: z.string().max(32) }),
+  /** The slots the node runs as VMs (absent: the agent runs none, e.g. without --slots). */
+  slots: z
+    .array(
+      z.strictObject({
+        slot: Id,
+        phase: SlotPhase,
+        /** Seconds since the VM last started, while it runs. */
+        upS: Count.nullable(),
+        restarts: Count,
+        error: z.strictObject({ code: z.string().max(32), message: z.string().max(300) }).nullable(),
+      }),
+    )
+    .max(4096)
+    .optional(),
 });
 export type NodeStatus = Readonly<z.output<typeof NodeStatus>>;
 

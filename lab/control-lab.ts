@@ -8,7 +8,7 @@
  * The nodes reach the broker at the lab's data center address (10.77.0.1:1883, relayed to the
  * broker on loopback, dc-gateway.ts); the controller runs in this process or as a process of its
  * own (which tests kill). Slots are simulated by their addresses on the node's loopback, following
- * the config each node accepted (slot-sim.ts). destroy() removes everything, also after a crash
+ * the config each node accepted (slot-sim.ts), or, with `vmSlots`, run as VMs by the agents. destroy() removes everything, also after a crash
  * (the namespace lab's sweep), and leaves the chain's files in `home` for inspection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,6 +43,9 @@ import { Mosquitto } from './mosquitto.js';
 import { agentProgram, REPO, sub0Program } from './programs.js';
 import { SlotSim } from './slot-sim.js';
 import { ImageStore } from '../overlay/slots/image-store.js';
+import { slotFiles } from '../overlay/slots/slot-vm.js';
+import { realKvm } from '../overlay/slots/slot-net.js';
+import { OpsConsole } from './ops-console.js';
 
 export const LAB_NETWORK = 'lab';
 export const LAB_DVCI = 'lab';
@@ -251,6 +254,10 @@ export class ControlLab {
         if (setup) {
           say('waiting for every node to apply its config');
           await Promise.all(nodes.map((n) => cl.waitApplied(n.id, setup!.block, 60_000)));
+          if (o.vmSlots) {
+            say(`waiting for the slot VMs to boot (${realKvm() ? 'KVM' : 'emulated by QEMU: no KVM on this machine'})`);
+            await Promise.all(labSlots(ids).map(async (x) => (await cl.slotConsole(x.id, 180_000)).close()));
+          }
         }
         return cl;
       } catch (e) {
@@ -432,6 +439,25 @@ export class ControlLab {
       }
     }
     throw new Sub0Error('not-found', `slot "${slot}" runs on no lab node`);
+  }
+
+  /**
+   * The out-of-band console of a VM slot, once its guest's shell answers (lab/ops-console.ts):
+   * how the lab and the tests make traffic from inside a slot.
+   */
+  async slotConsole(slot: string, timeoutMs = 120_000): Promise<OpsConsole> {
+    if (!this.o.vmSlots) throw new Sub0Error('invalid-input', 'this lab simulates its slots (no --vm-slots): they have no console');
+    const node = this.node(this.slotAddress(slot).node);
+    const until = Date.now() + timeoutMs;
+    await this.waitStatus(node.id, (s) => s.slots?.some((x) => x.id === slot && x.phase === 'running') ?? false, `slot ${slot} running`, timeoutMs);
+    const c = await OpsConsole.open(slotFiles(join(node.stateDir, 'slots'), slot).ops);
+    try {
+      await c.ready(Math.max(1000, until - Date.now()));
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+    return c;
   }
 
   /** Tears everything down; idempotent. The chain's files stay in `home`. */

@@ -22,6 +22,8 @@ export const LabRecord = z.object({
   controllerDir: z.string(),
   controllerKey: z.string(),
   nodes: z.array(z.object({ id: z.string(), netns: z.string(), ifname: z.string(), stateDir: z.string(), underlay: z.string() })),
+  /** The slots run as VMs (`lab up --vm-slots`); else they are addresses on their nodes. */
+  vmSlots: z.boolean().optional(),
 });
 export type LabRecord = z.output<typeof LabRecord>;
 

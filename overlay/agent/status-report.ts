@@ -148,6 +148,17 @@ export class StatusReport {
       handshakes,
       rejected: status.lastRejected ? { code: cut(status.lastRejected.code).slice(0, 32), message: cut(status.lastRejected.message), at: status.lastRejected.at } : null,
       backends: { wireguard: status.backends.wireguard, acl: status.backends.acl },
+      ...(status.slots
+        ? {
+            slots: status.slots.map((x) => ({
+              slot: x.id,
+              phase: x.phase,
+              upS: x.startedAt !== undefined ? Math.max(0, Math.round((Date.now() - x.startedAt) / 1000)) : null,
+              restarts: x.restarts,
+              error: x.lastError ? { code: cut(x.lastError.code).slice(0, 32), message: cut(x.lastError.message) } : null,
+            })),
+          }
+        : {}),
     };
   }
 }

@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isSub0Error } from '../../fabric/errors.js';
 import type { HostedSlot } from '../../fabric/node-config.js';
+import type { SlotPhase } from '../../fabric/node-status.js';
 import type { ImageStore } from './image-store.js';
 import { slotTap } from './qemu-args.js';
 import { unwireSlot, wireSlot } from './slot-net.js';
 import { SlotVm, slotFiles } from './slot-vm.js';
 
-export type SlotPhase = 'starting' | 'running' | 'backoff' | 'failed' | 'stopping';
 
 export interface SlotStatus {
   readonly id: string;

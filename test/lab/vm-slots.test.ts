@@ -7,7 +7,6 @@
  * way round, not the slot's own node. `sub0 slot status` on a node shows what its agent runs;
  * `sub0 slot image-add` takes an image by content and refuses a file that is not one.
  */
-import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,76 +14,12 @@ import t from 'tap';
 import { buildSlotImage } from '../../bootimage/build/slot-image.js';
 import { compile } from '../../fabric/compile.js';
 import { useControlLab } from '../helpers/control-lab.js';
+import { OpsConsole } from '../../lab/ops-console.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sub0-vmslots-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const image = await buildSlotImage({ out: work, cache: process.env.SUB0_IMAGE_CACHE ?? '/var/cache/sub0/image' });
-
-/** The guest's out-of-band shell: each command answers with its exit code. */
-class OpsConsole {
-  private buf = '';
-  private n = 0;
-  private waiters = new Set<() => void>();
-  private constructor(private readonly sock: Socket) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      for (const w of [...this.waiters]) w();
-    });
-  }
-  static open(path: string): Promise<OpsConsole> {
-    return new Promise((resolve, reject) => {
-      const s = connect(path, () => resolve(new OpsConsole(s)));
-      s.once('error', reject);
-    });
-  }
-  /** Resolves once the guest's shell shows its prompt (it may start after the console is open). */
-  async ready(timeoutMs: number): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      const from = this.buf.length;
-      this.sock.write('\n');
-      const prompt = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiters.delete(check);
-          resolve(false);
-        }, 2_000);
-        const check = () => {
-          if (!/# $/.test(this.buf.slice(from).replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''))) return;
-          clearTimeout(timer);
-          this.waiters.delete(check);
-          resolve(true);
-        };
-        this.waiters.add(check);
-      });
-      if (prompt) return;
-    }
-    throw new Error(`the guest's shell never showed its prompt; console:\n${this.buf.slice(-600)}`);
-  }
-
-  /** Runs `cmd` in the guest; resolves with its exit code. */
-  run(cmd: string, timeoutMs = 30_000): Promise<number> {
-    const tag = `RC${++this.n}X`;
-    const re = new RegExp(`(?:^|\\n)${tag} (\\d+)\\r?\\n`);
-    this.sock.write(`${cmd}; echo ${tag} $?\n`);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer to "${cmd}" within ${timeoutMs} ms; console:\n${this.buf.slice(-600)}`)), timeoutMs);
-      const check = () => {
-        const m = re.exec(this.buf);
-        if (!m) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(Number(m[1]));
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 t.test('VM slots reach each other over the overlay exactly as the chain\'s rules allow', async (t) => {
   const cl = await useControlLab(t, { nodes: 2, broker: 'embedded', vmSlots: image });
@@ -114,15 +49,15 @@ t.test('VM slots reach each other over the overlay exactly as the chain\'s rules
   // The guests boot after QEMU starts: their shells answer once up.
   await web1.ready(120_000);
   await rpc1.ready(120_000);
-  t.equal(await web1.run('true'), 0, 'web-1\'s console answers');
-  t.equal(await rpc1.run('true'), 0, 'rpc-1\'s console answers');
+  t.equal((await web1.run('true')).code, 0, 'web-1\'s console answers');
+  t.equal((await rpc1.run('true')).code, 0, 'rpc-1\'s console answers');
 
   // Across nodes, over WireGuard: the first packets may wait for the handshake.
-  t.equal(await web1.run(`ping -c 3 -w 20 ${rpc}`, 60_000), 0, 'web-1 pings rpc-1 (rule ping-rpc)');
-  t.equal(await web1.run(`echo | nc -w 3 ${rpc} 9944`), 0, 'web-1 reaches rpc-1 on TCP 9944 (rule web-to-rpc)');
-  t.not(await web1.run(`echo | nc -w 3 ${rpc} 8080`), 0, 'not on TCP 8080: no rule allows it');
-  t.not(await rpc1.run(`ping -c 2 -W 2 ${web}`), 0, 'rpc-1 cannot ping web-1: the rule goes one way');
-  t.not(await web1.run(`ping -c 2 -W 2 ${n1}`), 0, 'web-1 cannot reach its own node\'s overlay address');
+  t.equal((await web1.run(`ping -c 3 -w 20 ${rpc}`, 60_000)).code, 0, 'web-1 pings rpc-1 (rule ping-rpc)');
+  t.equal((await web1.run(`echo | nc -w 3 ${rpc} 9944`)).code, 0, 'web-1 reaches rpc-1 on TCP 9944 (rule web-to-rpc)');
+  t.not((await web1.run(`echo | nc -w 3 ${rpc} 8080`)).code, 0, 'not on TCP 8080: no rule allows it');
+  t.not((await rpc1.run(`ping -c 2 -W 2 ${web}`)).code, 0, 'rpc-1 cannot ping web-1: the rule goes one way');
+  t.not((await web1.run(`ping -c 2 -W 2 ${n1}`)).code, 0, 'web-1 cannot reach its own node\'s overlay address');
 });
 
 t.test('sub0 slot image-add prints the ref an image is named by, and refuses a file that is no image', async (t) => {
