@@ -42,7 +42,8 @@ fi
 echo "slot $slot" > /www/index.html
 # /cgi-bin/probe: the guest tries a connection on request (tests drive traffic from inside a slot
 # this way, through a port the ACL lets them reach): ?proto=icmp|tcp&dst=ADDR[&port=P][&src=ADDR]
-# answers "ok" or "fail"; with src, that address is added to eth0 first (a spoofing attempt).
+# answers "ok" or "fail"; with src, that address is added to eth0 first, with mac, eth0 takes that
+# MAC for the probe (spoofing attempts).
 mkdir -p /www/cgi-bin
 cat > /www/cgi-bin/probe <<'CGI'
 #!/bin/sh
@@ -54,14 +55,17 @@ for kv in $(echo "$QUERY_STRING" | tr '&' ' '); do
     dst=*) dst=$(echo "${kv#*=}" | sed 's/%3[Aa]/:/g') ;;
     port=*) port=${kv#*=} ;;
     src=*) src=$(echo "${kv#*=}" | sed 's/%3[Aa]/:/g') ;;
+    mac=*) mac=$(echo "${kv#*=}" | sed 's/%3[Aa]/:/g') ;;
   esac
 done
 if [ -n "$src" ]; then ip addr add "$src" dev eth0 2>/dev/null; fi
+if [ -n "$mac" ]; then own=$(cat /sys/class/net/eth0/address); ip link set eth0 address "$mac"; fi
 case "$proto" in
   icmp) if ping -c 1 -W 2 ${src:+-I "$src"} "$dst" >/dev/null 2>&1; then echo ok; else echo fail; fi ;;
   tcp) if echo | nc -w 2 "$dst" "$port" >/dev/null 2>&1; then echo ok; else echo fail; fi ;;
   *) echo "bad request" ;;
 esac
+if [ -n "$mac" ]; then ip link set eth0 address "$own"; fi
 CGI
 chmod +x /www/cgi-bin/probe
 # The same page on the ports the lab's rules name (rpc 9944, db 5432), for ACL tests.

@@ -18,7 +18,7 @@ import { isSub0Error } from '../../fabric/errors.js';
 import type { HostedSlot } from '../../fabric/node-config.js';
 import type { SlotPhase } from '../../fabric/node-status.js';
 import type { ImageStore } from './image-store.js';
-import { slotTap } from './qemu-args.js';
+import { slotMac, slotTap } from './qemu-args.js';
 import { unwireSlot, wireSlot } from './slot-net.js';
 import { SlotVm, slotFiles } from './slot-vm.js';
 
@@ -209,7 +209,7 @@ export class SlotManager {
     const tap = slotTap(slot.id);
     try {
       const boot = await this.o.store.boot(slot.image);
-      await wireSlot(tap, slot.ipv4, slot.ipv6);
+      await wireSlot(tap, slotMac(slot.id), slot.ipv4, slot.ipv6);
       await this.o.attachAcl(tap);
       const vm = await SlotVm.start({ id: slot.id, vcpus: slot.vcpus, memoryMiB: slot.memoryMiB, kernel: boot.kernel, initrd: boot.initrd, tap, ipv4: slot.ipv4, ipv6: slot.ipv6, accel: this.o.accel }, files, slot.diskGiB, this.o.qemu);
       writeFileSync(join(files.dir, SPEC_FILE), fingerprint(slot));

@@ -9,6 +9,7 @@ import koffi from 'koffi';
 import { Sub0Error } from '../../fabric/errors.js';
 import { runOk } from '../acl/exec.js';
 import { SLOT_GATEWAY4, SLOT_GATEWAY6 } from './qemu-args.js';
+import { guardSlot, unguardSlot } from './slot-guard.js';
 
 const TUNSETIFF = 0x400454ca;
 const TUNSETPERSIST = 0x400454cb;
@@ -42,27 +43,34 @@ export function ensureTap(name: string): void {
 
 const ip = (args: string[]) => runOk('ip', args, undefined, IP_TIMEOUT_MS);
 
-/** The tap up, the gateway addresses on it, host routes to the slot's addresses through it. */
-export async function wireSlot(tap: string, ipv4: string, ipv6: string): Promise<void> {
+/**
+ * The tap up, pinned to the slot's MAC and addresses (slot-guard.ts; plus IPv4's strict
+ * reverse-path filter), the gateway addresses on it, host routes and permanent neighbour entries
+ * (the node never learns another MAC for the slot's addresses) to the slot through it.
+ */
+export async function wireSlot(tap: string, mac: string, ipv4: string, ipv6: string): Promise<void> {
   ensureTap(tap);
-  // Strict reverse-path filter: a packet from the slot whose source address is not routed back
-  // through its own tap (another slot's address, any other) is dropped. IPv4 only: IPv6 has no
-  // such switch (the eBPF program's source check is the next step, the slots issue).
+  // The guard is in place before the link comes up: no frame from the slot passes unchecked.
+  await guardSlot(tap, mac, ipv4, ipv6);
   writeFileSync(`/proc/sys/net/ipv4/conf/${tap}/rp_filter`, '1');
   await ip(['link', 'set', tap, 'up']);
   await ip(['addr', 'replace', `${SLOT_GATEWAY4}/32`, 'dev', tap]);
   await ip(['-6', 'addr', 'replace', `${SLOT_GATEWAY6}/64`, 'dev', tap, 'nodad']);
   await ip(['route', 'replace', ipv4, 'dev', tap]);
   await ip(['-6', 'route', 'replace', ipv6, 'dev', tap]);
+  await ip(['neigh', 'replace', ipv4.split('/')[0]!, 'lladdr', mac, 'dev', tap, 'nud', 'permanent']);
+  await ip(['-6', 'neigh', 'replace', ipv6.split('/')[0]!, 'lladdr', mac, 'dev', tap, 'nud', 'permanent']);
 }
 
-/** Removes the tap (its routes go with it); no error when it is gone already. */
+/** Removes the tap (its routes go with it) and its guard; no error when they are gone already. */
 export async function unwireSlot(tap: string): Promise<void> {
-  if (!existsSync(`/sys/class/net/${tap}`)) return;
-  // Gone meanwhile is no error either.
-  await ip(['link', 'del', tap]).catch((e: Error) => {
-    if (!/Cannot find device/.test(e.message)) throw e;
-  });
+  if (existsSync(`/sys/class/net/${tap}`)) {
+    // Gone meanwhile is no error either.
+    await ip(['link', 'del', tap]).catch((e: Error) => {
+      if (!/Cannot find device/.test(e.message)) throw e;
+    });
+  }
+  await unguardSlot(tap);
 }
 
 /**

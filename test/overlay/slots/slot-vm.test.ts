@@ -14,7 +14,7 @@ import t from 'tap';
 import { buildSlotImage } from '../../../bootimage/build/slot-image.js';
 import { imageRef } from '../../../fabric/slot-image-ref.js';
 import { ImageStore } from '../../../overlay/slots/image-store.js';
-import { slotTap } from '../../../overlay/slots/qemu-args.js';
+import { slotMac, slotTap } from '../../../overlay/slots/qemu-args.js';
 import { SlotVm, slotFiles } from '../../../overlay/slots/slot-vm.js';
 import { unwireSlot, wireSlot } from '../../../overlay/slots/slot-net.js';
 import { useOwnNetns } from '../../helpers/netns-lab.js';
@@ -35,6 +35,18 @@ function inEchos(): number {
   const lines = readFileSync('/proc/thread-self/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Icmp:'));
   const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
   return Number(values![names!.indexOf('InEchos')]);
+}
+
+/** The same for ICMPv6 (/proc/net/snmp6). */
+function inEchos6(): number {
+  const line = readFileSync('/proc/thread-self/net/snmp6', 'utf8').split('\n').find((l) => l.startsWith('Icmp6InEchos '));
+  return Number(line!.split(/\s+/)[1]);
+}
+
+/** Packets the slot guard dropped on `tap`, from nftables' own counters. */
+function guardDrops(tap: string): number {
+  const out = execFileSync('nft', ['list', 'chain', 'inet', 'sub0_slots', `g_${tap}`], { encoding: 'utf8' });
+  return [...out.matchAll(/counter packets (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
 }
 
 function httpGet(host: string, port: number, path = '/'): Promise<string> {
@@ -72,7 +84,7 @@ t.test('a slot VM boots on its tap, answers on its address, keeps its disk acros
   const ipv6 = 'fd00:7::10/128';
   const tap = slotTap(id);
   t.teardown(() => unwireSlot(tap));
-  await wireSlot(tap, ipv4, ipv6);
+  await wireSlot(tap, slotMac(id), ipv4, ipv6);
   const { kernel, initrd } = await store.boot(image.ref);
   const files = slotFiles(join(dir, 'slots'), id);
   const spec = { id, vcpus: 1, memoryMiB: 128, kernel, initrd, tap, ipv4, ipv6, accel: 'tcg' as const };
@@ -100,6 +112,22 @@ t.test('a slot VM boots on its tap, answers on its address, keeps its disk acros
   t.equal(inEchos(), echos0 + 1, 'the node counted that echo request');
   await httpGet('100.64.7.10', 8080, `/cgi-bin/probe?proto=icmp&dst=169.254.0.1&src=${spoofed}`);
   t.equal(inEchos(), echos0 + 1, 'a request from a spoofed source (another slot\'s address) is dropped before it');
+  // IPv6 has no reverse-path filter: the slot guard (nftables) pins the source.
+  const spoofed6 = 'fd00:7::99';
+  execFileSync('ip', ['-6', 'route', 'add', `${spoofed6}/128`, 'dev', 's0vother']);
+  execFileSync('ip', ['-6', 'addr', 'add', 'fd00:7::1/128', 'dev', 'lo']);
+  const probe6 = (extra: string) => httpGet('100.64.7.10', 8080, `/cgi-bin/probe?proto=icmp&dst=fd00%3A7%3A%3A1${extra}`);
+  const e6 = inEchos6();
+  t.match(await probe6(''), /\nok\n?$/, 'the slot reaches the node over IPv6 from its own address');
+  t.equal(inEchos6(), e6 + 1, 'the node counted that ICMPv6 echo request');
+  const drops0 = guardDrops(tap);
+  t.match(await probe6(`&src=${spoofed6.replace(/:/g, '%3A')}`), /\nfail\n?$/, 'from a spoofed IPv6 source: no answer');
+  t.equal(inEchos6(), e6 + 1, 'the spoofed ICMPv6 request never reached the node');
+  t.ok(guardDrops(tap) > drops0, 'the slot guard counted the drop');
+  // A MAC other than the slot's own: dropped too, whatever its addresses.
+  t.match(await httpGet('100.64.7.10', 8080, '/cgi-bin/probe?proto=icmp&dst=169.254.0.1&mac=02%3A00%3A00%3A00%3A00%3A01'), /\nfail\n?$/, 'a frame from another MAC: no answer');
+  t.equal(inEchos(), echos0 + 1, 'it never reached the node');
+  t.match(await httpGet('100.64.7.10', 8080, '/cgi-bin/probe?proto=icmp&dst=169.254.0.1'), /\nok\n?$/, 'back on its own MAC, the slot reaches its gateway again');
 
   const ended = new Promise<string>((resolve) => (vm.onExit = resolve));
   process.kill(vm.pid, 'SIGKILL');
