@@ -52,6 +52,24 @@ export function registerSlot(program: Command): void {
       }),
     );
 
+  chainOptions(slot.command('resize'), { write: true })
+    .description('change a slot\'s vCPUs, memory or disk: its node restarts the VM with them (a disk only grows)')
+    .argument('<id>', 'slot id')
+    .option('--vcpus <n>', 'virtual CPUs')
+    .option('--memory <MiB>', 'memory in MiB')
+    .option('--disk <GiB>', 'disk in GiB')
+    .action(
+      action(async (id: string, o: ChainFlags & { vcpus?: string; memory?: string; disk?: string }) => {
+        const fields = {
+          ...(o.vcpus !== undefined ? { vcpus: intFlag(o.vcpus, 'vcpus') } : {}),
+          ...(o.memory !== undefined ? { memoryMiB: intFlag(o.memory, 'memory') } : {}),
+          ...(o.disk !== undefined ? { diskGiB: intFlag(o.disk, 'disk') } : {}),
+        };
+        if (Object.keys(fields).length === 0) throw new Sub0Error('invalid-input', 'give at least one of --vcpus, --memory, --disk');
+        await submitChanges(o, [{ op: 'update', kind: 'slot', id, fields }], `slot ${id} resized`);
+      }),
+    );
+
   slot
     .command('status')
     .description('the slots this node\'s agent runs (from its status.json): phase, uptime, restarts, last error')

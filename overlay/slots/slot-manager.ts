@@ -176,12 +176,15 @@ export class SlotManager {
       }
       if (!this.vms.has(id)) await this.startVm(slot);
     }
-    for (const [id, vm] of [...this.vms]) {
+    // Gone from the config: its VM (running, or waiting out a backoff) stopped, its tap removed.
+    for (const id of new Set([...this.vms.keys(), ...this.entries.keys()])) {
       if (this.desired.has(id)) continue;
       this.o.log.info({ slot: id }, 'slot no longer assigned here: stopping its VM');
-      await this.stopVm(id, vm);
+      const vm = this.vms.get(id);
+      if (vm) await this.stopVm(id, vm);
       await unwireSlot(slotTap(id)).catch((e: Error) => this.o.log.warn({ slot: id, err: e.message }, 'cannot remove the slot tap'));
-      writeFileSync(join(slotFiles(this.o.slotsDir, id).dir, RETIRED_FILE), JSON.stringify({ at: Date.now() }));
+      const dir = slotFiles(this.o.slotsDir, id).dir;
+      if (existsSync(dir)) writeFileSync(join(dir, RETIRED_FILE), JSON.stringify({ at: Date.now() }));
       this.entries.delete(id);
     }
     this.removeExpired();

@@ -4,7 +4,7 @@
  * holding the slot's gateway addresses (169.254.0.1 and fe80::1, the same on every tap), and host
  * routes to the slot's overlay addresses through it. Idempotent: a restarted agent finds it made.
  */
-import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import koffi from 'koffi';
 import { Sub0Error } from '../../fabric/errors.js';
 import { runOk } from '../acl/exec.js';
@@ -25,9 +25,21 @@ function ioctl(fd: number, req: number, arg: Buffer | number): number {
   return typeof arg === 'number' ? ioctlFn(fd, req, 'unsigned long', arg) : ioctlFn(fd, req, 'void *', arg);
 }
 
+/**
+ * Whether this network namespace has interface `name`. From /proc/thread-self/net/dev, which
+ * follows the caller's namespace; /sys/class/net follows the one sysfs was mounted in (a process
+ * moved into a namespace by nsenter, as in the lab, still sees the host's interfaces there).
+ */
+export function linkExists(name: string): boolean {
+  return readFileSync('/proc/thread-self/net/dev', 'utf8')
+    .split('\n')
+    .slice(2)
+    .some((l) => l.slice(0, l.indexOf(':')).trim() === name);
+}
+
 /** Makes tap `name` (persistent, no packet info header) unless it is there. */
 export function ensureTap(name: string): void {
-  if (existsSync(`/sys/class/net/${name}`)) return;
+  if (linkExists(name)) return;
   if (name.length > 15) throw new Sub0Error('invalid-input', `tap name ${name} is longer than 15 characters`);
   const fd = openSync('/dev/net/tun', 'r+');
   try {
@@ -64,7 +76,7 @@ export async function wireSlot(tap: string, mac: string, ipv4: string, ipv6: str
 
 /** Removes the tap (its routes go with it) and its guard; no error when they are gone already. */
 export async function unwireSlot(tap: string): Promise<void> {
-  if (existsSync(`/sys/class/net/${tap}`)) {
+  if (linkExists(tap)) {
     // Gone meanwhile is no error either.
     await ip(['link', 'del', tap]).catch((e: Error) => {
       if (!/Cannot find device/.test(e.message)) throw e;

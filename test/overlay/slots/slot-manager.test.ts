@@ -15,6 +15,7 @@ import { buildSlotImage } from '../../../bootimage/build/slot-image.js';
 import type { HostedSlot } from '../../../fabric/node-config.js';
 import { ImageStore } from '../../../overlay/slots/image-store.js';
 import { slotTap } from '../../../overlay/slots/qemu-args.js';
+import { linkExists } from '../../../overlay/slots/slot-net.js';
 import { SlotManager, type SlotStatus } from '../../../overlay/slots/slot-manager.js';
 import { useOwnNetns } from '../../helpers/netns-lab.js';
 import { until } from '../../helpers/until.js';
@@ -125,6 +126,7 @@ t.test('retired: stopped, its tap removed, its disk removed after the grace peri
   mgr.setDesired([]);
   await mgr.settled();
   t.throws(() => process.kill(pid, 0), 'its QEMU is gone');
-  t.notOk(existsSync(`/sys/class/net/${slotTap('slot-m')}`), 'its tap is gone');
+  t.notOk(linkExists(slotTap('slot-m')), 'its tap is gone');
+  t.notOk(linkExists(slotTap('slot-noacl')), 'and the tap of the slot refused for want of an ACL (never running) too');
   t.notOk(existsSync(join(dir, 'slots/slot-m')), 'its directory (disk) is gone (grace 0 here)');
 });
