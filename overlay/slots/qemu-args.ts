@@ -7,6 +7,8 @@
  * vhost (no host-kernel shortcut), no NIC boot ROM.
  */
 import { createHash } from 'node:crypto';
+import { TCG_TB_MIB } from './slot-cgroup.js';
+import { jailQemuArgs } from './slot-jail.js';
 
 export interface SlotVmSpec {
   readonly id: string;
@@ -22,8 +24,11 @@ export interface SlotVmSpec {
   readonly serial: string;
   /** A second serial port (the guest's ttyS1): an out-of-band console for the slot's operator. */
   readonly ops: string;
-  readonly pidFile: string;
+  /** QEMU writes its pid here; not when jailed (it would write its pid in its own namespace). */
+  readonly pidFile?: string;
   readonly accel: 'kvm' | 'tcg';
+  /** Chroot and unprivileged user (slot-jail.ts). */
+  readonly jail?: { readonly uid: number; readonly root: string };
 }
 
 /** The gateway a slot's guest routes through: the host side of its tap (link-local). */
@@ -51,12 +56,17 @@ export function slotKernelArgs(s: Pick<SlotVmSpec, 'id' | 'ipv4' | 'ipv6'>): str
 export function slotQemuArgs(s: SlotVmSpec): string[] {
   return [
     '-name', `slot-${s.id},process=sub0-slot-${s.id}`,
-    '-machine', `q35,accel=${s.accel}`,
+    '-machine', 'q35',
+    // TCG's translation cache is bounded: it counts against the slot's memory limit.
+    '-accel', s.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${TCG_TB_MIB}`,
     ...(s.accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-smp', String(s.vcpus),
     '-m', String(s.memoryMiB),
     '-nodefaults', '-no-user-config', '-display', 'none',
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    // QEMU 7.2 installs its seccomp filter before -runas: the filter must let it change its ids
+    // once. After that change every uid of the process is the slot's and it has no capability, so
+    // set*uid can only move between the slot's own ids.
+    '-sandbox', `on,obsolete=deny,elevateprivileges=${s.jail ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`,
     '-kernel', s.kernel,
     '-initrd', s.initrd,
     '-append', slotKernelArgs(s),
@@ -69,6 +79,7 @@ export function slotQemuArgs(s: SlotVmSpec): string[] {
     '-chardev', `socket,id=ops0,path=${s.ops},server=on,wait=off`,
     '-serial', 'chardev:ops0',
     '-qmp', `unix:${s.qmp},server=on,wait=off`,
-    '-pidfile', s.pidFile,
+    ...(s.pidFile ? ['-pidfile', s.pidFile] : []),
+    ...(s.jail ? jailQemuArgs(s.jail) : []),
   ];
 }

@@ -21,6 +21,8 @@ import type { ImageStore } from './image-store.js';
 import { slotMac, slotTap } from './qemu-args.js';
 import { unwireSlot, wireSlot } from './slot-net.js';
 import { SlotVm, slotFiles } from './slot-vm.js';
+import { detectCgroups, ensureSlotCgroup, removeSlotCgroup, slotLimits, type CgroupLayout } from './slot-cgroup.js';
+import { ensureJailRoot, slotUid } from './slot-jail.js';
 
 
 export interface SlotStatus {
@@ -47,6 +49,8 @@ export interface SlotManagerOptions {
   readonly attachAcl: (tap: string) => Promise<void>;
   readonly qemu?: string;
   readonly retireGraceMs?: number;
+  /** Where the cgroup controllers are (default: found in /proc/self/mountinfo). */
+  readonly cgroups?: CgroupLayout | undefined;
 }
 
 const BACKOFF_MIN_MS = 1_000;
@@ -83,7 +87,11 @@ export class SlotManager {
   /** Called after every pass and every VM that ended: the slots' status may have changed. */
   onChange: () => void = () => undefined;
 
-  constructor(private readonly o: SlotManagerOptions) {}
+  private readonly cgroups: CgroupLayout | undefined;
+
+  constructor(private readonly o: SlotManagerOptions) {
+    this.cgroups = 'cgroups' in o ? o.cgroups : detectCgroups();
+  }
 
   /** Finds the VMs a previous agent left running; passes again every resyncMs (retired disks' grace, VMs gone unseen). */
   async start(resyncMs = RESYNC_MS): Promise<void> {
@@ -183,6 +191,7 @@ export class SlotManager {
       const vm = this.vms.get(id);
       if (vm) await this.stopVm(id, vm);
       await unwireSlot(slotTap(id)).catch((e: Error) => this.o.log.warn({ slot: id, err: e.message }, 'cannot remove the slot tap'));
+      removeSlotCgroup(this.cgroups, id);
       const dir = slotFiles(this.o.slotsDir, id).dir;
       if (existsSync(dir)) writeFileSync(join(dir, RETIRED_FILE), JSON.stringify({ at: Date.now() }));
       this.entries.delete(id);
@@ -214,7 +223,13 @@ export class SlotManager {
       const boot = await this.o.store.boot(slot.image);
       await wireSlot(tap, slotMac(slot.id), slot.ipv4, slot.ipv6);
       await this.o.attachAcl(tap);
-      const vm = await SlotVm.start({ id: slot.id, vcpus: slot.vcpus, memoryMiB: slot.memoryMiB, kernel: boot.kernel, initrd: boot.initrd, tap, ipv4: slot.ipv4, ipv6: slot.ipv6, accel: this.o.accel }, files, slot.diskGiB, this.o.qemu);
+      // Confined: its own user, an empty root, its own namespaces, its cgroup limits (slot-jail.ts).
+      const jail = {
+        uid: slotUid(this.o.slotsDir, slot.id),
+        root: ensureJailRoot(files.dir),
+        procs: ensureSlotCgroup(this.cgroups, slot.id, slotLimits(slot.vcpus, slot.memoryMiB, this.o.accel)),
+      };
+      const vm = await SlotVm.start({ id: slot.id, vcpus: slot.vcpus, memoryMiB: slot.memoryMiB, kernel: boot.kernel, initrd: boot.initrd, tap, ipv4: slot.ipv4, ipv6: slot.ipv6, accel: this.o.accel }, files, slot.diskGiB, this.o.qemu, jail);
       writeFileSync(join(files.dir, SPEC_FILE), fingerprint(slot));
       rmSync(join(files.dir, RETIRED_FILE), { force: true });
       this.watch(slot.id, vm);

@@ -18,6 +18,7 @@ import { Sub0Error } from '../../fabric/errors.js';
 import { isAlive, readPid } from '../pid.js';
 import { QmpClient } from './qmp.js';
 import { slotQemuArgs, type SlotVmSpec } from './qemu-args.js';
+import { jailedCommand, type SlotJail } from './slot-jail.js';
 
 export const LOG_BYTES = 64 * 1024;
 const START_TIMEOUT_MS = 15_000;
@@ -86,13 +87,18 @@ export class SlotVm {
     }
   }
 
-  static async start(spec: Omit<SlotVmSpec, 'disk' | 'qmp' | 'serial' | 'ops' | 'pidFile'>, files: SlotFiles, diskGiB: number, qemu = 'qemu-system-x86_64'): Promise<SlotVm> {
+  /**
+   * Starts the slot's QEMU; with `jail`, confined (slot-jail.ts): then its pid (in this machine's
+   * namespace) is found under its launcher and written to the pid file by the agent.
+   */
+  static async start(spec: Omit<SlotVmSpec, 'disk' | 'qmp' | 'serial' | 'ops' | 'pidFile' | 'jail'>, files: SlotFiles, diskGiB: number, qemu = 'qemu-system-x86_64', jail?: SlotJail): Promise<SlotVm> {
     mkdirSync(files.dir, { recursive: true });
     ensureDisk(files.disk, diskGiB);
     for (const f of [files.pidFile, files.qmp, files.serial, files.ops]) rmSync(f, { force: true });
     const err = openSync(files.err, 'w');
-    const args = slotQemuArgs({ ...spec, disk: files.disk, qmp: files.qmp, serial: files.serial, ops: files.ops, pidFile: files.pidFile });
-    const child = spawn(qemu, args, { detached: true, stdio: ['ignore', 'ignore', err] });
+    const args = slotQemuArgs({ ...spec, disk: files.disk, qmp: files.qmp, serial: files.serial, ops: files.ops, ...(jail ? { jail } : { pidFile: files.pidFile }) });
+    const launch = jail ? jailedCommand(qemu, args, jail.procs) : { cmd: qemu, args };
+    const child = spawn(launch.cmd, launch.args, { detached: true, stdio: ['ignore', 'ignore', err] });
     closeSync(err);
     let exited: string | undefined;
     child.on('exit', (code, signal) => (exited = signal ? `killed by ${signal}` : `exit ${code}`));
@@ -101,13 +107,21 @@ export class SlotVm {
     const end = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       if (exited) throw new Sub0Error('driver', `QEMU for slot ${spec.id} ended at start (${exited}): ${readFileSync(files.err, 'utf8').trim().slice(-500) || 'no message'}`);
-      if (existsSync(files.qmp)) {
-        try {
-          const qmp = await QmpClient.connect(files.qmp);
-          return new SlotVm(files, child.pid!, qmp, Date.now());
-        } catch {
-          // not listening yet
+      const qmp = existsSync(files.qmp) ? await QmpClient.connect(files.qmp).catch(() => undefined) : undefined; // undefined: not listening yet
+      if (qmp) {
+        let pid = child.pid!;
+        if (jail) {
+          // QEMU is the launcher's only child once its QMP socket listens.
+          const under = readPid(`/proc/${pid}/task/${pid}/children`);
+          if (under === undefined) {
+            qmp.close();
+            child.kill('SIGKILL');
+            throw new Sub0Error('driver', `slot ${spec.id}: QEMU answers, but no process runs under its launcher ${pid}`);
+          }
+          pid = under;
+          writeFileSync(files.pidFile, `${pid}\n`);
         }
+        return new SlotVm(files, pid, qmp, Date.now());
       }
       if (Date.now() > end) {
         child.kill('SIGKILL');
@@ -119,6 +133,11 @@ export class SlotVm {
 
   alive(): boolean {
     return isAlive(this.pid);
+  }
+
+  /** A QMP command, run in QEMU's process (as the agent's own QMP client; tests try escapes with it). */
+  execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    return this.qmp.execute(command, args);
   }
 
   /** QEMU's run state (`running`, `paused`, `shutdown`...). */

@@ -77,6 +77,8 @@ t.test('assigned: started, with the ACL attached to its tap first', async (t) =>
   t.same(attached, [slotTap('slot-m')], 'the ACL was attached to its tap');
   const args = cmdline(s!.pid!);
   t.equal(args[args.indexOf('-m') + 1], '128');
+  const uid = Number(readFileSync(`/proc/${s!.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]);
+  t.ok(uid >= 640_000, `confined: QEMU runs as the slot's own user (${uid}; slot-vm.test.ts checks each layer)`);
   // The guest boots after QEMU starts: one ping a second until the first reply, 60 s at most.
   await until('slot-m answering ping', () => spawnSync('ping', ['-c', '1', '-W', '1', '100.64.9.10']).status === 0, 60_000);
   t.pass('it answers on its address');

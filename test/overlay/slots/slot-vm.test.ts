@@ -6,7 +6,7 @@
  * wrote (its boot counter) into the next boot; an agent restarted finds the VM again.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ import { ImageStore } from '../../../overlay/slots/image-store.js';
 import { slotMac, slotTap } from '../../../overlay/slots/qemu-args.js';
 import { SlotVm, slotFiles } from '../../../overlay/slots/slot-vm.js';
 import { unwireSlot, wireSlot } from '../../../overlay/slots/slot-net.js';
+import { detectCgroups, ensureSlotCgroup, limitFiles, removeSlotCgroup, slotLimits } from '../../../overlay/slots/slot-cgroup.js';
+import { ensureJailRoot, slotUid } from '../../../overlay/slots/slot-jail.js';
 import { useOwnNetns } from '../../helpers/netns-lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sub0-slot-test-'));
@@ -150,4 +152,56 @@ t.test('a slot VM boots on its tap, answers on its address, keeps its disk acros
   await again!.stop();
   vms.delete(again!);
   t.equal(await SlotVm.adopt(files), undefined, 'stopped: nothing to adopt');
+});
+
+t.test('a confined slot VM: its own user, an empty root, namespaces and cgroup limits of its own; escapes through QEMU fail', async (t) => {
+  const id = 'slot-j';
+  const ipv4 = '100.64.7.20/32';
+  const tap = slotTap(id);
+  t.teardown(() => unwireSlot(tap));
+  await wireSlot(tap, slotMac(id), ipv4, 'fd00:7::20/128');
+  const { kernel, initrd } = await store.boot(image.ref);
+  const slots = join(dir, 'slots');
+  const files = slotFiles(slots, id);
+  const layout = detectCgroups();
+  t.ok(layout, `cgroup controllers found (${layout ? `v${layout.version}` : 'none'})`);
+  const limits = slotLimits(1, 128, 'tcg');
+  const jail = { uid: slotUid(slots, id), root: ensureJailRoot(files.dir), procs: ensureSlotCgroup(layout, id, limits) };
+  t.teardown(() => removeSlotCgroup(layout, id));
+  t.ok(jail.uid >= 640_000, 'a uid of its own');
+  t.equal(slotUid(slots, id), jail.uid, 'kept for the slot');
+  t.not(slotUid(slots, 'slot-k'), jail.uid, 'another slot gets another');
+
+  const vm = await SlotVm.start({ id, vcpus: 1, memoryMiB: 128, kernel, initrd, tap, ipv4, ipv6: 'fd00:7::20/128', accel: 'tcg' }, files, 1, undefined, jail);
+  vms.add(vm);
+  await vm.waitConsole(/^sub0-slot: up /, 120_000);
+  execFileSync('ping', ['-c', '1', '-W', '5', '100.64.7.20']);
+  t.pass('it runs and answers on its address');
+
+  // Each layer, read from outside: the kernel's view of the process.
+  const status = readFileSync(`/proc/${vm.pid}/status`, 'utf8');
+  const field = (k: string) => status.match(new RegExp(`^${k}:\\s*(.*)$`, 'm'))?.[1]?.trim();
+  t.equal(field('Uid'), Array(4).fill(jail.uid).join('\t'), 'every uid of QEMU is the slot\'s (real, effective, saved, fs)');
+  t.equal(field('Gid'), Array(4).fill(jail.uid).join('\t'), 'every gid too');
+  t.equal(field('CapEff'), '0000000000000000', 'no effective capability');
+  t.equal(field('CapPrm'), '0000000000000000', 'none it could take back');
+  t.equal(field('Seccomp'), '2', 'a seccomp filter');
+  t.equal(readlinkSync(`/proc/${vm.pid}/root`), jail.root, 'its root is the empty jail directory');
+  t.same(readdirSync(jail.root), [], 'which holds nothing');
+  t.not(readlinkSync(`/proc/${vm.pid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), 'a mount namespace of its own');
+  t.not(readlinkSync(`/proc/${vm.pid}/ns/pid`), readlinkSync('/proc/self/ns/pid'), 'a pid namespace of its own');
+  t.equal(field('NSpid'), `${vm.pid}\t1`, 'where it is the first process');
+  const cg = readFileSync(`/proc/${vm.pid}/cgroup`, 'utf8');
+  t.match(cg, new RegExp(`sub0-slots/${id}$`, 'm'), 'in the slot\'s cgroup');
+  for (const [file, value] of limitFiles(layout!, id, limits).files) t.equal(readFileSync(file, 'utf8').trim(), value, `${file.split('/').slice(-3).join('/')} = ${value}`);
+
+  // A compromised QEMU, played through QMP (its commands run in QEMU's process): it cannot open
+  // host files, not even the slot's own disk by its path, and cannot start a program.
+  await t.rejects(vm.execute('blockdev-add', { driver: 'file', filename: '/etc/passwd', 'node-name': 'steal', 'read-only': true }), /No such file|Could not open/, 'a host file: not there');
+  await t.rejects(vm.execute('blockdev-add', { driver: 'file', filename: files.disk, 'node-name': 'own', 'read-only': true }), /No such file|Could not open/, 'its own disk by its path: not there either');
+  const ended = new Promise<string>((resolve) => (vm.onExit = resolve));
+  await vm.execute('human-monitor-command', { 'command-line': 'migrate "exec:touch /tmp/sub0-escaped"' }).catch(() => undefined);
+  t.match(await ended, /QEMU ended/, 'starting a program kills QEMU (seccomp: spawn=deny)');
+  vms.delete(vm);
+  t.notOk(existsSync('/tmp/sub0-escaped'), 'and nothing ran');
 });
