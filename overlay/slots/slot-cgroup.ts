@@ -125,16 +125,24 @@ function enable(dir: string): void {
   if (want.length) writeFileSync(join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
 }
 
-/** Removes slot `id`'s cgroup once its VM is gone (a cgroup with a process in it stays). */
-export function removeSlotCgroup(layout: CgroupLayout | undefined, id: string): void {
+/**
+ * Removes slot `id`'s cgroup once its VM is gone. The launcher leaves it a moment after QEMU
+ * ended (it reaps QEMU first): a cgroup still holding a process is retried until `waitMs`.
+ */
+export async function removeSlotCgroup(layout: CgroupLayout | undefined, id: string, waitMs = 5_000): Promise<void> {
   if (!layout) return;
   const dirs = layout.version === 2 ? [join(layout.root, DIR, id)] : [layout.cpu, layout.memory, ...(layout.pids ? [layout.pids] : [])].map((m) => join(m, DIR, id));
+  const until = Date.now() + waitMs;
   for (const d of dirs) {
-    if (!existsSync(d)) continue;
-    try {
-      rmdirSync(d);
-    } catch {
-      // still holds a process (a QEMU being reaped): the next pass removes it
+    for (;;) {
+      if (!existsSync(d)) break;
+      try {
+        rmdirSync(d);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > until) throw new Sub0Error('driver', `cannot remove the cgroup ${d}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
   }
 }

@@ -191,7 +191,7 @@ export class SlotManager {
       const vm = this.vms.get(id);
       if (vm) await this.stopVm(id, vm);
       await unwireSlot(slotTap(id)).catch((e: Error) => this.o.log.warn({ slot: id, err: e.message }, 'cannot remove the slot tap'));
-      removeSlotCgroup(this.cgroups, id);
+      await removeSlotCgroup(this.cgroups, id).catch((e: Error) => this.o.log.warn({ slot: id, err: e.message }, 'cannot remove the slot cgroup'));
       const dir = slotFiles(this.o.slotsDir, id).dir;
       if (existsSync(dir)) writeFileSync(join(dir, RETIRED_FILE), JSON.stringify({ at: Date.now() }));
       this.entries.delete(id);

@@ -16,6 +16,7 @@ import type { HostedSlot } from '../../../fabric/node-config.js';
 import { ImageStore } from '../../../overlay/slots/image-store.js';
 import { slotTap } from '../../../overlay/slots/qemu-args.js';
 import { linkExists } from '../../../overlay/slots/slot-net.js';
+import { detectCgroups, limitFiles, slotLimits } from '../../../overlay/slots/slot-cgroup.js';
 import { SlotManager, type SlotStatus } from '../../../overlay/slots/slot-manager.js';
 import { useOwnNetns } from '../../helpers/netns-lab.js';
 import { until } from '../../helpers/until.js';
@@ -131,4 +132,6 @@ t.test('retired: stopped, its tap removed, its disk removed after the grace peri
   t.notOk(linkExists(slotTap('slot-m')), 'its tap is gone');
   t.notOk(linkExists(slotTap('slot-noacl')), 'and the tap of the slot refused for want of an ACL (never running) too');
   t.notOk(existsSync(join(dir, 'slots/slot-m')), 'its directory (disk) is gone (grace 0 here)');
+  const cgroups = detectCgroups();
+  if (cgroups) t.same(limitFiles(cgroups, 'slot-m', slotLimits(1, 128, 'tcg')).dirs.filter((d) => existsSync(d)), [], 'its cgroup is gone');
 });
