@@ -8,6 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
+import { ensureSlotCgroup, type CgroupLayout, type SlotLimits } from './slot-cgroup.js';
 
 /** Slot uids (and gids) come from this range, far above any account a distribution makes. */
 export const SLOT_UID_BASE = 640_000;
@@ -63,6 +64,11 @@ export function ensureJailRoot(dir: string): string {
   mkdirSync(root, { recursive: true, mode: 0o555 });
   if (readdirSync(root).length > 0) throw new Sub0Error('invalid-input', `${root} must be empty: it is all the slot's QEMU sees of this machine`);
   return root;
+}
+
+/** Everything a slot's QEMU is confined by, made ready: its uid, its empty root, its cgroup with `limits`. */
+export function prepareJail(slotsDir: string, id: string, cgroups: CgroupLayout | undefined, limits: SlotLimits): SlotJail {
+  return { uid: slotUid(slotsDir, id), root: ensureJailRoot(join(slotsDir, id)), procs: ensureSlotCgroup(cgroups, id, limits) };
 }
 
 /** QEMU's own flags for the jail. */

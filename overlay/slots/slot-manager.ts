@@ -21,8 +21,8 @@ import type { ImageStore } from './image-store.js';
 import { slotMac, slotTap } from './qemu-args.js';
 import { unwireSlot, wireSlot } from './slot-net.js';
 import { SlotVm, slotFiles } from './slot-vm.js';
-import { detectCgroups, ensureSlotCgroup, removeSlotCgroup, slotLimits, type CgroupLayout } from './slot-cgroup.js';
-import { ensureJailRoot, slotUid } from './slot-jail.js';
+import { detectCgroups, removeSlotCgroup, slotLimits, type CgroupLayout } from './slot-cgroup.js';
+import { prepareJail } from './slot-jail.js';
 
 
 export interface SlotStatus {
@@ -224,11 +224,7 @@ export class SlotManager {
       await wireSlot(tap, slotMac(slot.id), slot.ipv4, slot.ipv6);
       await this.o.attachAcl(tap);
       // Confined: its own user, an empty root, its own namespaces, its cgroup limits (slot-jail.ts).
-      const jail = {
-        uid: slotUid(this.o.slotsDir, slot.id),
-        root: ensureJailRoot(files.dir),
-        procs: ensureSlotCgroup(this.cgroups, slot.id, slotLimits(slot.vcpus, slot.memoryMiB, this.o.accel)),
-      };
+      const jail = prepareJail(this.o.slotsDir, slot.id, this.cgroups, slotLimits(slot.vcpus, slot.memoryMiB, this.o.accel));
       const vm = await SlotVm.start({ id: slot.id, vcpus: slot.vcpus, memoryMiB: slot.memoryMiB, kernel: boot.kernel, initrd: boot.initrd, tap, ipv4: slot.ipv4, ipv6: slot.ipv6, accel: this.o.accel }, files, slot.diskGiB, this.o.qemu, jail);
       writeFileSync(join(files.dir, SPEC_FILE), fingerprint(slot));
       rmSync(join(files.dir, RETIRED_FILE), { force: true });
