@@ -2,7 +2,9 @@
  * The README's first command as a user runs it: `sub0 lab up` (detached), then what it prints to
  * try next, each as its own process: a ping that a rule allows, one no rule allows, the mesh
  * status, a rule submitted on chain and its effect, and `sub0 lab down` removing everything.
+ * Then `sub0 lab up --vm-slots`: the slots as VMs, pinged from inside one.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,4 +55,27 @@ t.test('lab up, the steps it suggests, lab down', async (t) => {
   t.ok(lab.nodes.every((n) => !existsSync(`/run/netns/${n.netns}`)), 'its namespaces are gone');
   const after = await runCli(['lab', 'ping', 'web-1', 'rpc-1'], env);
   t.match(after.stderr, /no lab is running/, 'and the lab commands say so');
+});
+
+t.test('lab up --vm-slots: the slots are VMs, and lab ping pings from inside one over the overlay', async (t) => {
+  const up = await runCli(['lab', 'up', '--detach', '--nodes', '2', '--vm-slots'], env);
+  t.equal(up.code, 0, `lab up --vm-slots exits 0 once the lab runs${up.code ? `\n${up.stdout}\n${up.stderr}` : ''}`);
+  t.match(up.stdout, /\d+\. the test slot image/, 'it builds the slot image first');
+  t.match(up.stdout, /\d+\. waiting for the slot VMs to boot/, 'and waits for the VMs');
+  const lab = JSON.parse((await runCli(['lab', 'show', '--json'], env)).stdout) as { vmSlots?: boolean; nodes: { id: string; stateDir: string }[] };
+  t.equal(lab.vmSlots, true);
+  // The refused direction first: web-1's pings open an ACL flow that rpc-1's would ride after
+  // (the two guests boot alike, so their pings carry the same ICMP identifier).
+  const back = await runCli(['lab', 'ping', '-c', '1', 'rpc-1', 'web-1'], env);
+  t.not(back.code, 0, 'rpc-1 -> web-1: no rule, no answer');
+  t.match(back.stdout, /no answer: the ACL drops what no rule allows/);
+  const ping = await runCli(['lab', 'ping', '-c', '2', 'web-1', 'rpc-1'], env);
+  t.equal(ping.code, 0, `web-1 pings rpc-1${ping.code ? `: ${ping.stdout}${ping.stderr}` : ''}`);
+  t.match(ping.stdout, /^web-1 \([\d.]+, a VM on n1\) -> rpc-1 \([\d.]+ on n2\)$/m, 'from inside the web-1 VM');
+  t.match(ping.stdout, /2 packets transmitted, 2 packets received/, 'the guest\'s own ping output');
+  const slots = await runCli(['slot', 'status', '--state-dir', lab.nodes[0]!.stateDir], env);
+  t.match(slots.stdout, /^web-1 +running /m, 'sub0 slot status on n1: web-1 running');
+  const down = await runCli(['lab', 'down'], env);
+  t.equal(down.code, 0);
+  t.equal(spawnSync('pgrep', ['-f', 'sub0-slot-']).status, 1, 'no QEMU is left');
 });
