@@ -16,6 +16,7 @@
  *         ports ("80 8000-8100")
  * A value longer than 64 bytes continues in `key.1`, `key.2`, … .
  */
+import { Sub0Error } from '../../fabric/errors.js';
 import { Buffer } from 'node:buffer';
 import { decodeAddress, encodeAddress } from '@polkadot/util-crypto';
 import { issue, type Issue } from '../../fabric/issues.js';
@@ -268,18 +269,24 @@ function selectorText(s: Selector, accounts: AccountFormat): string {
 
 // ---------------------------------------------------------------- storage layout
 
-/** Reads a SCALE compact length at `off`: [value, bytes used]. */
+/** Reads a SCALE compact length at `off`: [value, bytes used]. Throws Sub0Error on bytes that are not one. */
 function compactAt(b: Uint8Array, off: number): [number, number] {
+  const need = (n: number) => {
+    if (off + n > b.length) throw new Sub0Error('invalid-input', `a SCALE compact length at byte ${off} runs past the end (${b.length} bytes)`);
+  };
+  need(1);
   const b0 = b[off]!;
   switch (b0 & 3) {
     case 0:
       return [b0 >> 2, 1];
     case 1:
+      need(2);
       return [(b0 | (b[off + 1]! << 8)) >> 2, 2];
     case 2:
+      need(4);
       return [(b0 | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 2, 4];
     default:
-      throw new Error('compact length beyond 2^30');
+      throw new Sub0Error('invalid-input', `a SCALE compact length at byte ${off} is beyond 2^30: no attribute is that long`);
   }
 }
 
@@ -303,8 +310,8 @@ export function decodeAttribute(key: string, prefixHexLen: number, value: string
   }
   off += HASH;
   const [klen, kl] = compactAt(k, off);
-  const name = k.subarray(off + kl, off + kl + klen).toString('latin1');
   const v = Buffer.from(value.slice(2), 'hex');
   const [vlen, vl] = compactAt(v, 0);
-  return { item, key: name, value: v.subarray(vl, vl + vlen) };
+  if (off + kl + klen > k.length || vl + vlen > v.length) throw new Sub0Error('invalid-input', `attribute storage entry ${key.slice(0, 80)}: its key or value is shorter than its length says`);
+  return { item, key: k.subarray(off + kl, off + kl + klen).toString('latin1'), value: v.subarray(vl, vl + vlen) };
 }

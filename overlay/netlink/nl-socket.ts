@@ -200,33 +200,58 @@ export class NlSocket {
   }
 
   private receive(buf: Buffer): void {
-    let msgs: NetlinkMessage[];
+    let replies: NlReply[];
     try {
-      msgs = parseMessages(buf);
+      replies = decodeReplies(buf);
     } catch {
-      return; // a truncated datagram: its request times out at the caller's level
+      return; // a malformed datagram: its request times out at the caller's level
     }
-    for (const m of msgs) {
-      const w = this.waiting.get(m.seq);
-      if (m.type === NLMSG_ERROR) {
-        const errno = -m.data.readInt32LE(0);
-        if (errno === 0) {
-          this.finish(m.seq, undefined);
-          continue;
-        }
-        const err = new NetlinkError(errno, extack(m), w?.what ?? 'netlink');
-        if (w) this.finish(m.seq, err);
-        else this.batchErrors.set(m.seq, err);
-      } else if (m.type === NLMSG_DONE) {
-        const errno = m.data.length >= 4 ? -m.data.readInt32LE(0) : 0;
-        if (w && m.flags & NLM_F_DUMP_INTR) w.interrupted = true;
-        this.finish(m.seq, errno > 0 ? new NetlinkError(errno, undefined, w?.what ?? 'netlink dump') : undefined);
+    for (const r of replies) {
+      const w = this.waiting.get(r.seq);
+      if (r.kind === 'ack') this.finish(r.seq, undefined);
+      else if (r.kind === 'error') {
+        const err = new NetlinkError(r.errno, r.extack, w?.what ?? 'netlink');
+        if (w) this.finish(r.seq, err);
+        else this.batchErrors.set(r.seq, err);
+      } else if (r.kind === 'done') {
+        if (w && r.interrupted) w.interrupted = true;
+        this.finish(r.seq, r.errno > 0 ? new NetlinkError(r.errno, undefined, w?.what ?? 'netlink dump') : undefined);
       } else if (w) {
-        w.parts.push(m);
-        if (m.flags & NLM_F_DUMP_INTR) w.interrupted = true;
+        w.parts.push(r.message);
+        if (r.interrupted) w.interrupted = true;
       }
     }
   }
+}
+
+/** One reply from the kernel, classified. */
+export type NlReply =
+  | { readonly kind: 'ack'; readonly seq: number }
+  | { readonly kind: 'error'; readonly seq: number; readonly errno: number; readonly extack: string | undefined }
+  | { readonly kind: 'done'; readonly seq: number; readonly errno: number; readonly interrupted: boolean }
+  | { readonly kind: 'part'; readonly seq: number; readonly message: NetlinkMessage; readonly interrupted: boolean };
+
+/**
+ * Decodes one datagram of replies (pure: what the socket hands over, trusted by nobody). Throws
+ * Sub0Error 'invalid-input' for a datagram or an error message too short to read.
+ */
+export function decodeReplies(buf: Buffer): NlReply[] {
+  let msgs: NetlinkMessage[];
+  try {
+    msgs = parseMessages(buf);
+  } catch (e) {
+    throw new Sub0Error('invalid-input', `malformed netlink datagram: ${(e as Error).message}`);
+  }
+  return msgs.map((m): NlReply => {
+    const interrupted = (m.flags & NLM_F_DUMP_INTR) !== 0;
+    if (m.type === NLMSG_ERROR) {
+      if (m.data.length < 4) throw new Sub0Error('invalid-input', `netlink error message of ${m.data.length} bytes`);
+      const errno = -m.data.readInt32LE(0);
+      return errno === 0 ? { kind: 'ack', seq: m.seq } : { kind: 'error', seq: m.seq, errno, extack: extack(m) };
+    }
+    if (m.type === NLMSG_DONE) return { kind: 'done', seq: m.seq, errno: m.data.length >= 4 ? -m.data.readInt32LE(0) : 0, interrupted };
+    return { kind: 'part', seq: m.seq, message: m, interrupted };
+  });
 }
 
 function encode(msg: NlMessage, seq: number, flags: number, port: number): Uint8Array {
@@ -250,7 +275,7 @@ function encode(msg: NlMessage, seq: number, flags: number, port: number): Uint8
 
 /** The kernel's extended-ack message, when it sent one. */
 function extack(m: NetlinkMessage): string | undefined {
-  if (!(m.flags & NLM_F_ACK_TLVS)) return undefined;
+  if (!(m.flags & NLM_F_ACK_TLVS) || m.data.length < 8) return undefined;
   const origLen = m.data.readUInt32LE(4);
   let off = 4 + (m.flags & NLM_F_CAPPED ? 16 : origLen);
   while (off + 4 <= m.data.length) {

@@ -163,6 +163,14 @@ export function parseSockaddr(b: Buffer): string | undefined {
   return undefined;
 }
 
+/** A reply the kernel would not send: refused whole (the pass fails and reads again). */
+const malformed = (what: string) => new Sub0Error('invalid-input', `malformed WireGuard device dump: ${what}`);
+
+function u16At(b: Buffer, what: string): number {
+  if (b.length < 2) throw malformed(`a ${what} of ${b.length} bytes`);
+  return b.readUInt16LE(0);
+}
+
 /**
  * Merges the messages of one GET_DEVICE dump (genl header included). A peer split over two
  * messages appears twice in a row with the same key: its allowed IPs are concatenated.
@@ -176,13 +184,15 @@ export function parseDeviceDump(messages: readonly Buffer[]): KernelDevice {
     const pk = dev.get(WGDEVICE_A_PRIVATE_KEY);
     if (pk && pk.some((x) => x !== 0)) privateKey = pk.toString('base64');
     const lp = dev.get(WGDEVICE_A_LISTEN_PORT);
-    if (lp) listenPort = lp.readUInt16LE(0);
+    if (lp) listenPort = u16At(lp, 'listen port');
     const list = dev.get(WGDEVICE_A_PEERS);
     if (!list) continue;
     for (const el of parseAttrs(list)) {
       const p = attrMap(el.data);
-      const pub = p.get(WGPEER_A_PUBLIC_KEY)?.toString('base64');
-      if (!pub) continue;
+      const key = p.get(WGPEER_A_PUBLIC_KEY);
+      if (!key) continue;
+      if (key.length !== 32) throw malformed(`a peer's public key of ${key.length} bytes`);
+      const pub = key.toString('base64');
       const ips = parseAllowedIps(p.get(WGPEER_A_ALLOWEDIPS));
       const last = peers[peers.length - 1];
       if (last && last.publicKey === pub) {
@@ -195,7 +205,7 @@ export function parseDeviceDump(messages: readonly Buffer[]): KernelDevice {
         publicKey: pub,
         endpoint: ep ? parseSockaddr(ep) : undefined,
         allowedIps: ips,
-        keepalive: p.get(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL)?.readUInt16LE(0) ?? 0,
+        keepalive: ((k) => (k ? u16At(k, 'keepalive interval') : 0))(p.get(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL)),
         lastHandshake: hs && hs.length >= 8 ? Number(hs.readBigInt64LE(0)) : 0,
       });
     }
@@ -210,7 +220,9 @@ function parseAllowedIps(list: Buffer | undefined): string[] {
     const a = attrMap(el.data);
     const ip = a.get(WGALLOWEDIP_A_IPADDR);
     const mask = a.get(WGALLOWEDIP_A_CIDR_MASK);
-    if (ip && mask) out.push(formatCidr({ addr: ip, bits: mask[0]! }));
+    if (!ip || !mask) continue;
+    if ((ip.length !== 4 && ip.length !== 16) || mask.length < 1 || mask[0]! > ip.length * 8) throw malformed(`an allowed IP of ${ip.length} bytes with mask ${mask[0]}`);
+    out.push(formatCidr({ addr: ip, bits: mask[0]! }));
   }
   return out;
 }
@@ -229,6 +241,6 @@ export function parseFamilyId(msg: Buffer): number | undefined {
   const a = attrMap(msg.subarray(4));
   const name = a.get(CTRL_ATTR_FAMILY_NAME);
   const id = a.get(CTRL_ATTR_FAMILY_ID);
-  if (!id || (name && cstr(name) === '')) return undefined;
+  if (!id || id.length < 2 || (name && cstr(name) === '')) return undefined;
   return id.readUInt16LE(0);
 }

@@ -33,17 +33,20 @@ writeFileSync(join(store.dir, Buffer.from(lying.slice(7), 'base64url').toString(
 
 let aclRefuses = false;
 const attached: string[] = [];
-const mgr = new SlotManager({
-  slotsDir: join(dir, 'slots'),
-  store,
-  accel: 'tcg',
-  log: pino({ level: 'silent' }),
-  retireGraceMs: 0,
-  attachAcl: async (tap) => {
-    if (aclRefuses) throw new Error('no eBPF program for this tap');
-    attached.push(tap);
-  },
-});
+/** The node's agent's slot manager (a new one stands for the agent started again). */
+const newManager = () =>
+  new SlotManager({
+    slotsDir: join(dir, 'slots'),
+    store,
+    accel: 'tcg',
+    log: pino({ level: 'silent' }),
+    retireGraceMs: 0,
+    attachAcl: async (tap) => {
+      if (aclRefuses) throw new Error('no eBPF program for this tap');
+      attached.push(tap);
+    },
+  });
+let mgr = newManager();
 await mgr.start();
 t.teardown(async () => {
   mgr.setDesired([]);
@@ -101,6 +104,22 @@ t.test('killed: restarted with backoff, counted, its last error kept', async (t)
   const [s] = await statusUntil((s) => one(s)?.phase === 'running' && one(s)?.pid !== before, 'slot-m back');
   t.equal(s!.restarts, 1);
   t.match(s!.lastError, { code: 'driver', message: /QEMU/ });
+});
+
+t.test('the node restarts (agent and VM gone at once, a power cut): the new agent boots the slot again on the same disk', async (t) => {
+  const pid = one(mgr.status())!.pid!;
+  const log = join(dir, 'slots/slot-m/console.log');
+  const boots = (text: string) => [...text.matchAll(/^sub0-slot: boot (\d+)/gm)].map((m) => Number(m[1]));
+  const before = (await until('slot-m\'s boot line', () => boots(readFileSync(log, 'utf8')).at(-1)))!;
+  await mgr.close();
+  process.kill(pid, 'SIGKILL');
+  await until('its QEMU gone', () => !existsSync(`/proc/${pid}`), 10_000);
+  mgr = newManager();
+  await mgr.start();
+  mgr.setDesired([slot({ memoryMiB: 160, vcpus: 2 })]);
+  const [s] = await statusUntil((s) => one(s)?.phase === 'running', 'slot-m started by the new agent');
+  t.not(s!.pid, pid, 'a new QEMU');
+  t.equal(await until('the next boot line', () => boots(readFileSync(log, 'utf8')).find((n) => n > before), 120_000), before + 1, 'its disk counted one more boot: kept across the node\'s restart');
 });
 
 t.test('an image whose bytes are not its name: refused, with a clear status, never started', async (t) => {
