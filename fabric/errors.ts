@@ -31,3 +31,23 @@ export class Sub0Error extends Error {
 export function isSub0Error(e: unknown, code?: Sub0ErrorCode): e is Sub0Error {
   return e instanceof Sub0Error && (code === undefined || e.code === code);
 }
+
+/** An error as data: its code kept (status files, signed statuses), its message cut to `max` characters. */
+export interface CodedError {
+  readonly code: Sub0ErrorCode;
+  readonly message: string;
+}
+
+export function codedError(e: unknown, max = 2000): CodedError {
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: isSub0Error(e) ? e.code : 'internal', message: message.length > max ? `${message.slice(0, max - 1)}…` : message };
+}
+
+/**
+ * Many failures of one batch as one line: how many, the first few, how many more. A batch of
+ * 10,000 failing ops is summarized, never logged whole.
+ */
+export function summarize(errors: readonly string[], shown = 3): string {
+  if (errors.length <= shown) return errors.join('; ');
+  return `${errors.length} failed, first: ${errors.slice(0, shown).join('; ')} (and ${errors.length - shown} more)`;
+}

@@ -12,7 +12,7 @@ import type { NodeConfig } from '../../fabric/node-config.js';
 import { parseSnapshot } from '../../fabric/parse-snapshot.js';
 import { createAclDriver } from '../../overlay/acl/index.js';
 import { desiredDataplane } from '../../overlay/agent/desired.js';
-import { reconcileStep, type Dataplane } from '../../overlay/agent/reconcile-step.js';
+import { reconcileStep, stepErrorText, type Dataplane } from '../../overlay/agent/reconcile-step.js';
 import { RtnetlinkRouteDriver } from '../../overlay/routes/rtnetlink-route-driver.js';
 import { generatePrivateKey, keyToBase64, publicKeyOf } from '../../overlay/wireguard/keys.js';
 import { UapiBackend } from '../../overlay/wireguard/uapi-backend.js';
@@ -122,7 +122,7 @@ export async function benchApply(opts: { peers?: number; slotsPerSide?: number }
     phases['desired-state'] = performance.now() - t0;
     const r = await reconcileStep(dp, { ifname, privateKey, guarded, desired });
     const totalMs = performance.now() - t0;
-    if (r.status !== 'changed') throw new Error(`the pass did not converge: ${r.errors.join('; ')}`);
+    if (r.status !== 'changed') throw new Error(`the pass did not converge: ${r.errors.map(stepErrorText).join('; ')}`);
     const wgSetconfMs = await wgSetconf(wg, `${ifname}w`, config, dir);
     return { peers: r.reached.peers, aclEntries: aclTupleCount(config.acl) / 2, kernelTuples: r.reached.acl, routes: r.reached.routes, totalMs, phasesMs: phases, compileMs, wgSetconfMs };
   } finally {

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { AclTuple } from '../../fabric/dataplane-state.js';
-import { Sub0Error } from '../../fabric/errors.js';
+import { Sub0Error, summarize } from '../../fabric/errors.js';
 import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import { parsePrefix } from './addr.js';
 import { DEFAULT_PIN_ROOT, ensureBpffs, pinDir } from './bpffs.js';
@@ -165,7 +165,7 @@ export class EbpfAclDriver implements AclDriver {
     }
     if (errors.length > 0) {
       this.stale = true;
-      throw new Sub0Error('driver', `acl apply: ${errors.join('; ')}`, { where: `acl/ebpf ${at.ifname}` });
+      throw new Sub0Error('driver', `acl apply: ${summarize(errors)}`, { where: `acl/ebpf ${at.ifname}` });
     }
   }
 

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AclTuple } from '../../fabric/dataplane-state.js';
-import { Sub0Error } from '../../fabric/errors.js';
+import { Sub0Error, summarize } from '../../fabric/errors.js';
 import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import { parseHost } from './addr.js';
 import { run, runOk } from './exec.js';
@@ -87,7 +87,7 @@ export class NftAclDriver implements AclDriver {
       throw e;
     }
     for (const [id, g] of touched.groups) this.shadow.remember(id, g);
-    if (errors.length > 0) throw new Sub0Error('driver', `acl apply: ${errors.join('; ')}`, { where: `acl/nftables ${ifname}` });
+    if (errors.length > 0) throw new Sub0Error('driver', `acl apply: ${summarize(errors)}`, { where: `acl/nftables ${ifname}` });
   }
 
   async destroy(): Promise<void> {

@@ -16,7 +16,7 @@
  * 10,000s of tuples re-reads no map; the WireGuard and route drivers read the kernel every time.
  */
 import { aclKey, type AclTuple, type DataplaneState } from '../../fabric/dataplane-state.js';
-import { isSub0Error } from '../../fabric/errors.js';
+import { codedError, type CodedError } from '../../fabric/errors.js';
 import { plan, type Op } from '../../fabric/plan.js';
 import type { AclDriver, AclOp, PeerOp, RouteDriver, RouteOp, WireguardBackend } from '../drivers.js';
 import { canonicalCidr } from '../net/ip.js';
@@ -49,13 +49,22 @@ export interface StepInput {
 
 export type OpCounts = Partial<Record<Op['op'], number>>;
 
+export interface StepError extends CodedError {
+  /** Where in the pass: ensure, observe, addresses, peers, routes, acl, removals, re-observe, converge. */
+  readonly phase: string;
+}
+
+/** One line for logs and the signed status: `phase: code: message`. */
+export const stepErrorText = (e: StepError) => `${e.phase}: ${e.code}: ${e.message}`;
+
 export interface StepResult {
   /** unchanged: nothing to do; changed: everything applied; failed: something did not take. */
   readonly status: 'unchanged' | 'changed' | 'failed';
   readonly applied: OpCounts;
   /** Ops still needed after the re-observation (0 unless failed). */
   readonly remaining: OpCounts;
-  readonly errors: readonly string[];
+  /** What failed, by phase, with its code (kept as such in status.json). */
+  readonly errors: readonly StepError[];
   /** What the kernel holds now, in counts. */
   readonly reached: { peers: number; routes: number; acl: number; addresses: number; listenPort: number };
   /** ms spent per step (ensure, observe, plan, each apply phase, reobserve): where a slow pass went. */
@@ -140,14 +149,11 @@ function count(ops: readonly Op[]): OpCounts {
   return c;
 }
 
-function message(e: unknown): string {
-  if (isSub0Error(e)) return `${e.code}: ${e.message}`;
-  return e instanceof Error ? e.message : String(e);
-}
+const stepError = (phase: string, e: unknown): StepError => ({ phase, ...codedError(e) });
 
 export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<StepResult> {
   const { ifname, desired } = input;
-  const errors: string[] = [];
+  const errors: StepError[] = [];
   const timings: Record<string, number> = {};
   let mark = performance.now();
   const lap = (name: string) => {
@@ -156,8 +162,8 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     mark = now;
   };
   const reachedOf = (s: DataplaneState) => ({ peers: s.peers.size, routes: s.routes.size, acl: s.acl.size, addresses: s.addresses.size, listenPort: s.listenPort });
-  const failedEarly = async (e: unknown): Promise<StepResult> => {
-    errors.push(message(e));
+  const failedEarly = async (phase: string, e: unknown): Promise<StepResult> => {
+    errors.push(stepError(phase, e));
     let reached = { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 };
     try {
       reached = reachedOf(await observeDataplane(dp, ifname, desired.acl));
@@ -173,7 +179,7 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     // Fail closed: without enforcement attached, new peers and routes would carry anything.
     if (dp.acl) await dp.acl.attach(ifname, input.guarded);
   } catch (e) {
-    return failedEarly(e);
+    return failedEarly('ensure', e);
   }
   lap('ensure');
 
@@ -181,7 +187,7 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
   try {
     observed = known ? known.observed : await observeDataplane(dp, ifname, desired.acl, input.fresh ?? false);
   } catch (e) {
-    return failedEarly(e);
+    return failedEarly('observe', e);
   }
   lap('observe');
   const planOpts = known ? { aclKeys: known.aclKeys } : {};
@@ -204,7 +210,7 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     try {
       await run();
     } catch (e) {
-      errors.push(`${name}: ${message(e)}`);
+      errors.push(stepError(name, e));
     }
     lap(name);
   }
@@ -220,12 +226,12 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
       known?.aclKeys,
     );
   } catch (e) {
-    errors.push(`re-observe: ${message(e)}`);
+    errors.push(stepError('re-observe', e));
     return { status: 'failed', applied: count(ops), remaining: count(ops), errors, reached: reachedOf(observed) };
   }
   lap('reobserve');
   const left = plan(desired, reached, planOpts);
   const applied = count(ops);
-  if (left.length > 0 && errors.length === 0) errors.push(`${left.length} op(s) did not take: ${left.slice(0, 3).map((o) => o.op).join(', ')}`);
+  if (left.length > 0 && errors.length === 0) errors.push({ phase: 'converge', code: 'driver', message: `${left.length} op(s) did not take: ${left.slice(0, 3).map((o) => o.op).join(', ')}` });
   return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached), timings, state: reached };
 }

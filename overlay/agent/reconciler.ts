@@ -17,7 +17,8 @@ import type { NodeConfig } from '../../fabric/node-config.js';
 import type { BlockRef } from '../../fabric/schema.js';
 import type { DataplaneState } from '../../fabric/dataplane-state.js';
 import { DesiredTracker, systemResolver, type Resolver } from './desired.js';
-import { reconcileStep, type Dataplane, type StepResult } from './reconcile-step.js';
+import { reconcileStep, stepErrorText, type Dataplane, type StepResult } from './reconcile-step.js';
+import { codedError } from '../../fabric/errors.js';
 
 export interface ReconcileResult extends Omit<StepResult, 'state'> {
   readonly revision: number;
@@ -160,7 +161,7 @@ export class Reconciler {
       step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh, ...(known ? { known } : {}) });
     } catch (e) {
       this.tracker = new DesiredTracker(this.opts.resolve ?? systemResolver); // it may be half-way through a config
-      step = { status: 'failed', applied: {}, remaining: {}, errors: [e instanceof Error ? e.message : String(e)], reached: { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 } };
+      step = { status: 'failed', applied: {}, remaining: {}, errors: [{ phase: 'pass', ...codedError(e) }], reached: { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 } };
     }
     const { state, ...result } = step;
     if (step.status !== 'failed') this.held = state;
@@ -176,7 +177,7 @@ export class Reconciler {
       attempt: this.failures,
       ...(step.status === 'failed' ? { retryInMs: this.backoffMs() } : {}),
     };
-    if (r.status === 'failed') log?.warn({ revision: r.revision, errors: r.errors, remaining: r.remaining, attempt: r.attempt, retryInMs: r.retryInMs }, 'reconcile failed');
+    if (r.status === 'failed') log?.warn({ revision: r.revision, errors: r.errors.map(stepErrorText), remaining: r.remaining, attempt: r.attempt, retryInMs: r.retryInMs }, 'reconcile failed');
     else if (r.status === 'changed') log?.info({ revision: r.revision, applied: r.applied, reached: r.reached, ms: r.durationMs, timings: r.timings }, 'reconciled');
     else log?.debug({ revision: r.revision, ms: r.durationMs, fresh }, 'unchanged');
     return r;

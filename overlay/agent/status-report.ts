@@ -4,6 +4,7 @@
  * every `intervalMs` so that handshake ages stay fresh and a silent node shows. Its "offline"
  * form is the channels' last will, and what a clean stop publishes.
  */
+import { stepErrorText } from './reconcile-step.js';
 import type { Logger } from 'pino';
 import type { SigningKey } from '../../fabric/envelope.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
@@ -138,7 +139,7 @@ export class StatusReport {
       at: this.stamp(),
       accepted: accepted ? ref(accepted.config.revision, accepted.hash) : null,
       applied,
-      reconcile: r ? { status: r.status, at: r.startedAt, errors: r.errors.slice(0, 8).map(cut) } : null,
+      reconcile: r ? { status: r.status, at: r.startedAt, errors: r.errors.slice(0, 8).map((e) => cut(stepErrorText(e))) } : null,
       counts: {
         peers: r?.reached.peers ?? 0,
         routes: r?.reached.routes ?? 0,

@@ -106,7 +106,7 @@ t.test('a failed pass is retried with backoff until it converges, and says what 
   while (results.at(-1)?.status !== 'changed' && Date.now() < end) await new Promise((res) => setTimeout(res, 5));
   t.same(results.map((x) => x.status), ['failed', 'failed', 'changed']);
   t.same(results.map((x) => x.attempt), [1, 2, 0]);
-  t.match(results[0]!.errors[0], /addresses: driver: injected failure of routes.apply/);
+  t.match(results[0]!.errors[0], { phase: 'addresses', code: 'driver', message: /injected failure of routes.apply/ }, 'the error keeps its phase and code');
   t.ok((results[0]!.remaining['route-add'] ?? 0) > 0, 'the state reached is reported, with what is missing');
   t.equal(results[0]!.reached.peers, 2, 'the other phases still ran');
   t.ok(results[1]!.retryInMs! >= results[0]!.retryInMs! * 0.5, 'backoff grows (with jitter)');
@@ -223,7 +223,7 @@ t.test('a new config after the interface vanished: the pass fails on the missing
   r.setDesired(revoked);
   await r.idle();
   t.equal(results.at(-1)!.status, 'failed', 'the pass planned from the last state finds no interface');
-  t.match(results.at(-1)!.errors.join(), /no such interface/);
+  t.match(results.at(-1)!.errors.map((e) => e.message).join(), /no such interface/);
   await new Promise((res) => setTimeout(res, 60)); // the retry
   await r.idle();
   t.equal(results.at(-1)!.status, 'changed');
