@@ -19,6 +19,7 @@ import type { DataplaneState } from '../../fabric/dataplane-state.js';
 import { DesiredTracker, systemResolver, type Resolver } from './desired.js';
 import { reconcileStep, stepErrorText, type Dataplane, type StepResult } from './reconcile-step.js';
 import { codedError } from '../../fabric/errors.js';
+import { withDeadline } from '../deadline.js';
 
 export interface ReconcileResult extends Omit<StepResult, 'state'> {
   readonly revision: number;
@@ -41,10 +42,17 @@ export interface ReconcilerOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Periodic re-check; 0 disables it. */
   readonly resyncMs?: number;
+  /** A pass that takes longer is reported failed ('timeout'); the next waits until it ends. */
+  readonly passTimeoutMs?: number;
   readonly onResult?: (r: ReconcileResult) => void;
 }
 
+/** A pass normally takes well under a second; one past this has stalled somewhere. */
+const PASS_TIMEOUT_MS = 120_000;
+
 export class Reconciler {
+  /** A pass past its deadline, still running: the next pass waits for it. */
+  private straggler: Promise<void> | undefined;
   private desired: NodeConfig | undefined;
   private desiredHash: string | undefined;
   private running = false;
@@ -127,6 +135,7 @@ export class Reconciler {
         const config = this.desired;
         const fresh = this.fresh;
         this.fresh = false;
+        await this.straggler;
         const r = await this.pass(config, this.desiredHash!, fresh);
         this.last = r;
         this.opts.onResult?.(r);
@@ -158,7 +167,13 @@ export class Reconciler {
       desiredMs = performance.now() - t0;
       const known = !fresh && this.held ? { observed: this.held, aclKeys: aclChanged } : undefined;
       this.held = undefined; // until this pass says what it left
-      step = await reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh, ...(known ? { known } : {}) });
+      const running = reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh, ...(known ? { known } : {}) });
+      // Every call inside has its own deadline; this one bounds their sum, so that a stall shows
+      // in the status instead of a pass that never reports. The kernel has one writer: the next
+      // pass waits for this one to end (late), whatever it did then is re-read.
+      this.straggler = running.then(() => undefined, () => undefined);
+      step = await withDeadline(running, this.opts.passTimeoutMs ?? PASS_TIMEOUT_MS, 'reconcile pass');
+      this.straggler = undefined;
     } catch (e) {
       this.tracker = new DesiredTracker(this.opts.resolve ?? systemResolver); // it may be half-way through a config
       step = { status: 'failed', applied: {}, remaining: {}, errors: [{ phase: 'pass', ...codedError(e) }], reached: { peers: 0, routes: 0, acl: 0, addresses: 0, listenPort: 0 } };

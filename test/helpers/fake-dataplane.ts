@@ -34,8 +34,35 @@ export class FakeKernel {
     this.failures.set(call, times);
   }
 
+  private readonly stalls = new Map<string, Promise<void>>();
+  private readonly callWaiters = new Set<(call: string) => void>();
+
+  /** Calls named `call` hang (a socket that never answers) until the returned release() is called. */
+  stall(call: string): () => void {
+    let release!: () => void;
+    this.stalls.set(call, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.stalls.delete(call);
+      release();
+    };
+  }
+
+  /** Resolves when the next call named `call` begins (a pass is then in flight). */
+  reached(call: string): Promise<void> {
+    return new Promise((resolve) => {
+      const w = (c: string) => {
+        if (c !== call) return;
+        this.callWaiters.delete(w);
+        resolve();
+      };
+      this.callWaiters.add(w);
+    });
+  }
+
   async hit(call: string, detail = ''): Promise<void> {
     this.journal.push(detail ? `${call} ${detail}` : call);
+    for (const w of [...this.callWaiters]) w(call);
+    await this.stalls.get(call);
     const left = this.failures.get(call) ?? 0;
     if (left > 0) {
       this.failures.set(call, left - 1);

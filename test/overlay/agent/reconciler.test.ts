@@ -31,16 +31,46 @@ const quarantined = n1((raw) => {
   raw.nodes[0].state = 'quarantined';
 });
 
-function loop(k: FakeKernel, opts: { withAcl?: boolean } = {}) {
+/** Collects a loop's results; until() waits on them as they come (no sleeping). */
+function collector() {
   const results: ReconcileResult[] = [];
+  const waiters = new Set<() => void>();
+  const onResult = (x: ReconcileResult) => {
+    results.push(x);
+    for (const w of [...waiters]) w();
+  };
+  /** The first result at index `from` or later that satisfies `pred`. */
+  const until = (pred: (x: ReconcileResult) => boolean, from = 0): Promise<ReconcileResult> =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = results.find((x, i) => i >= from && pred(x));
+        if (!found) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      // A safety net for a broken loop, not a timing assertion.
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no such result; so far: ${JSON.stringify(results.map((x) => x.status))}`));
+      }, 10_000);
+      waiters.add(check);
+      check();
+    });
+  return { results, onResult, until };
+}
+
+function loop(k: FakeKernel, opts: { withAcl?: boolean; passTimeoutMs?: number } = {}) {
+  const { results, onResult, until } = collector();
   const r = new Reconciler(k.dataplane(opts.withAcl ?? true), {
     ifname: 's0-n1',
     privateKey: KEY,
     resolve: async () => undefined,
     backoff: { initialMs: 10, maxMs: 40 },
-    onResult: (x) => results.push(x),
+    ...(opts.passTimeoutMs ? { passTimeoutMs: opts.passTimeoutMs } : {}),
+    onResult,
   });
-  return { r, results };
+  return { r, results, until };
 }
 
 t.test('a first pass builds everything; the next finds nothing to do and calls no driver', async (t) => {
@@ -82,8 +112,9 @@ t.test('triggers during a pass collapse into one more pass, against the newest c
   const k = new FakeKernel();
   k.applyDelayMs = 30;
   const { r, results } = loop(k);
+  const inFlight = k.reached('wg.ensure');
   r.setDesired(base);
-  await new Promise((res) => setTimeout(res, 5)); // the first pass is in flight
+  await inFlight; // the first pass is in flight
   r.setDesired(fewer);
   r.trigger();
   r.setDesired(quarantined);
@@ -100,10 +131,9 @@ t.test('triggers during a pass collapse into one more pass, against the newest c
 t.test('a failed pass is retried with backoff until it converges, and says what failed', async (t) => {
   const k = new FakeKernel();
   k.fail('routes.apply', 3); // pass 1: addresses and routes fail; pass 2: addresses; pass 3 converges
-  const { r, results } = loop(k);
+  const { r, results, until } = loop(k);
   r.setDesired(base);
-  const end = Date.now() + 2000;
-  while (results.at(-1)?.status !== 'changed' && Date.now() < end) await new Promise((res) => setTimeout(res, 5));
+  await until((x) => x.status === 'changed');
   t.same(results.map((x) => x.status), ['failed', 'failed', 'changed']);
   t.same(results.map((x) => x.attempt), [1, 2, 0]);
   t.match(results[0]!.errors[0], { phase: 'addresses', code: 'driver', message: /injected failure of routes.apply/ }, 'the error keeps its phase and code');
@@ -116,15 +146,14 @@ t.test('a failed pass is retried with backoff until it converges, and says what 
 t.test('fail closed: without the ACL hook attached, no peer or route is added', async (t) => {
   const k = new FakeKernel();
   k.fail('acl.attach', 1);
-  const { r, results } = loop(k);
+  const { r, results, until } = loop(k);
   r.setDesired(base);
   await r.idle();
   t.equal(results[0]!.status, 'failed');
   t.equal(k.peers.size, 0);
   t.equal(k.routes.size, 0);
-  await new Promise((res) => setTimeout(res, 60));
-  await r.idle();
-  t.equal(results.at(-1)!.status, 'changed', 'the retry converges');
+  await until((x) => x.status === 'changed', 1);
+  t.pass('the retry converges');
   await r.stop();
 });
 
@@ -157,13 +186,15 @@ t.test('stop() waits for the pass in flight and ignores later triggers', async (
   const k = new FakeKernel();
   k.applyDelayMs = 20;
   const { r, results } = loop(k);
+  const inFlight = k.reached('wg.ensure');
   r.setDesired(base);
-  await new Promise((res) => setTimeout(res, 5));
+  await inFlight;
   await r.stop();
-  const n = results.length;
+  t.equal(results.length, 1, 'stop() returned after the pass in flight reported');
   r.setDesired(fewer);
-  await new Promise((res) => setTimeout(res, 30));
-  t.equal(results.length, n, 'no pass after stop');
+  r.trigger();
+  await r.idle();
+  t.equal(results.length, 1, 'no pass after stop');
 });
 
 t.test('a new config is planned against what the last pass left; the first pass, retries, resyncs and trigger() read fresh', async (t) => {
@@ -176,8 +207,8 @@ t.test('a new config is planned against what the last pass left; the first pass,
   let wgReads = 0;
   const wgObserve = dp.wg.observe.bind(dp.wg);
   Object.assign(dp.wg, { observe: (i: string) => (wgReads++, wgObserve(i)) });
-  const results: ReconcileResult[] = [];
-  const r = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, backoff: { initialMs: 10, maxMs: 40 }, onResult: (x) => results.push(x) });
+  const { results, onResult, until } = collector();
+  const r = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, backoff: { initialMs: 10, maxMs: 40 }, onResult });
   r.setDesired(base);
   await r.idle();
   t.equal(reads[0], true, 'the first pass reads the kernel');
@@ -194,28 +225,27 @@ t.test('a new config is planned against what the last pass left; the first pass,
   t.same(reads, [true], 'trigger(): fresh');
   reads.length = 0;
   k.fail('acl.apply', 1);
+  const from = results.length;
   r.setDesired(base);
-  await r.idle();
-  await new Promise((res) => setTimeout(res, 80)); // the retry
-  await r.idle();
+  await until((x) => x.status === 'changed', from); // after the failed pass, its retry
   t.equal(results.at(-2)!.status, 'failed');
   t.equal(results.at(-1)!.status, 'changed');
   t.same(reads, [false, true, false], 'the failed pass re-observed the shadow; its retry reads the kernel first');
   await r.stop();
 
-  const timed = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, resyncMs: 20 });
+  const resyncs = collector();
+  const timed = new Reconciler(dp, { ifname: 's0-n1', privateKey: KEY, resolve: async () => undefined, resyncMs: 20, onResult: resyncs.onResult });
   timed.setDesired(base);
   await timed.idle();
   reads.length = 0;
-  await new Promise((res) => setTimeout(res, 70));
-  await timed.idle();
+  await resyncs.until(() => true, resyncs.results.length); // a pass nobody asked for: the resync
   t.ok(reads.length >= 1 && reads.every((x) => x), 'periodic resyncs read the kernel');
   await timed.stop();
 });
 
 t.test('a new config after the interface vanished: the pass fails on the missing hook, its retry rebuilds', async (t) => {
   const k = new FakeKernel();
-  const { r, results } = loop(k);
+  const { r, results, until } = loop(k);
   r.setDesired(base);
   await r.idle();
   const peers = k.peers.size;
@@ -224,10 +254,23 @@ t.test('a new config after the interface vanished: the pass fails on the missing
   await r.idle();
   t.equal(results.at(-1)!.status, 'failed', 'the pass planned from the last state finds no interface');
   t.match(results.at(-1)!.errors.map((e) => e.message).join(), /no such interface/);
-  await new Promise((res) => setTimeout(res, 60)); // the retry
-  await r.idle();
-  t.equal(results.at(-1)!.status, 'changed');
+  await until((x) => x.status === 'changed', results.length); // the retry
   t.equal(k.peers.size, peers, 'the retry re-created the interface and its peers');
   t.same(k.attached, slotPrefixes(revoked.network), 'and the ACL hook');
+  await r.stop();
+});
+
+t.test('a pass that stalls (a driver call that never answers) is reported as a timeout; the loop recovers once the call ends', async (t) => {
+  const k = new FakeKernel();
+  const release = k.stall('routes.apply');
+  const { r, until } = loop(k, { passTimeoutMs: 100 });
+  r.setDesired(base);
+  const stalled = await until((x) => x.status === 'failed');
+  t.match(stalled.errors[0], { phase: 'pass', code: 'timeout', message: /reconcile pass: no answer in 100 ms/ }, 'the stall shows in the result, with its code');
+  t.equal(k.journal.filter((c) => c.startsWith('routes.apply')).length, 1, 'no second pass runs beside the stalled one');
+  release();
+  const after = await until((x) => x.status !== 'failed');
+  t.equal(after.remaining['route-add'] ?? 0, 0, 'once the call answers, the retry converges (the late pass did the work: it re-reads, finds it done)');
+  t.equal(k.peers.size, 2, 'the kernel holds the config');
   await r.stop();
 });
