@@ -27,7 +27,7 @@ const FLOW = `
 const [src, dst, port, every] = process.argv.slice(1);
 const s = require('net').connect({ host: dst, port: +port, localAddress: src });
 s.setNoDelay(true);
-s.on('connect', () => { console.log('connected'); setInterval(() => s.write('x\\n'), +every); });
+s.on('connect', () => { console.log('connected'); setInterval(() => { s.write('x\\n'); console.log('sent'); }, +every); });
 s.on('data', () => console.log('echo'));
 s.on('error', (e) => console.log('error ' + e.code));
 s.on('close', () => { console.log('closed'); process.exit(0); });`;
@@ -54,6 +54,10 @@ export async function echoServer(lab: Lab, nodeId: string, port: number): Promis
 export interface Flow {
   /** Echo replies received so far. */
   echoes(): number;
+  /** Lines sent so far (one every `everyMs`, whether or not they get through). */
+  sent(): number;
+  /** Resolves once `echoes()` (or `sent()`) reaches `n`; rejects if the flow ends first. */
+  until(what: 'echo' | 'sent', n: number): Promise<void>;
   /** performance.now() of the last echo. */
   lastEchoAt(): number;
   readonly connected: Promise<boolean>;
@@ -64,7 +68,13 @@ export interface Flow {
 export function startFlow(lab: Lab, nodeId: string, src: string, dst: string, port: number, everyMs = 20): Flow {
   const p = lab.spawn(nodeId, node, ['-e', FLOW, src, dst, String(port), String(everyMs)], { stdio: ['ignore', 'pipe', 'ignore'] });
   let echoes = 0;
+  let sent = 0;
   let last = 0;
+  let ended = false;
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
   let resolveConnected: (ok: boolean) => void = () => undefined;
   const connected = new Promise<boolean>((r) => (resolveConnected = r));
   createInterface({ input: p.stdout! }).on('line', (l) => {
@@ -72,10 +82,30 @@ export function startFlow(lab: Lab, nodeId: string, src: string, dst: string, po
     else if (l === 'echo') {
       echoes++;
       last = performance.now();
-    } else if (l === 'closed' || l.startsWith('error')) resolveConnected(false);
+    } else if (l === 'sent') sent++;
+    else if (l === 'closed' || l.startsWith('error')) resolveConnected(false);
+    wake();
   });
-  p.once('exit', () => resolveConnected(false));
-  return { echoes: () => echoes, lastEchoAt: () => last, connected, stop: () => void p.kill('SIGKILL') };
+  p.once('exit', () => {
+    ended = true;
+    resolveConnected(false);
+    wake();
+  });
+  const until = (what: 'echo' | 'sent', n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if ((what === 'echo' ? echoes : sent) >= n) {
+          waiters.delete(check);
+          resolve();
+        } else if (ended) {
+          waiters.delete(check);
+          reject(new Error(`the flow ended at ${echoes} echoes, ${sent} sent (waiting for ${n} ${what})`));
+        }
+      };
+      waiters.add(check);
+      check();
+    });
+  return { echoes: () => echoes, sent: () => sent, until, lastEchoAt: () => last, connected, stop: () => void p.kill('SIGKILL') };
 }
 
 function firstLine(p: ChildProcess, want: string): Promise<void> {
