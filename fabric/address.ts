@@ -18,6 +18,9 @@
 import { hash } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { formatIpv6 } from './ip.js';
+
+export { formatIpv6 };
 
 export type AddressKind = 'node' | 'slot';
 
@@ -63,29 +66,6 @@ function ulaHextets(networkId: string): [number, number, number] {
 /** The ULA /48 prefix of a network, as text (`fdc4:66d8:3627`). */
 export function ulaPrefix(networkId: string): string {
   return ulaHextets(networkId).map((x) => x.toString(16)).join(':');
-}
-
-/**
- * RFC 5952 text of eight hextets: lower case, no leading zeros, the longest run of two or more
- * zero hextets (the first, on a tie) as `::`. The kernel reads addresses back in this form, so
- * configs and observed state compare as strings.
- */
-export function formatIpv6(h: readonly number[]): string {
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (h[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && h[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = (xs: readonly number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(h);
-  return `${hex(h.slice(0, best))}::${hex(h.slice(best + bestLen))}`;
 }
 
 export function formatIpv4(v4: number): string {

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { desiredState, type DataplaneState, type PeerState } from '../../fabric/dataplane-state.js';
 import { DesiredAcl } from '../../fabric/desired-acl.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
-import { canonicalCidr, joinHostPort, splitHostPort } from '../net/ip.js';
+import { canonicalCidr, joinHostPort, splitHostPort } from '../../fabric/ip.js';
 
 export type Resolver = (host: string) => Promise<string | undefined>;
 

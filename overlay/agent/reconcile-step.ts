@@ -19,7 +19,7 @@ import { aclKey, type AclTuple, type DataplaneState } from '../../fabric/datapla
 import { codedError, type CodedError } from '../../fabric/errors.js';
 import { plan, type Op } from '../../fabric/plan.js';
 import type { AclDriver, AclOp, PeerOp, RouteDriver, RouteOp, WireguardBackend } from '../drivers.js';
-import { canonicalCidr } from '../net/ip.js';
+import { canonicalCidr } from '../../fabric/ip.js';
 
 export interface Dataplane {
   readonly wg: WireguardBackend;

@@ -9,7 +9,7 @@
 import { AttrStream, rt } from 'netlink';
 import { Sub0Error } from '../../fabric/errors.js';
 import type { RouteDriver, RouteOp } from '../drivers.js';
-import { formatCidr, parseCidr } from '../net/ip.js';
+import { formatCidr, parseCidr } from '../../fabric/ip.js';
 import { NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, type NetlinkError, type NlMessage, type NlSocket } from '../netlink/nl-socket.js';
 import { findLink, openRouteSocket } from './links.js';
 

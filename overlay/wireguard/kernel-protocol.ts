@@ -11,7 +11,7 @@
 import { Sub0Error } from '../../fabric/errors.js';
 import type { PeerOp } from '../drivers.js';
 import { attrMap, cstr, nested, parseAttrs, str, u16, u32, attr } from '../netlink/attrs.js';
-import { formatCidr, formatIp, joinHostPort, parseCidr, parseIp, splitHostPort } from '../net/ip.js';
+import { formatCidr, formatIp, joinHostPort, parseCidr, parseIp, splitHostPort } from '../../fabric/ip.js';
 
 export const WG_GENL_NAME = 'wireguard';
 export const WG_GENL_VERSION = 1;

@@ -6,7 +6,7 @@
  */
 import { Sub0Error } from '../../fabric/errors.js';
 import type { PeerOp } from '../drivers.js';
-import { canonicalCidr, canonicalEndpoint } from '../net/ip.js';
+import { canonicalCidr, canonicalEndpoint } from '../../fabric/ip.js';
 import { base64ToHex, hexToBase64 } from './keys.js';
 
 export interface UapiPeer {

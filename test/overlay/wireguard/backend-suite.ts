@@ -8,7 +8,7 @@ import type { Test } from 'tap';
 import { emptyState, type PeerState } from '../../../fabric/dataplane-state.js';
 import { plan } from '../../../fabric/plan.js';
 import type { PeerOp, WireguardBackend } from '../../../overlay/drivers.js';
-import { canonicalCidr } from '../../../overlay/net/ip.js';
+import { canonicalCidr } from '../../../fabric/ip.js';
 import { generatePrivateKey, keyToBase64, publicKeyOf } from '../../../overlay/wireguard/keys.js';
 
 export interface BackendSuiteOptions {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { canonicalCidr, formatIp, joinHostPort, parseIp, splitHostPort } from '../../../overlay/net/ip.js';
+import { canonicalCidr, formatIp, joinHostPort, parseIp, splitHostPort } from '../../fabric/ip.js';
 
 t.test('IPv6 text is canonical (RFC 5952), as Go and the kernel print it', async (t) => {
   const cases: [string, string][] = [

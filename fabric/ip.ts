@@ -1,11 +1,34 @@
 /**
  * IP addresses and CIDR prefixes as bytes and as canonical text (dotted quad; RFC 5952 for IPv6,
- * as Go's netip and the kernel print them). Every driver reads addresses back through these, so
- * that what the kernel reports and what fabric asked for compare equal as strings.
+ * as Go's netip and the kernel print them): the one address module of the tree. fabric formats
+ * the addresses it allocates with it, and every driver reads addresses back through it, so that
+ * what the kernel reports and what fabric asked for compare equal as strings.
  */
-import { isIPv4, isIPv6 } from 'node:net';
-import { Sub0Error } from '../../fabric/errors.js';
-import { formatIpv6 } from '../../fabric/address.js';
+import { isIPv4, isIPv6 } from 'node:net'; // pure syntax checks: no socket
+import { Sub0Error } from './errors.js';
+
+/**
+ * RFC 5952 text of eight hextets: lower case, no leading zeros, the longest run of two or more
+ * zero hextets (the first, on a tie) as `::`. The kernel reads addresses back in this form, so
+ * configs and observed state compare as strings.
+ */
+export function formatIpv6(h: readonly number[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (h[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && h[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (xs: readonly number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(h);
+  return `${hex(h.slice(0, best))}::${hex(h.slice(best + bestLen))}`;
+}
 
 export interface Cidr {
   readonly family: 4 | 6;
