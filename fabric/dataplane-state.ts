@@ -10,6 +10,8 @@ export interface PeerState {
   readonly endpoints: readonly string[];
   readonly allowedIps: readonly string[];
   readonly keepalive: number;
+  /** Observed only: the last handshake (seconds since the epoch; 0 or absent: none). Never planned. */
+  readonly lastHandshake?: number;
 }
 
 /** One (src, dst, proto, dst port range) of an ACL entry, without its provenance: what the kernel holds. */

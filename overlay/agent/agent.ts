@@ -70,6 +70,7 @@ export class Agent {
       privateKey,
       logger: log,
       resyncMs: config.resyncMs,
+      oneInitiator: {},
       onResult: (r) => status.recordResult(r),
     });
     const gate = new ConfigGate(config.stateDir, config.trust.map((k) => hexToBytes(k)), config.node, config.network);

@@ -20,6 +20,8 @@ import { DesiredTracker, systemResolver, type Resolver } from './desired.js';
 import { reconcileStep, stepErrorText, type Dataplane, type StepResult } from './reconcile-step.js';
 import { codedError } from '../../fabric/errors.js';
 import { withDeadline } from '../deadline.js';
+import { InitiatorPolicy } from './initiator.js';
+import { keyFromBase64, keyToBase64, publicKeyOf } from '../wireguard/keys.js';
 
 export interface ReconcileResult extends Omit<StepResult, 'state'> {
   readonly revision: number;
@@ -44,6 +46,8 @@ export interface ReconcilerOptions {
   readonly resyncMs?: number;
   /** A pass that takes longer is reported failed ('timeout'); the next waits until it ends. */
   readonly passTimeoutMs?: number;
+  /** One initiating end per link (initiator.ts); the agent turns it on. */
+  readonly oneInitiator?: { readonly waitMs?: number };
   readonly onResult?: (r: ReconcileResult) => void;
 }
 
@@ -51,6 +55,8 @@ export interface ReconcilerOptions {
 const PASS_TIMEOUT_MS = 120_000;
 
 export class Reconciler {
+  private readonly initiator: InitiatorPolicy | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
   /** A pass past its deadline, still running: the next pass waits for it. */
   private straggler: Promise<void> | undefined;
   private desired: NodeConfig | undefined;
@@ -74,6 +80,7 @@ export class Reconciler {
     private readonly opts: ReconcilerOptions,
   ) {
     this.tracker = new DesiredTracker(opts.resolve ?? systemResolver);
+    this.initiator = opts.oneInitiator ? new InitiatorPolicy(keyToBase64(publicKeyOf(keyFromBase64(opts.privateKey, 'private key'))), opts.oneInitiator.waitMs) : undefined;
     if (opts.resyncMs) {
       this.resyncTimer = setInterval(() => this.trigger(), opts.resyncMs);
       this.resyncTimer.unref();
@@ -122,6 +129,7 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.releaseTimer);
     clearInterval(this.resyncTimer);
     this.dirty = false;
     await this.idle();
@@ -139,6 +147,7 @@ export class Reconciler {
         const r = await this.pass(config, this.desiredHash!, fresh);
         this.last = r;
         this.opts.onResult?.(r);
+        this.scheduleRelease();
         if (r.status === 'failed') {
           this.fresh = true; // whatever comes next, it re-reads the kernel
           if (!this.dirty && !this.stopped) this.retryTimer = setTimeout(() => this.trigger(), r.retryInMs);
@@ -148,6 +157,15 @@ export class Reconciler {
       this.running = false;
       for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /** A pass when the earliest held keepalive is due (its peer never shook hands in time). */
+  private scheduleRelease(): void {
+    clearTimeout(this.releaseTimer);
+    const at = this.initiator?.nextRelease();
+    if (at === undefined || this.stopped) return;
+    this.releaseTimer = setTimeout(() => this.trigger(), Math.max(0, at - Date.now()));
+    this.releaseTimer.unref();
   }
 
   private backoffMs(): number {
@@ -163,7 +181,9 @@ export class Reconciler {
     let step: StepResult;
     let desiredMs = 0;
     try {
-      const { state: desired, aclChanged } = await this.tracker.next(config);
+      const { state: wanted, aclChanged } = await this.tracker.next(config);
+      // The last state read (handshake times included) releases the keepalives held back.
+      const desired = this.initiator ? this.initiator.apply(wanted, this.held, Date.now()) : wanted;
       desiredMs = performance.now() - t0;
       const known = !fresh && this.held ? { observed: this.held, aclKeys: aclChanged } : undefined;
       this.held = undefined; // until this pass says what it left

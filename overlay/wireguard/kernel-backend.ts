@@ -84,7 +84,7 @@ export class KernelBackend implements WireguardBackend {
     const dev = await this.device(ifname);
     const peers = new Map<string, PeerState>();
     for (const p of dev?.peers ?? []) {
-      peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoint ? [p.endpoint] : [], allowedIps: p.allowedIps, keepalive: p.keepalive });
+      peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoint ? [p.endpoint] : [], allowedIps: p.allowedIps, keepalive: p.keepalive, lastHandshake: p.lastHandshake });
     }
     return { listenPort: dev?.listenPort ?? 0, peers };
   }

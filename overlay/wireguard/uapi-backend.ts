@@ -217,7 +217,7 @@ export class UapiBackend implements WireguardBackend {
 function toObserved(dev: UapiDevice): WireguardObserved {
   const peers = new Map<string, PeerState>();
   for (const p of dev.peers) {
-    peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoint ? [p.endpoint] : [], allowedIps: p.allowedIps, keepalive: p.keepalive });
+    peers.set(p.publicKey, { publicKey: p.publicKey, endpoints: p.endpoint ? [p.endpoint] : [], allowedIps: p.allowedIps, keepalive: p.keepalive, lastHandshake: p.lastHandshake });
   }
   return { listenPort: dev.listenPort, peers };
 }
