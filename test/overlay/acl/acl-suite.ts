@@ -110,7 +110,11 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
       await x.listenUdp(5353);
     }
     drv = await a.driver({ prefer: o.prefer, pinDir: o.pinRoot });
+    // The lab itself must pass traffic before any enforcement: else every drop below proves nothing.
+    if (!(await ping(lab.a.ns, lab.b.v4))) throw new Error('the lab drops pings before any ACL is attached');
   });
+  /** Every case starts attached (idempotent) and sets the tuples it needs: none relies on the one before. */
+  const ready = () => drv.attach(lab.a.ifname, LAB_GUARDED);
   // Runs also when a test failed or threw: namespaces, pins and tables go whatever happened.
   t.teardown(async () => {
     await drv?.destroy().catch(() => {});
@@ -127,8 +131,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('attached with no tuples: guarded traffic drops, unguarded passes', async (t) => {
     const { a: A, b: B } = lab;
-    t.ok(await ping(A.ns, B.v4), 'before attach, ping passes');
-    await drv.attach(A.ifname, LAB_GUARDED);
+    await ready();
     if (o.attached) t.match(await o.attached.show(lab), o.attached.expect, 'the expected enforcement is in place');
     await setAcl([]);
     t.notOk(await ping(A.ns, B.v4, 0.4), 'ping v4 A->B dropped');
@@ -144,6 +147,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('a tuple allows exactly its direction, protocol and ports, and its return traffic', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     await setAcl([
       tup(A.v4, B.v4, 'tcp', 8080, 8081),
       tup(B.v4, A.v4, 'tcp', 9000, 9000),
@@ -171,6 +175,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test("'any' allows every protocol and port between a pair, one way", async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     await setAcl([tup(A.v4, B.v4, 'any'), tup(B.v6, A.v6, 'any')]);
     t.ok(await a.connect(B.v4, 7000), 'tcp A->B:7000');
     t.ok(await a.udp(B.v4, 5353), 'udp A->B');
@@ -182,6 +187,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('observe round-trips: plan against it is empty, applying twice changes nothing', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     const want = [
       tup(A.v4, B.v4, 'tcp', 80, 90),
       tup(A.v4, B.v4, 'tcp', 85, 95), // same (src, dst, proto): one kernel key, two ranges
@@ -210,6 +216,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('many tuples in one apply (one batch of map updates for eBPF) are all in the kernel', async (t) => {
     const { a: A } = lab;
+    await ready();
     const many = Array.from({ length: 150 }, (_, i) => tup(A.v4, `192.0.2.${i}`, i % 2 ? 'udp' : 'tcp', 1000 + i, 1000 + i));
     await setAcl(many);
     t.same([...(await drv.observe({ fresh: true })).keys()].sort(), many.map(aclKey).sort(), 'a fresh read finds every tuple');
@@ -219,6 +226,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('drift behind the shadow: a fresh observe sees an entry deleted by hand, and the next plan repairs it', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     const x = tup(A.v4, B.v4, 'tcp', 8080, 8080);
     await setAcl([x]);
     t.ok(await a.connect(B.v4, 8080), 'allowed');
@@ -234,6 +242,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('a tuple added takes effect; a revoked one cuts its open TCP flows', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     const out = tup(A.v4, B.v4, 'tcp', 7000, 7000);
     const wide = tup(A.v4, B.v4, 'tcp', 7000, 7010);
     const inb = tup(B.v6, A.v6, 'tcp', 7001, 7001);
@@ -259,6 +268,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('an agent restart finds the state and changes nothing', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     const want = [tup(A.v4, B.v4, 'tcp', 8080, 8080), tup(A.v6, B.v6, 'icmp')];
     await setAcl(want);
     const before = await drv.observe();
@@ -275,6 +285,7 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('re-attach after the interface is deleted and re-created', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     await setAcl([tup(A.v4, B.v4, 'tcp', 8080, 8080)]);
     await lab.recreateLink();
     await drv.attach(A.ifname, LAB_GUARDED); // what the reconcile loop does every round
@@ -287,9 +298,11 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
 
   t.test('destroy removes everything the driver created', async (t) => {
     const { a: A, b: B } = lab;
+    await ready();
     await drv.destroy();
     t.equal(await o.leftovers(lab), '', 'nothing left in the kernel');
     t.ok(await a.connect(B.v4, 8082), 'traffic is no longer filtered');
     t.ok(await ping(B.ns, A.v4), 'inbound ping passes again');
+    drv = await a.driver({ prefer: o.prefer, pinDir: o.pinRoot }); // for any case that runs after
   });
 }
