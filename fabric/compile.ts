@@ -7,7 +7,8 @@
  * any two nodes whose slots an ACL rule connects. Peers carry the addresses of all slots behind
  * them: routing is reachability, the ACL is permission.
  */
-import type { Issue } from './issues.js';
+import { issue, type Issue } from './issues.js';
+import { ACL_KERNEL_ENTRIES, fitAcl } from './acl-capacity.js';
 import { indexNetwork, reindexNodes, sameIdentity, type NetworkIndex } from './network-index.js';
 import type { NodeConfig, Peer } from './node-config.js';
 import { RuleTable } from './rule-table.js';
@@ -34,6 +35,8 @@ export class Compiler {
   private net: NetworkIndex | undefined;
   private rules: RuleTable | undefined;
   private configs = new Map<NodeId, NodeConfig>();
+  /** Nodes whose ACL does not fit the kernel's map, with their issue (fabric/acl-capacity.ts). */
+  private readonly capacity = new Map<NodeId, Issue>();
   /** Scratch for assembling peer lists: which nodes this pass has seen, and their id ranks. */
   private seenIn = new Int32Array(0);
   private pass = 0;
@@ -46,6 +49,7 @@ export class Compiler {
     this.rules = new RuleTable(this.net, snapshot.network.operator, snapshot.rules);
     this.rules.load();
     this.configs = new Map();
+    this.capacity.clear();
     const nodes = this.net.nodeList;
     this.seenIn = new Int32Array(nodes.length);
     this.pass = 0;
@@ -148,7 +152,7 @@ export class Compiler {
   }
 
   private result(): CompileResult {
-    return { configs: this.configs, issues: [...this.net!.issues, ...this.rules!.issues] };
+    return { configs: this.configs, issues: [...this.net!.issues, ...this.rules!.issues, ...[...this.capacity].flatMap(([id, i]) => (this.configs.has(id) ? [i] : []))] };
   }
 
   private assemble(ix: number, block: BlockRef): NodeConfig {
@@ -165,7 +169,10 @@ export class Compiler {
       revision: block,
       interface: { addresses, listenPort: node.listenPort },
     };
-    if (node.state !== 'active') return { ...base, mode: 'quarantined', peers: [], slots: [], acl: [] };
+    if (node.state !== 'active') {
+      this.capacity.delete(node.id);
+      return { ...base, mode: 'quarantined', peers: [], slots: [], acl: [] };
+    }
 
     // Peers: the DVCI's mesh and the other ends of this node's rules, once each, in id order.
     const rules = this.rules!;
@@ -188,7 +195,13 @@ export class Compiler {
       const p = net.byId[ranks[k]!]!;
       peers[k] = net.peerEntry[p]!;
     }
-    const acl = rules.entriesOf(ix);
+    const fit = fitAcl(rules.entriesOf(ix));
+    const acl = fit.kept;
+    if (fit.dropped.length === 0) this.capacity.delete(node.id);
+    else {
+      const at = `nodes[${snap.nodes.indexOf(node)}]`;
+      this.capacity.set(node.id, issue('acl-over-capacity', at, `node "${node.id}"'s ACL needs at least ${fit.wanted} kernel entries (source x destination x protocol), over the ${ACL_KERNEL_ENTRIES} its map holds: rule${fit.dropped.length > 1 ? 's' : ''} ${fit.dropped.slice(0, 5).join(', ')}${fit.dropped.length > 5 ? ` and ${fit.dropped.length - 5} more` : ''} left out on this node (denied) until it fits`, node.id));
+    }
 
     const slots = (net.placedOn[ix] ?? []).map((p) => ({
       id: p.slot.id,

@@ -15,7 +15,8 @@ export type IssueCode =
   | 'impossible-resources' // a slot asks for resources no node can give
   | 'over-capacity' // a slot does not fit in what its host has left
   | 'address-collision' // two entries hashed to one address; the newer one was moved (warning)
-  | 'empty-selector'; // a rule matches no slot today (warning)
+  | 'empty-selector' // a rule matches no slot today (warning)
+  | 'acl-over-capacity'; // a node's ACL needs more kernel entries than its map holds; rules left out
 
 export type IssueSeverity = 'error' | 'warning';
 
