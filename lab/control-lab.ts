@@ -45,6 +45,7 @@ import { SlotSim } from './slot-sim.js';
 import { ImageStore } from '../overlay/slots/image-store.js';
 import { slotFiles } from '../overlay/slots/slot-vm.js';
 import { realKvm } from '../overlay/slots/slot-net.js';
+import { sweepSlotCgroups } from '../overlay/slots/slot-cgroup.js';
 import { OpsConsole } from './ops-console.js';
 
 export const LAB_NETWORK = 'lab';
@@ -474,6 +475,8 @@ export class ControlLab {
     await this.client.close().catch(() => undefined);
     await this.chain.close().catch(() => undefined);
     this.lab.destroy();
+    // The slot VMs died with the lab's namespaces: their cgroups are empty now.
+    if (this.o.vmSlots) sweepSlotCgroups();
   }
 }
 

@@ -15,6 +15,7 @@ import { type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreateNodeKey } from '../overlay/wireguard/keys.js';
+import { sweepSlotCgroups } from '../overlay/slots/slot-cgroup.js';
 import { createNetns, deleteNetns, execIn, ipIn, netnsExists, netnsPids, processAlive, run, spawnIn, sweepStaleNetns } from './netns.js';
 
 export const DEFAULT_LAB_ROOT = '/run/sub0-lab';
@@ -186,12 +187,13 @@ export class Lab {
   /** Removes the labs under `root` whose creating process is gone, and their stray namespaces. */
   static sweepStale(root = DEFAULT_LAB_ROOT): void {
     sweepStaleNetns();
-    if (!existsSync(root)) return;
-    for (const name of readdirSync(root)) {
+    for (const name of existsSync(root) ? readdirSync(root) : []) {
       const dir = join(root, name);
       const rec = readRecord(dir);
       if (rec && !pidAlive(rec.pid)) Lab.teardown(dir);
     }
+    // Slot VMs of labs gone left their cgroups behind (empty ones only go; an agent re-makes its own).
+    sweepSlotCgroups();
   }
 
   private static teardown(dir: string): void {

@@ -8,7 +8,7 @@
  * The launcher writes its own pid into every `procs` file before it executes QEMU, so the VM
  * never runs a moment outside its limits (slot-jail.ts).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
 
@@ -142,6 +142,30 @@ export async function removeSlotCgroup(layout: CgroupLayout | undefined, id: str
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > until) throw new Sub0Error('driver', `cannot remove the cgroup ${d}: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+}
+
+/**
+ * Removes every slot cgroup that holds no process (their VMs are gone: a lab torn down, a test
+ * ended). One still in use refuses (EBUSY) and stays; an agent re-creates one it needs again.
+ */
+export function sweepSlotCgroups(layout: CgroupLayout | undefined = detectCgroups()): void {
+  if (!layout) return;
+  const roots = (layout.version === 2 ? [layout.root] : [layout.cpu, layout.memory, ...(layout.pids ? [layout.pids] : [])]).map((m) => join(m, DIR));
+  for (const root of roots) {
+    let ids: string[];
+    try {
+      ids = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      continue;
+    }
+    for (const id of ids) {
+      try {
+        rmdirSync(join(root, id));
+      } catch {
+        // in use
       }
     }
   }
