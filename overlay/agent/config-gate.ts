@@ -51,6 +51,8 @@ export class ConfigGate {
     private node: string | undefined,
     /** The network this agent serves; undefined: any. */
     private readonly network?: string,
+    /** What this node's data plane cannot hold as a whole: throws Sub0Error 'invalid-input' (checked before acceptance). */
+    private readonly applicable?: (config: NodeConfig) => void,
   ) {
     this.trusted = installed;
     const learned = readJsonRecord(join(stateDir, TRUST_FILE), TrustFile, 'the learned controller keys are unreadable: remove the file to start again from the keys given with --trust');
@@ -125,6 +127,12 @@ export class ConfigGate {
     }
     if (this.network !== undefined && config.network !== this.network) {
       throw new Sub0Error('invalid-input', `config is for network "${config.network}", this agent serves "${this.network}"`, { where: source });
+    }
+    try {
+      this.applicable?.(config);
+    } catch (e) {
+      if (e instanceof Sub0Error) throw new Sub0Error(e.code, e.message, { cause: e, where: source });
+      throw e;
     }
     const accepted: AcceptedConfig = { config, hash, signer: key, source };
     const cur = this.current?.config.revision;

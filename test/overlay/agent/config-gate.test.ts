@@ -9,6 +9,7 @@ import t from 'tap';
 import { compile } from '../../../fabric/compile.js';
 import type { NodeConfig } from '../../../fabric/node-config.js';
 import { generateSigningKey, signConfig } from '../../../fabric/signing.js';
+import { Sub0Error } from '../../../fabric/errors.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ACCEPTED_FILE, ConfigGate, TRUST_FILE } from '../../../overlay/agent/config-gate.js';
 import { SignedFileSource } from '../../../overlay/agent/config-source.js';
@@ -140,4 +141,17 @@ t.test('the file source delivers the current file, then each new content once', 
   while (got.length < 3 && Date.now() < end2) await new Promise((r) => setTimeout(r, 10));
   await src.stop();
   t.same(got, ['one', 'two', 'six']);
+});
+
+t.test('a config the data plane cannot hold as a whole is refused at the gate; the accepted one stays', async (t) => {
+  const d = mkdtempSync(join(dir, 'fit-'));
+  const { fitAcl } = await import('../../../fabric/acl-capacity.js');
+  const gate = new ConfigGate(d, [controller.publicKey], 'n1', undefined, (c) => {
+    if (fitAcl(c.acl).dropped.length > 0) throw new Sub0Error('invalid-input', 'the ACL does not fit the eBPF rule map');
+  });
+  t.equal(gate.offer(signConfig(at(42), controller), 'x').kind, 'accepted');
+  const hosts = (third: number) => Array.from({ length: 300 }, (_, i) => `100.96.${third + (i >> 8)}.${i & 255}/32`);
+  const huge: NodeConfig = { ...at(43), acl: [{ rule: 'big', src: hosts(10), dst: hosts(20), proto: 'tcp', ports: [80, 80] }] };
+  t.throws(() => gate.offer(signConfig(huge, controller), 'x'), { code: 'invalid-input', message: /does not fit the eBPF rule map/ }, '300 x 300 pairs: refused');
+  t.equal(gate.accepted?.config.revision.number, 42, 'the config accepted before is still the one');
 });
