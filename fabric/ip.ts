@@ -4,8 +4,22 @@
  * the addresses it allocates with it, and every driver reads addresses back through it, so that
  * what the kernel reports and what fabric asked for compare equal as strings.
  */
-import { isIPv4, isIPv6 } from 'node:net'; // pure syntax checks: no socket
+import * as z from 'zod';
 import { Sub0Error } from './errors.js';
+
+const V4 = z.regexes.ipv4;
+const V6 = z.regexes.ipv6;
+const V4_TAIL = /^(.*:)(\d{1,3}(?:\.\d{1,3}){3})$/;
+
+/** A dotted quad (no leading zeros). */
+export const isIPv4 = (s: string): boolean => V4.test(s);
+
+/** An IPv6 literal, an embedded IPv4 tail (`::ffff:1.2.3.4`) included; no brackets, no zone. */
+export function isIPv6(s: string): boolean {
+  if (V6.test(s)) return true;
+  const m = V4_TAIL.exec(s);
+  return m !== null && V4.test(m[2]!) && V6.test(`${m[1]}0:0`);
+}
 
 /**
  * RFC 5952 text of eight hextets: lower case, no leading zeros, the longest run of two or more
