@@ -24,7 +24,6 @@ import { SlotVm, slotFiles } from './slot-vm.js';
 import { detectCgroups, removeSlotCgroup, slotLimits, type CgroupLayout } from './slot-cgroup.js';
 import { prepareJail } from './slot-jail.js';
 
-
 export interface SlotStatus {
   readonly id: string;
   readonly phase: SlotPhase;
