@@ -102,8 +102,8 @@ export async function createLab(tag: string, n: number, link: 'veth' | 'wireguar
 }
 
 /** One ICMP echo from `ns` to `to`; true if answered within `waitS` seconds. */
-export async function ping(ns: string, to: string, waitS = 1): Promise<boolean> {
-  const r = await run('nsenter', [`--net=${netnsPath(ns)}`, 'ping', '-c1', '-n', `-W${waitS}`, to]);
+export async function ping(ns: string, to: string, waitS = 1, identifier?: number): Promise<boolean> {
+  const r = await run('nsenter', [`--net=${netnsPath(ns)}`, 'ping', '-c1', '-n', `-W${waitS}`, ...(identifier !== undefined ? ['-e', String(identifier)] : []), to]);
   return r.code === 0;
 }
 

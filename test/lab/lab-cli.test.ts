@@ -64,8 +64,8 @@ t.test('lab up --vm-slots: the slots are VMs, and lab ping pings from inside one
   t.match(up.stdout, /\d+\. waiting for the slot VMs to boot/, 'and waits for the VMs');
   const lab = JSON.parse((await runCli(['lab', 'show', '--json'], env)).stdout) as { vmSlots?: boolean; nodes: { id: string; stateDir: string }[] };
   t.equal(lab.vmSlots, true);
-  // The refused direction first: web-1's pings open an ACL flow that rpc-1's would ride after
-  // (the two guests boot alike, so their pings carry the same ICMP identifier).
+  // No rule allows this direction (the two guests boot alike, so their pings may carry the same
+  // ICMP identifier: a request still never rides a flow the other end opened).
   const back = await runCli(['lab', 'ping', '-c', '1', 'rpc-1', 'web-1'], env);
   t.not(back.code, 0, 'rpc-1 -> web-1: no rule, no answer');
   t.match(back.stdout, /no answer: the ACL drops what no rule allows/);

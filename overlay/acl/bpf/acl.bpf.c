@@ -299,6 +299,11 @@ static __always_inline int classify(struct __sk_buff *skb, __u32 l3off, __u16 l3
 	int rev = flow_key_of(&p, &fk);
 	struct flow_val *fv = bpf_map_lookup_elem(&acl_flows, &fk);
 	__u64 now = bpf_ktime_get_ns();
+	/* An echo request rides a flow only in the direction that opened it: from the other end, with
+	 * the same identifier, it is a new request that a rule must allow (replies travel back). */
+	int request = (p.proto == IPPROTO_ICMP && p.icmp_type == 8) || (p.proto == IPPROTO_ICMPV6_ && p.icmp_type == 128);
+	if (fv && request && rev != fv->opened_by_b)
+		fv = NULL;
 	if (fv) {
 		__u64 idle = p.proto == IPPROTO_TCP ? FLOW_IDLE_TCP_NS : FLOW_IDLE_OTHER_NS;
 		if (now - fv->seen_ns <= idle) {

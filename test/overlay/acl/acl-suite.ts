@@ -163,6 +163,9 @@ export function aclSuite(t: Test, o: SuiteOptions): void {
     t.notOk(await a.connect(B.v4, 9000, NO), 'tcp A->B:9000 not allowed');
     t.ok(await ping(A.ns, B.v4), 'ping v4 A->B allowed, reply returns');
     t.notOk(await ping(B.ns, A.v4, 0.4), 'ping v4 B->A not allowed');
+    // An echo request keeps its flow only in the direction that opened it.
+    t.ok(await ping(A.ns, B.v4, 1, 4242), 'ping v4 A->B with identifier 4242: allowed, opens a flow');
+    t.notOk(await ping(B.ns, A.v4, 0.4, 4242), 'a request B->A with the same identifier does not ride that flow');
     t.ok(await a.udp(B.v4, 5353), 'udp A->B:5353 allowed, reply returns');
     t.notOk(await b.udp(A.v4, 5353, NO), 'udp B->A:5353 not allowed');
     t.ok(await a.connect(B.v6, 8080), 'tcp v6 A->B:8080 allowed');
