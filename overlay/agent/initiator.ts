@@ -4,12 +4,16 @@
  * two such crossing initiations with keys that work one way only, until the next rekey. So of each
  * pair, the end with the lower public key (compared as base64 text, the same order at both ends)
  * keeps its keepalive from the start; the other holds its keepalive at 0 until it has seen a
- * handshake with that peer, or until `waitMs` passed since it first wanted the peer (the lower end
- * may be down or unreachable): then it sends keepalives too. Pure, with the clock given.
+ * handshake with that peer, or until `waitMs` passed since it first wanted the peer: then it
+ * sends keepalives too. The wait is short: when the lower end had the peer first, its initiation
+ * found no peer here and wireguard-go retries only after 5 s, so it is this end's, a fraction of a
+ * second later, that makes the link; two initiations cross only if they fall within a round trip
+ * of each other. Pure, with the clock given.
  */
 import type { DataplaneState, PeerState } from '../../fabric/dataplane-state.js';
 
-export const RESPONDER_WAIT_MS = 15_000;
+/** Long enough for the lower end's first initiation to complete, short against wireguard-go's 5 s retry. */
+export const RESPONDER_WAIT_MS = 400;
 
 export class InitiatorPolicy {
   /** When this end first wanted each peer it answers to, until released. */
