@@ -32,8 +32,9 @@ export class InitiatorPolicy {
 
   /**
    * The desired state with the keepalive of each peer this end answers to held at 0 while it
-   * waits; `observed` (the last state read, with handshake times) releases the peers that shook
-   * hands. The same object when nothing is held.
+   * waits; `observed` (the state read in this pass) releases a peer that shook hands, and one that
+   * already has its keepalive (set before, e.g. by the agent before a restart: no flap). The same
+   * object when nothing is held.
    */
   apply(desired: DataplaneState, observed: DataplaneState | undefined, now: number): DataplaneState {
     for (const k of [...this.waiting.keys()]) if (!desired.peers.has(k)) this.waiting.delete(k);
@@ -43,7 +44,8 @@ export class InitiatorPolicy {
       if (p.keepalive === 0 || this.initiates(k) || this.released.has(k)) continue;
       const since = this.waiting.get(k) ?? now;
       this.waiting.set(k, since);
-      if ((observed?.peers.get(k)?.lastHandshake ?? 0) > 0 || now - since >= this.waitMs) {
+      const seen = observed?.peers.get(k);
+      if ((seen?.lastHandshake ?? 0) > 0 || seen?.keepalive === p.keepalive || now - since >= this.waitMs) {
         this.waiting.delete(k);
         this.released.add(k);
         continue;

@@ -45,6 +45,8 @@ export interface StepInput {
    * fail, never with `fresh`. `observed` is handed over: the step updates its ACL map in place.
    */
   readonly known?: { readonly observed: DataplaneState; readonly aclKeys: ReadonlySet<string> };
+  /** Adjusts the desired state to what was observed, before planning (the agent's one-initiator policy). */
+  readonly shape?: (desired: DataplaneState, observed: DataplaneState) => DataplaneState;
 }
 
 export type OpCounts = Partial<Record<Op['op'], number>>;
@@ -191,7 +193,8 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
   }
   lap('observe');
   const planOpts = known ? { aclKeys: known.aclKeys } : {};
-  const ops = plan(desired, observed, planOpts);
+  const want = input.shape ? input.shape(desired, observed) : desired;
+  const ops = plan(want, observed, planOpts);
   lap('plan');
   if (ops.length === 0) return { status: 'unchanged', applied: {}, remaining: {}, errors, reached: reachedOf(observed), timings, state: observed };
 
@@ -230,7 +233,7 @@ export async function reconcileStep(dp: Dataplane, input: StepInput): Promise<St
     return { status: 'failed', applied: count(ops), remaining: count(ops), errors, reached: reachedOf(observed) };
   }
   lap('reobserve');
-  const left = plan(desired, reached, planOpts);
+  const left = plan(want, reached, planOpts);
   const applied = count(ops);
   if (left.length > 0 && errors.length === 0) errors.push({ phase: 'converge', code: 'driver', message: `${left.length} op(s) did not take: ${left.slice(0, 3).map((o) => o.op).join(', ')}` });
   return { status: errors.length > 0 ? 'failed' : 'changed', applied, remaining: count(left), errors, reached: reachedOf(reached), timings, state: reached };

@@ -181,13 +181,14 @@ export class Reconciler {
     let step: StepResult;
     let desiredMs = 0;
     try {
-      const { state: wanted, aclChanged } = await this.tracker.next(config);
-      // The last state read (handshake times included) releases the keepalives held back.
-      const desired = this.initiator ? this.initiator.apply(wanted, this.held, Date.now()) : wanted;
+      const { state: desired, aclChanged } = await this.tracker.next(config);
       desiredMs = performance.now() - t0;
       const known = !fresh && this.held ? { observed: this.held, aclKeys: aclChanged } : undefined;
       this.held = undefined; // until this pass says what it left
-      const running = reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh, ...(known ? { known } : {}) });
+      const initiator = this.initiator;
+      // The state observed in this pass (handshake times, keepalives set) releases the keepalives held back.
+      const shape = initiator ? (d: DataplaneState, o: DataplaneState) => initiator.apply(d, o, Date.now()) : undefined;
+      const running = reconcileStep(this.dp, { ifname: this.opts.ifname, privateKey: this.opts.privateKey, guarded: slotPrefixes(config.network), desired, fresh, ...(known ? { known } : {}), ...(shape ? { shape } : {}) });
       // Every call inside has its own deadline; this one bounds their sum, so that a stall shows
       // in the status instead of a pass that never reports. The kernel has one writer: the next
       // pass waits for this one to end (late), whatever it did then is re-read.

@@ -18,8 +18,9 @@ t.test('the lower key initiates; the higher one waits for a handshake', async (t
   const first = p.apply(want, undefined, 1_000);
   t.same(keepalives(first), { Z: 25, A: 0 }, 'M < Z: M initiates to Z; A < M: M waits for A');
   t.equal(p.nextRelease(), 16_000, 'and a pass is due when the wait ends');
-  t.same(keepalives(p.apply(want, state(peer('A', 0)), 5_000)), { Z: 25, A: 0 }, 'no handshake yet: still held');
-  t.same(keepalives(p.apply(want, state(peer('A', 1_700_000_000)), 6_000)), { Z: 25, A: 25 }, 'A shook hands: released');
+  const heldA = (lastHandshake: number) => state({ ...peer('A', lastHandshake), keepalive: 0 });
+  t.same(keepalives(p.apply(want, heldA(0), 5_000)), { Z: 25, A: 0 }, 'no handshake yet: still held');
+  t.same(keepalives(p.apply(want, heldA(1_700_000_000), 6_000)), { Z: 25, A: 25 }, 'A shook hands: released');
   t.equal(p.nextRelease(), undefined, 'nothing left to wait for');
   t.same(keepalives(p.apply(want, undefined, 7_000)), { Z: 25, A: 25 }, 'and it stays released');
   t.equal(p.apply(state(peer('Z')), undefined, 8_000).peers.size, 1);
@@ -40,4 +41,11 @@ t.test('both ends agree on who initiates, and a peer without keepalive is left a
   t.ok(a.initiates('BBBB') !== b.initiates('AAAA'), 'exactly one end of the pair initiates');
   const none = state({ ...peer('A'), keepalive: 0 });
   t.equal(new InitiatorPolicy('M').apply(none, undefined, 0), none, 'nothing held: the same object');
+});
+
+t.test('a peer the kernel already holds with its keepalive (an agent restarted) is released at once: no flap', async (t) => {
+  const p = new InitiatorPolicy('M', 15_000);
+  const want = state(peer('A'));
+  t.same(keepalives(p.apply(want, state(peer('A')), 0)), { A: 25 }, 'observed with keepalive 25 and no handshake time: kept at 25');
+  t.equal(p.nextRelease(), undefined);
 });
