@@ -58,7 +58,8 @@ function hostOf(text: string): ReturnType<typeof parseHost> {
   return p;
 }
 
-function hexOf(b: Uint8Array): string {
+/** The address as 32 hex digits (memoized per array). */
+export function hexOf(b: Uint8Array): string {
   let h = hexes.get(b);
   if (h === undefined) {
     h = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');

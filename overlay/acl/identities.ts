@@ -1,0 +1,391 @@
+/**
+ * Identities for the eBPF ACL's maps (acl.bpf.c: acl_ident, address -> identity; acl_policy,
+ * (source identity, destination identity, protocol) -> port ranges), computed from the driver's
+ * groups. Pure: the driver writes the plans this returns.
+ *
+ * An address's signature is what the rules say about it: the (peer, protocol, ranges) of every
+ * group it is the source of, and of every group it is the destination of. Addresses with equal
+ * signatures share an identity, and policy(id(s), id(d), p) holds the ranges of group (s, d, p).
+ * Exact: if some group (s', d', p, r) put (id(s), id(d), p) -> r in the policy, then s's signature,
+ * equal to s''s, holds (d', p, r) as a source, so the group (s, d', p, r) exists; and d's, equal to
+ * d''s, holds (s, p, r) as a destination, so (s, d, p, r) exists. A rule between a group of 10,000
+ * slots and a group of 10 is 10,010 identity entries and one policy entry.
+ *
+ * Changes are incremental. An identity keeps its number while one of its members keeps its
+ * signature; a member whose signature changed leaves it and joins the identity of its new
+ * signature (found by a hash of the signature, confirmed by comparing the two in full, so a hash
+ * collision can only cost time) or a new one. An identity's signature therefore never changes, a
+ * policy entry is added or removed but never rewritten, and the driver's write order (policy
+ * entries added, addresses moved, addresses removed, policy entries removed) lets each packet
+ * through by the rules before the change or after it, never by a mix that neither allowed.
+ * A number freed by one plan is reused only after that plan was written in full.
+ */
+import { Sub0Error } from '../../fabric/errors.js';
+import { isMappedV4 } from './addr.js';
+import { groupId, hexOf, type PortRange, type RuleGroup } from './rule-set.js';
+
+/** One acl_policy entry. */
+export interface PolicyEntry {
+  readonly sid: number;
+  readonly did: number;
+  readonly proto: number;
+  readonly ranges: readonly PortRange[];
+}
+
+/** Kernel writes, to be made in this order. */
+export interface IdentityPlan {
+  readonly policyPut: readonly PolicyEntry[];
+  readonly identPut: readonly { readonly addr: Uint8Array; readonly id: number }[];
+  readonly identDel: readonly Uint8Array[];
+  readonly policyDel: readonly PolicyEntry[];
+}
+
+interface Addr {
+  readonly hex: string;
+  readonly bytes: Uint8Array;
+  /** Groups with this address as source: `${dstHex}/${proto}` -> ranges key. */
+  readonly out: Map<string, string>;
+  /** Groups with this address as destination: `${srcHex}/${proto}` -> ranges key. */
+  readonly in: Map<string, string>;
+  /** Sums (mod 2^32) of two hashes of each element: out, out, in, in. */
+  readonly h: Uint32Array;
+  cls: Cls | undefined;
+}
+
+interface Cls {
+  readonly id: number;
+  readonly key: string;
+  readonly members: Set<Addr>;
+}
+
+interface Policy {
+  readonly sid: number;
+  readonly did: number;
+  readonly proto: number;
+  readonly rk: string;
+  refs: number;
+}
+
+const HEX = 32; // an address's hex length
+
+/** Canonical text of a range list: sorted, `lo-hi` joined by commas. */
+export function rangesKey(ranges: readonly PortRange[]): string {
+  return [...ranges].sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([lo, hi]) => `${lo}-${hi}`).join(',');
+}
+
+function rangesOf(rk: string): PortRange[] {
+  return rk.split(',').map((r) => {
+    const [lo, hi] = r.split('-');
+    return [Number(lo), Number(hi)] as const;
+  });
+}
+
+const mix = new Uint32Array(2);
+/** Two independent 32-bit hashes of s into `mix` (FNV-1a and a murmur-style round, each finalized). */
+function hash2(s: string): void {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
+  }
+  a ^= a >>> 16;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 13;
+  b = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
+  b ^= b >>> 16;
+  mix[0] = a;
+  mix[1] = b;
+}
+
+export class IdentityIndex {
+  private readonly addrs = new Map<string, Addr>();
+  private readonly buckets = new Map<string, Cls[]>();
+  private readonly policy = new Map<string, Policy>();
+  /** Each group's policy key, so that it can be moved when an end's identity changes. */
+  private readonly groupPolicy = new Map<string, string>();
+  /** What the kernel holds, as far as written plans and the last load say. */
+  private readonly identK = new Map<string, number>();
+  private readonly policyK = new Map<string, string>();
+  private readonly dirtyAddr = new Set<string>();
+  private readonly dirtyPolicy = new Set<string>();
+  private nextId = 1;
+  private free: number[] = [];
+  private released: number[] = [];
+
+  /** Entries the kernel maps will hold once the pending plan is written. */
+  get counts(): { readonly ident: number; readonly policy: number } {
+    return { ident: this.addrs.size, policy: this.policy.size };
+  }
+
+  /** Applies changed groups (no ranges: the group is gone). */
+  change(groups: Iterable<RuleGroup>): void {
+    const changed = new Set<Addr>();
+    const regroup = new Set<string>();
+    for (const g of groups) {
+      const rk = g.ranges.length > 0 ? rangesKey(g.ranges) : undefined;
+      const sHex = hexOf(g.src);
+      const dHex = hexOf(g.dst);
+      const s = this.addr(sHex, g.src, rk !== undefined);
+      const d = this.addr(dHex, g.dst, rk !== undefined);
+      if (s && setElem(s, 0, `${dHex}/${g.proto}`, rk)) changed.add(s);
+      if (d && setElem(d, 2, `${sHex}/${g.proto}`, rk)) changed.add(d);
+      regroup.add(groupId(g.src, g.dst, g.proto));
+    }
+    for (const a of changed) this.leave(a);
+    for (const a of changed) {
+      this.dirtyAddr.add(a.hex);
+      if (a.out.size === 0 && a.in.size === 0) {
+        this.addrs.delete(a.hex);
+        continue;
+      }
+      this.join(a);
+      // Its identity changed: every group it is an end of moves to other policy keys.
+      for (const k of a.out.keys()) regroup.add(`${a.hex}>${k}`);
+      for (const k of a.in.keys()) regroup.add(`${k.slice(0, HEX)}>${a.hex}${k.slice(HEX)}`);
+    }
+    this.rekey(regroup);
+  }
+
+  /** The kernel writes that take the maps from what they hold to what the groups need. */
+  plan(): IdentityPlan {
+    const policyPut: PolicyEntry[] = [];
+    const policyDel: PolicyEntry[] = [];
+    const identPut: { addr: Uint8Array; id: number }[] = [];
+    const identDel: Uint8Array[] = [];
+    for (const key of this.dirtyPolicy) {
+      const want = this.policy.get(key);
+      const held = this.policyK.get(key);
+      if (want && held !== want.rk) policyPut.push({ sid: want.sid, did: want.did, proto: want.proto, ranges: rangesOf(want.rk) });
+      else if (!want && held !== undefined) {
+        const [sid, did, proto] = key.split(':').map(Number) as [number, number, number];
+        policyDel.push({ sid, did, proto, ranges: [] });
+      }
+    }
+    for (const hex of this.dirtyAddr) {
+      const a = this.addrs.get(hex);
+      const held = this.identK.get(hex);
+      if (a && held !== a.cls!.id) identPut.push({ addr: a.bytes, id: a.cls!.id });
+      else if (!a && held !== undefined) identDel.push(Uint8Array.from(Buffer.from(hex, 'hex')));
+    }
+    return { policyPut, identPut, identDel, policyDel };
+  }
+
+  /** The kernel took every write of the last plan(): its numbers freed become reusable. */
+  written(): void {
+    for (const key of this.dirtyPolicy) {
+      const want = this.policy.get(key);
+      if (want) this.policyK.set(key, want.rk);
+      else this.policyK.delete(key);
+    }
+    for (const hex of this.dirtyAddr) {
+      const a = this.addrs.get(hex);
+      if (a) this.identK.set(hex, a.cls!.id);
+      else this.identK.delete(hex);
+    }
+    this.dirtyPolicy.clear();
+    this.dirtyAddr.clear();
+    this.free.push(...this.released);
+    this.released = [];
+  }
+
+  /** Whether the kernel maps, as read, hold exactly what this index believes they hold. */
+  holds(ident: ReadonlyMap<string, number>, policy: readonly PolicyEntry[]): boolean {
+    if (ident.size !== this.identK.size || policy.length !== this.policyK.size) return false;
+    for (const [hex, id] of ident) if (this.identK.get(hex) !== id) return false;
+    return policy.every((p) => this.policyK.get(`${p.sid}:${p.did}:${p.proto}`) === rangesKey(p.ranges));
+  }
+
+  /**
+   * Starts over from a read of the kernel maps (ident: address hex -> id) and returns the groups
+   * they enforce: every (s, d) of one family whose identities a policy entry joins. The kernel's
+   * numbers are kept for the identities whose members all have one signature (what this index
+   * writes); the members of any other are given new ones, and the next plan rewrites them.
+   */
+  load(ident: ReadonlyMap<string, number>, policy: readonly PolicyEntry[]): RuleGroup[] {
+    this.addrs.clear();
+    this.buckets.clear();
+    this.policy.clear();
+    this.groupPolicy.clear();
+    this.identK.clear();
+    this.policyK.clear();
+    this.dirtyAddr.clear();
+    this.dirtyPolicy.clear();
+    this.free = [];
+    this.released = [];
+    let max = 0;
+    const members = new Map<number, Uint8Array[]>();
+    for (const [hex, id] of ident) {
+      this.identK.set(hex, id);
+      this.dirtyAddr.add(hex);
+      max = Math.max(max, id);
+      const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
+      let m = members.get(id);
+      if (!m) members.set(id, (m = []));
+      m.push(bytes);
+    }
+    const groups: RuleGroup[] = [];
+    for (const p of policy) {
+      const key = `${p.sid}:${p.did}:${p.proto}`;
+      this.policyK.set(key, rangesKey(p.ranges));
+      this.dirtyPolicy.add(key);
+      max = Math.max(max, p.sid, p.did);
+      for (const s of members.get(p.sid) ?? []) {
+        for (const d of members.get(p.did) ?? []) {
+          if (isMappedV4(s) === isMappedV4(d)) groups.push({ src: s, dst: d, proto: p.proto, ranges: p.ranges });
+        }
+      }
+    }
+    this.nextId = max + 1;
+    for (const g of groups) {
+      const rk = rangesKey(g.ranges);
+      const s = this.addr(hexOf(g.src), g.src, true)!;
+      const d = this.addr(hexOf(g.dst), g.dst, true)!;
+      setElem(s, 0, `${d.hex}/${g.proto}`, rk);
+      setElem(d, 2, `${s.hex}/${g.proto}`, rk);
+    }
+    // Keep the kernel's numbers where they are what this index would write; place the rest after.
+    const homeless: Addr[] = [];
+    for (const [id, bytes] of members) {
+      const as = bytes.map((b) => this.addrs.get(hexOf(b))).filter((a): a is Addr => a !== undefined);
+      if (as.length === 0) continue;
+      // The members with the signature most of them share keep the number.
+      const parts: Addr[][] = [];
+      const byKey = new Map<string, Addr[][]>();
+      for (const a of as) {
+        const k = classKey(a);
+        const same = byKey.get(k) ?? [];
+        const part = same.find((p) => sameSignature(p[0]!, a));
+        if (part) part.push(a);
+        else {
+          same.push([a]);
+          byKey.set(k, same);
+          parts.push(same[same.length - 1]!);
+        }
+      }
+      const keep = parts.reduce((x, y) => (y.length > x.length ? y : x));
+      const cls: Cls = { id, key: classKey(keep[0]!), members: new Set(keep) };
+      for (const a of keep) a.cls = cls;
+      this.bucket(cls.key).push(cls);
+      for (const p of parts) if (p !== keep) homeless.push(...p);
+    }
+    for (const a of homeless) this.join(a);
+    for (const a of this.addrs.values()) this.dirtyAddr.add(a.hex);
+    this.rekey(new Set(groups.map((g) => groupId(g.src, g.dst, g.proto))));
+    return groups;
+  }
+
+  private addr(hex: string, bytes: Uint8Array, create: boolean): Addr | undefined {
+    let a = this.addrs.get(hex);
+    if (!a && create) {
+      a = { hex, bytes, out: new Map(), in: new Map(), h: new Uint32Array(4), cls: undefined };
+      this.addrs.set(hex, a);
+    }
+    return a;
+  }
+
+  private bucket(key: string): Cls[] {
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = []));
+    return b;
+  }
+
+  private leave(a: Addr): void {
+    const c = a.cls;
+    if (!c) return;
+    a.cls = undefined;
+    c.members.delete(a);
+    if (c.members.size > 0) return;
+    const b = this.buckets.get(c.key)!;
+    b.splice(b.indexOf(c), 1);
+    if (b.length === 0) this.buckets.delete(c.key);
+    this.released.push(c.id);
+  }
+
+  private join(a: Addr): void {
+    const key = classKey(a);
+    const b = this.bucket(key);
+    for (const c of b) {
+      const rep = c.members.values().next().value as Addr;
+      if (sameSignature(a, rep)) {
+        c.members.add(a);
+        a.cls = c;
+        return;
+      }
+    }
+    const c: Cls = { id: this.free.pop() ?? this.nextId++, key, members: new Set([a]) };
+    if (c.id > 0xffffffff) throw new Sub0Error('unsupported', 'identity numbers exhausted', { where: 'acl/identities' });
+    b.push(c);
+    a.cls = c;
+  }
+
+  /** Moves each group's reference from its old policy key to its new one (all removals first). */
+  private rekey(gids: ReadonlySet<string>): void {
+    for (const gid of gids) {
+      const old = this.groupPolicy.get(gid);
+      if (old === undefined) continue;
+      const p = this.policy.get(old)!;
+      if (--p.refs === 0) {
+        this.policy.delete(old);
+        this.dirtyPolicy.add(old);
+      }
+    }
+    for (const gid of gids) {
+      const sHex = gid.slice(0, HEX);
+      const rest = gid.slice(HEX + 1); // `${dHex}/${proto}`
+      const s = this.addrs.get(sHex);
+      const rk = s?.out.get(rest);
+      if (!s || rk === undefined) {
+        this.groupPolicy.delete(gid);
+        continue;
+      }
+      const d = this.addrs.get(rest.slice(0, HEX))!;
+      const proto = Number(rest.slice(HEX + 1));
+      const key = `${s.cls!.id}:${d.cls!.id}:${proto}`;
+      const p = this.policy.get(key);
+      if (p) {
+        // Equal signatures give equal ranges (see the file comment): anything else is a bug here.
+        if (p.rk !== rk) throw new Sub0Error('internal', `identity policy ${key} holds ${p.rk}, group ${gid} needs ${rk}`, { where: 'acl/identities' });
+        p.refs++;
+      } else {
+        this.policy.set(key, { sid: s.cls!.id, did: d.cls!.id, proto, rk, refs: 1 });
+        this.dirtyPolicy.add(key);
+      }
+      this.groupPolicy.set(gid, key);
+    }
+  }
+}
+
+/** Sets (rk) or deletes (undefined) one element of a signature side (0: out, 2: in); true if it changed. */
+function setElem(a: Addr, side: 0 | 2, key: string, rk: string | undefined): boolean {
+  const map = side === 0 ? a.out : a.in;
+  const old = map.get(key);
+  if (old === rk) return false;
+  if (old !== undefined) {
+    hash2(`${key}=${old}`);
+    a.h[side] = a.h[side]! - mix[0]!;
+    a.h[side + 1] = a.h[side + 1]! - mix[1]!;
+  }
+  if (rk === undefined) {
+    map.delete(key);
+  } else {
+    map.set(key, rk);
+    hash2(`${key}=${rk}`);
+    a.h[side] = a.h[side]! + mix[0]!;
+    a.h[side + 1] = a.h[side + 1]! + mix[1]!;
+  }
+  return true;
+}
+
+function classKey(a: Addr): string {
+  return `${a.h[0]}.${a.h[1]}.${a.out.size}|${a.h[2]}.${a.h[3]}.${a.in.size}`;
+}
+
+function sameSignature(a: Addr, b: Addr): boolean {
+  if (a.out.size !== b.out.size || a.in.size !== b.in.size) return false;
+  for (const [k, v] of a.out) if (b.out.get(k) !== v) return false;
+  for (const [k, v] of a.in) if (b.in.get(k) !== v) return false;
+  return true;
+}
