@@ -9,9 +9,16 @@ import type { PortRange, RuleGroup } from './rule-set.js';
 export const MAX_RANGES = 16;
 export const RULE_KEY_SIZE = 36; // src[16] dst[16] proto u8 pad[3]
 export const RULE_VAL_SIZE = 4 + 4 * MAX_RANGES; // count u32, {lo u16, hi u16}[16]
+export const IDENT_KEY_SIZE = 16; // addr[16]
+export const IDENT_VAL_SIZE = 4; // identity u32
+export const POLICY_KEY_SIZE = 12; // sid u32, did u32, proto u8, pad[3]
+export const POLICY_VAL_SIZE = RULE_VAL_SIZE;
 export const FLOW_KEY_SIZE = 40; // a[16] b[16] pa u16 pb u16 proto u8 pad[3]
 export const FLOW_VAL_SIZE = 16; // seen_ns u64, opened_by_b u8, pad[7]
 export const LPM_KEY_SIZE = 20; // prefixlen u32, addr[16]
+
+/** From this many entries on, a write goes to the kernel as one batch. */
+export const BATCH_MIN = 64;
 
 const LE = endianness() === 'LE';
 const u16 = (b: Buffer, off: number) => (LE ? b.readUInt16LE(off) : b.readUInt16BE(off));
@@ -38,8 +45,8 @@ function putRuleKey(b: Buffer, off: number, g: Pick<RuleGroup, 'src' | 'dst' | '
   b[off + 32] = g.proto;
 }
 
-/** Writes a rule value at `off` of a zeroed buffer. */
-function putRuleValue(b: Buffer, off: number, ranges: readonly PortRange[]): void {
+/** Writes a rule (or policy) value at `off` of a zeroed buffer. */
+export function putRuleValue(b: Buffer, off: number, ranges: readonly PortRange[]): void {
   put32(b, ranges.length, off);
   for (let i = 0; i < ranges.length; i++) {
     put16(b, ranges[i]![0], off + 4 + 4 * i);
@@ -52,20 +59,58 @@ function putRuleValue(b: Buffer, off: number, ranges: readonly PortRange[]): voi
  * allocations for 10,000s of rules instead of two each.
  */
 export function encodeRules(groups: readonly RuleGroup[]): { keys: Buffer; values: Buffer } {
-  const keys = Buffer.alloc(RULE_KEY_SIZE * groups.length);
-  const values = Buffer.alloc(RULE_VAL_SIZE * groups.length);
-  for (let i = 0; i < groups.length; i++) {
-    putRuleKey(keys, i * RULE_KEY_SIZE, groups[i]!);
-    putRuleValue(values, i * RULE_VAL_SIZE, groups[i]!.ranges);
-  }
+  return packed(groups.length, RULE_KEY_SIZE, RULE_VAL_SIZE, (i, keys, koff, values, voff) => {
+    putRuleKey(keys, koff, groups[i]!);
+    putRuleValue(values, voff, groups[i]!.ranges);
+  });
+}
+
+/** n keys and n values back to back, each written by `put`: the arrays a batch update takes. */
+export function packed(n: number, keySize: number, valueSize: number, put: (i: number, keys: Buffer, koff: number, values: Buffer, voff: number) => void): { keys: Buffer; values: Buffer } {
+  const keys = Buffer.alloc(keySize * n);
+  const values = Buffer.alloc(valueSize * n);
+  for (let i = 0; i < n; i++) put(i, keys, i * keySize, values, i * valueSize);
   return { keys, values };
 }
 
-export function decodeRule(k: Buffer, v: Buffer): RuleGroup {
+export function putIdent(keys: Buffer, koff: number, addr: Uint8Array, values: Buffer, voff: number, id: number): void {
+  keys.set(addr, koff);
+  put32(values, id, voff);
+}
+
+export function identKey(addr: Uint8Array): Buffer {
+  return Buffer.from(addr.buffer, addr.byteOffset, 16);
+}
+
+export function decodeIdent(v: Buffer): number {
+  return u32(v, 0);
+}
+
+export function putPolicyKey(b: Buffer, off: number, p: { sid: number; did: number; proto: number }): void {
+  put32(b, p.sid, off);
+  put32(b, p.did, off + 4);
+  b[off + 8] = p.proto;
+}
+
+export function policyKey(p: { sid: number; did: number; proto: number }): Buffer {
+  const k = Buffer.alloc(POLICY_KEY_SIZE);
+  putPolicyKey(k, 0, p);
+  return k;
+}
+
+export function decodePolicy(k: Buffer, v: Buffer): { sid: number; did: number; proto: number; ranges: PortRange[] } {
+  return { sid: u32(k, 0), did: u32(k, 4), proto: k[8]!, ranges: decodeRanges(v) };
+}
+
+function decodeRanges(v: Buffer): PortRange[] {
   const n = Math.min(u32(v, 0), MAX_RANGES);
   const ranges: PortRange[] = [];
   for (let i = 0; i < n; i++) ranges.push([u16(v, 4 + 4 * i), u16(v, 6 + 4 * i)]);
-  return { src: Uint8Array.from(k.subarray(0, 16)), dst: Uint8Array.from(k.subarray(16, 32)), proto: k[32]!, ranges };
+  return ranges;
+}
+
+export function decodeRule(k: Buffer, v: Buffer): RuleGroup {
+  return { src: Uint8Array.from(k.subarray(0, 16)), dst: Uint8Array.from(k.subarray(16, 32)), proto: k[32]!, ranges: decodeRanges(v) };
 }
 
 export interface Flow {
@@ -124,6 +169,18 @@ export class BpfMap {
     const count = new Uint32Array([n]);
     const rc = batch(this.fd, keys, values, count, BPF_ANY);
     return rc === 0 ? n : Math.min(count[0]!, n);
+  }
+
+  /**
+   * Writes every (key, value) of the packed arrays: one batch call when there are many, then one
+   * call each for what the batch did not take. Throws at the first entry the kernel refuses.
+   */
+  updateAll(keys: Buffer, values: Buffer): void {
+    const n = keys.length / this.keySize;
+    const done = n >= BATCH_MIN ? this.updateBatch(keys, values) : 0;
+    for (let i = done; i < n; i++) {
+      this.update(keys.subarray(i * this.keySize, (i + 1) * this.keySize), values.subarray(i * this.valueSize, (i + 1) * this.valueSize));
+    }
   }
 
   /** Deleting a missing key is not an error. */

@@ -9,10 +9,15 @@
  * interface was re-created) and does nothing otherwise. Program pins carry a hash of the object,
  * so an upgraded agent replaces the program but keeps compatible maps.
  *
- * Shadow (see AclDriver.observe): the driver keeps what the rules map holds in memory — read in
- * full at attach, then changed by apply() only after each map write succeeded — and observe()
+ * The rules are held by identity (rule-maps.ts, identities.ts): an address -> identity map and a
+ * policy map keyed by identities, so kernel entries grow with addresses plus rules. The layout
+ * 'pairs' (acl-pairs.bpf.o, one entry per address pair) is the earlier design, kept as the
+ * benchmark's baseline.
+ *
+ * Shadow (see AclDriver.observe): the driver keeps the groups the kernel holds in memory — read in
+ * full at attach, then changed by apply() only after the map writes succeeded — and observe()
  * serves it, so a pass at 10,000s of entries does not re-read and re-decode the whole map. A
- * fresh observe, or the first observe after a failed apply, reads the map again; when that read
+ * fresh observe, or the first observe after a failed apply, reads the maps again; when that read
  * differs from the shadow (an entry changed behind the agent's back), the read replaces it.
  */
 import { createHash } from 'node:crypto';
@@ -25,23 +30,25 @@ import { Sub0Error, summarize } from '../../fabric/errors.js';
 import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import { parsePrefix } from './addr.js';
 import { DEFAULT_PIN_ROOT, ensureBpffs, pinDir } from './bpffs.js';
-import {
-  BpfMap, decodeFlow, decodeRule, FLOW_KEY_SIZE, FLOW_VAL_SIZE, LPM_KEY_SIZE, lpmKey, MAX_RANGES,
-  RULE_KEY_SIZE, RULE_VAL_SIZE, encodeRules, ruleKey, ruleValue,
-} from './bpf-maps.js';
+import { BpfMap, decodeFlow, FLOW_KEY_SIZE, FLOW_VAL_SIZE, LPM_KEY_SIZE, lpmKey } from './bpf-maps.js';
 import { check, libbpf, type Libbpf } from './libbpf.js';
-import { RuleSet, ShadowTable, type RuleGroup } from './rule-set.js';
+import { checkRanges, MAP_SIZES, ruleMaps, type AclLayout, type RuleMaps } from './rule-maps.js';
+import { RuleSet, ShadowTable } from './rule-set.js';
 import { attachLibbpf, attachTcCli, detachLibbpf, detachTcCli, linkType } from './tc-attach.js';
 
-export const OBJECT_PATH = join(dirname(fileURLToPath(import.meta.url)), 'bpf', 'acl.bpf.o');
-const MAPS = ['acl_rules', 'acl_flows', 'acl_guard', 'acl_stats'] as const;
-/** From this many updates in one apply on, they go to the kernel as one batch. */
-const BATCH_MIN = 64;
+const BPF_DIR = join(dirname(fileURLToPath(import.meta.url)), 'bpf');
+export const OBJECT_PATH = join(BPF_DIR, 'acl.bpf.o');
+/** The object of each layout. */
+export const OBJECT_PATHS: Record<AclLayout, string> = { identity: OBJECT_PATH, pairs: join(BPF_DIR, 'acl-pairs.bpf.o') };
+const COMMON_MAPS = ['acl_flows', 'acl_guard', 'acl_stats'] as const;
+const LAYOUT_MAPS: Record<AclLayout, readonly string[]> = { identity: ['acl_ident', 'acl_policy'], pairs: ['acl_rules'] };
 
 export interface EbpfAclOptions {
   /** Mount point of the agent's own bpffs. Default /run/sub0/bpf. */
   readonly pinRoot?: string;
   readonly objectPath?: string;
+  /** How rules are held: 'identity' (the default) or 'pairs' (the earlier design; its object must match). */
+  readonly layout?: AclLayout;
   /** 'libbpf' (bpf_tc_* API, the default when present) or 'tc' (iproute2's tc, the fallback). */
   readonly attachVia?: 'libbpf' | 'tc';
   readonly logger?: Logger;
@@ -50,7 +57,7 @@ export interface EbpfAclOptions {
 interface Attached {
   readonly ifname: string;
   readonly dir: string;
-  readonly rules: BpfMap;
+  readonly rules: RuleMaps;
   readonly flows: BpfMap;
   readonly guard: BpfMap;
   readonly progs: { readonly eth: Prog; readonly raw: Prog };
@@ -69,6 +76,7 @@ export class EbpfAclDriver implements AclDriver {
   private readonly root: string;
   private readonly objectPath: string;
   private readonly via: 'libbpf' | 'tc';
+  private readonly layout: AclLayout;
   private readonly log: Logger | undefined;
   private at: Attached | undefined;
   /** What the rules map holds, as far as this process wrote or read it. */
@@ -79,7 +87,8 @@ export class EbpfAclDriver implements AclDriver {
   constructor(opts: EbpfAclOptions = {}) {
     this.bpf = libbpf();
     this.root = opts.pinRoot ?? DEFAULT_PIN_ROOT;
-    this.objectPath = opts.objectPath ?? OBJECT_PATH;
+    this.layout = opts.layout ?? 'identity';
+    this.objectPath = opts.objectPath ?? OBJECT_PATHS[this.layout];
     this.via = opts.attachVia ?? (this.bpf.tc ? 'libbpf' : 'tc');
     this.log = opts.logger;
   }
@@ -114,6 +123,7 @@ export class EbpfAclDriver implements AclDriver {
   async apply(ops: readonly AclOp[]): Promise<void> {
     const at = this.at;
     if (!at) throw new Sub0Error('driver', 'apply() before attach()', { where: 'acl/ebpf' });
+    if (this.stale) this.resync();
     const errors: string[] = [];
     // The touched groups only (empty ones too), over the shadow: no copy of 10,000s of groups.
     const next = new RuleSet();
@@ -127,35 +137,17 @@ export class EbpfAclDriver implements AclDriver {
         errors.push(`${o.op} ${o.key}: ${(e as Error).message}`);
       }
     }
-    const write = (id: string, g: RuleGroup) => {
-      const old = this.shadow.rules.groups.get(id);
+    const changes = [...next.groups].filter(([id, g]) => {
       try {
-        if (g.ranges.length > 0) {
-          if (g.ranges.length > MAX_RANGES) {
-            throw new Sub0Error('unsupported', `more than ${MAX_RANGES} port ranges for one (src, dst, proto)`, { where: id });
-          }
-          at.rules.update(ruleKey(g), ruleValue(g.ranges));
-          this.shadow.remember(id, g);
-        } else if (old) {
-          at.rules.delete(ruleKey(old));
-          this.shadow.remember(id, undefined);
-        }
+        checkRanges(id, g);
+        return true;
       } catch (e) {
-        errors.push(`${id}: ${(e as Error).message}`);
+        errors.push((e as Error).message + ` (${id})`);
+        return false;
       }
-    };
+    });
     try {
-      const updates = [...next.groups].filter(([, g]) => g.ranges.length > 0 && g.ranges.length <= MAX_RANGES);
-      // Many updates (a node joining, a big rule): one batch syscall; the rest, if it stopped, one by one.
-      let batched = 0;
-      if (updates.length >= BATCH_MIN) {
-        const { keys, values } = encodeRules(updates.map(([, g]) => g));
-        batched = at.rules.updateBatch(keys, values);
-        for (const [id, g] of updates.slice(0, batched)) this.shadow.remember(id, g);
-      }
-      const written = new Set(updates.slice(0, batched).map(([id]) => id));
-      for (const [id, g] of next.groups) if (g.ranges.length > 0 && !written.has(id)) write(id, g);
-      for (const [id, g] of next.groups) if (g.ranges.length === 0) write(id, g);
+      at.rules.write(changes, this.shadow, errors);
       if (revoked) {
         const cut = this.sweepFlows(at);
         this.log?.debug({ cut }, 'acl: flows cut after revoke');
@@ -197,14 +189,11 @@ export class EbpfAclDriver implements AclDriver {
     return cut;
   }
 
-  private readRules(): RuleSet {
-    if (!this.at) return new RuleSet();
-    return RuleSet.of(this.at.rules.entries().map(([k, v]) => decodeRule(k, v)));
-  }
-
-  /** Reads the rules map in full; replaces the shadow when the kernel holds something else. */
+  /** Reads the rule maps in full; replaces the shadow when the kernel holds something else. */
   private resync(): void {
-    const read = this.readRules();
+    if (!this.at) return;
+    const read = this.at.rules.read(this.stale);
+    if (read === undefined) return; // exactly what this process wrote: the shadow is right
     const drift = this.shadow.replace(read, this.stale);
     if (drift > 0 && !this.stale) this.log?.warn({ ifname: this.at?.ifname, groups: drift }, 'acl: the rules map differs from what the agent wrote; the next pass repairs it');
     this.stale = false;
@@ -258,6 +247,7 @@ export class EbpfAclDriver implements AclDriver {
     };
     try {
       const map = (name: string, k: number, v: number) => new BpfMap(this.bpf, get(join(dir, name)), name, k, v);
+      const sized = (name: string) => map(name, ...MAP_SIZES[name]!);
       const prog = (pin: string): Prog => {
         const fd = get(pin);
         const info = Buffer.alloc(16);
@@ -267,7 +257,7 @@ export class EbpfAclDriver implements AclDriver {
       };
       return {
         ifname, dir, fds,
-        rules: map('acl_rules', RULE_KEY_SIZE, RULE_VAL_SIZE),
+        rules: ruleMaps(this.layout, sized),
         flows: map('acl_flows', FLOW_KEY_SIZE, FLOW_VAL_SIZE),
         guard: map('acl_guard', LPM_KEY_SIZE, 1),
         progs: { eth: prog(pins.eth), raw: prog(pins.raw) },
@@ -276,6 +266,10 @@ export class EbpfAclDriver implements AclDriver {
       for (const fd of fds) this.bpf.close(fd);
       throw e;
     }
+  }
+
+  private maps(): string[] {
+    return [...LAYOUT_MAPS[this.layout], ...COMMON_MAPS];
   }
 
   /**
@@ -288,7 +282,7 @@ export class EbpfAclDriver implements AclDriver {
       const obj = this.bpf.objectOpenFile(this.objectPath);
       if (!obj) throw new Sub0Error('driver', `bpf_object__open_file failed: errno ${this.bpf.errno()}`, { where: this.objectPath });
       try {
-        for (const name of MAPS) {
+        for (const name of this.maps()) {
           const m = this.bpf.findMap(obj, name);
           if (!m) throw new Sub0Error('driver', `no map ${name} in the object`, { where: this.objectPath });
           check(this.bpf.mapSetPinPath(m, join(dir, name)), 'bpf_map__set_pin_path', name);
@@ -307,15 +301,18 @@ export class EbpfAclDriver implements AclDriver {
     try {
       attempt();
     } catch (e) {
-      if (!MAPS.some((m) => existsSync(join(dir, m)))) throw e;
+      if (!this.maps().some((m) => existsSync(join(dir, m)))) throw e;
       this.log?.warn({ err: e, dir }, 'acl: pinned maps incompatible with this object, recreating them');
-      for (const m of MAPS) rmSync(join(dir, m), { force: true });
+      for (const m of this.maps()) rmSync(join(dir, m), { force: true });
       attempt();
     }
-    // Programs of older objects: unpinned, they go once no filter holds them.
+    // Programs of older objects: unpinned, they go once no filter holds them. So do the maps of
+    // another layout (an agent from before identities kept its rules in acl_rules).
+    const mine = new Set(this.maps());
     for (const f of readdirSync(dir)) {
       const path = join(dir, f);
       if (/^acl_(eth|raw)_[0-9a-f]+$/.test(f) && path !== pins.eth && path !== pins.raw) unlinkSync(path);
+      else if (Object.values(LAYOUT_MAPS).flat().includes(f) && !mine.has(f)) unlinkSync(path);
     }
   }
 }

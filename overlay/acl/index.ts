@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { AclDriver } from '../drivers.js';
 import { DEFAULT_PIN_ROOT, ensureBpffs } from './bpffs.js';
-import { EbpfAclDriver, OBJECT_PATH } from './ebpf-acl-driver.js';
+import { EbpfAclDriver, OBJECT_PATH, OBJECT_PATHS } from './ebpf-acl-driver.js';
+import type { AclLayout } from './rule-maps.js';
 import { errnoName, libbpf } from './libbpf.js';
 import { NftAclDriver } from './nft-acl-driver.js';
 
@@ -19,8 +20,10 @@ export interface AclDriverOptions {
   readonly pinDir?: string;
   /** 'nftables' skips eBPF; 'ebpf' (the default) falls back to nftables only when eBPF fails. */
   readonly prefer?: 'ebpf' | 'nftables';
-  /** The built program; default overlay/acl/bpf/acl.bpf.o beside this module. */
+  /** The built program; default the layout's object in overlay/acl/bpf/ beside this module. */
   readonly objectPath?: string;
+  /** How the eBPF maps hold rules: 'identity' (default) or 'pairs' (the earlier design, the benchmark's baseline). */
+  readonly layout?: AclLayout;
   /** Attach through iproute2's tc instead of libbpf's bpf_tc_* API. */
   readonly attachVia?: 'libbpf' | 'tc';
   readonly logger?: Logger;
@@ -34,10 +37,10 @@ export async function createAclDriver(opts: AclDriverOptions = {}): Promise<Sele
   if (opts.prefer === 'nftables') {
     return withReason(new NftAclDriver({ logger: log }), 'nftables preferred by configuration');
   }
-  const objectPath = opts.objectPath ?? OBJECT_PATH;
+  const objectPath = opts.objectPath ?? OBJECT_PATHS[opts.layout ?? 'identity'];
   const reason = await probeEbpf(opts.pinDir ?? DEFAULT_PIN_ROOT, objectPath);
   if (reason === undefined) {
-    return new EbpfAclDriver({ pinRoot: opts.pinDir, objectPath, attachVia: opts.attachVia, logger: log });
+    return new EbpfAclDriver({ pinRoot: opts.pinDir, objectPath, layout: opts.layout, attachVia: opts.attachVia, logger: log });
   }
   log?.warn({ reason }, 'acl: eBPF unavailable, enforcing with nftables');
   return withReason(new NftAclDriver({ logger: log }), reason);

@@ -6,9 +6,15 @@
  *  - A packet whose source and destination are both outside every prefix in acl_guard passes.
  *  - Otherwise it passes if
  *      (a) it belongs to a flow in acl_flows (either direction; see flow_key), or
- *      (b) acl_rules holds (src, dst, proto) and, for TCP/UDP, its destination port lies in one of
- *          the value's ranges; or acl_rules holds (src, dst, 0) ("any" protocol).
+ *      (b) acl_ident maps both its source and its destination to identities (sid, did), and
+ *          acl_policy holds (sid, did, proto) and, for TCP/UDP, its destination port lies in one
+ *          of the value's ranges; or acl_policy holds (sid, did, 0) ("any" protocol).
  *    A packet passed by (b) records its flow, so that the return traffic passes by (a).
+ *  - An identity stands for every address the node's rules treat alike (the same peers, protocols
+ *    and ports, both as source and as destination), as Cilium's do: a rule between a group of
+ *    10,000 slots and a group of 10 is 10,010 acl_ident entries and one acl_policy entry, where
+ *    a map keyed by address pairs needs 100,000. Built with -DACL_PAIRS, the program keeps that
+ *    earlier design instead (acl_rules keyed by (src, dst, proto)): the benchmark's baseline.
  *  - ICMPv6 neighbour discovery (types 133-137) always passes: it is link-scoped and an Ethernet
  *    link (the tests' veth) cannot work without it. WireGuard itself never carries it.
  *  - Everything else is dropped (TC_ACT_SHOT).
@@ -40,12 +46,25 @@
 /* Refresh a flow's last-seen time at most once a second: a write per packet would bounce caches. */
 #define FLOW_REFRESH_NS 1000000000ULL
 
+#ifdef ACL_PAIRS
 struct rule_key {
 	__u8 src[16];
 	__u8 dst[16];
 	__u8 proto; /* IANA protocol number; 0 = any */
 	__u8 pad[3];
 };
+#else
+struct ident_key {
+	__u8 addr[16];
+};
+
+struct policy_key {
+	__u32 sid;
+	__u32 did;
+	__u8 proto; /* IANA protocol number; 0 = any */
+	__u8 pad[3];
+};
+#endif
 
 struct port_range {
 	__u16 lo;
@@ -84,12 +103,28 @@ struct lpm_key {
 
 enum stat { STAT_UNGUARDED, STAT_RULE, STAT_FLOW, STAT_DROP, STAT_MAX };
 
+#ifdef ACL_PAIRS
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct rule_key);
 	__type(value, struct rule_val);
 } acl_rules SEC(".maps");
+#else
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ident_key);
+	__type(value, __u32);
+} acl_ident SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct policy_key);
+	__type(value, struct rule_val);
+} acl_policy SEC(".maps");
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -237,6 +272,7 @@ static __always_inline int port_allowed(const struct rule_val *v, __u16 port)
 	return 0;
 }
 
+#ifdef ACL_PAIRS
 static __always_inline int rule_allows(const struct pkt *p)
 {
 	struct rule_key k = {};
@@ -250,6 +286,25 @@ static __always_inline int rule_allows(const struct pkt *p)
 	k.proto = 0;
 	return bpf_map_lookup_elem(&acl_rules, &k) != NULL;
 }
+#else
+static __always_inline int rule_allows(const struct pkt *p)
+{
+	/* An address no rule names has no identity, and nothing allows it. */
+	__u32 *sid = bpf_map_lookup_elem(&acl_ident, p->src);
+	if (!sid)
+		return 0;
+	__u32 *did = bpf_map_lookup_elem(&acl_ident, p->dst);
+	if (!did)
+		return 0;
+	struct policy_key k = { .sid = *sid, .did = *did, .proto = p->proto };
+	struct rule_val *v = bpf_map_lookup_elem(&acl_policy, &k);
+	/* Port ranges bind TCP and UDP only; for ICMP the range is [0, 65535] by contract. */
+	if (v && (!p->has_ports || port_allowed(v, p->dport)))
+		return 1;
+	k.proto = 0;
+	return bpf_map_lookup_elem(&acl_policy, &k) != NULL;
+}
+#endif
 
 /* Orders the endpoints so both directions of a flow give the same key; returns 1 if p is b -> a. */
 static __always_inline int flow_key_of(const struct pkt *p, struct flow_key *k)

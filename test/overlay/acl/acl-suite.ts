@@ -11,7 +11,7 @@ import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
 import { plan } from '../../../fabric/plan.js';
 import { emptyState } from '../../../fabric/dataplane-state.js';
 import type { AclDriver, AclOp } from '../../../overlay/drivers.js';
-import { BpfMap, RULE_KEY_SIZE, RULE_VAL_SIZE, ruleKey } from '../../../overlay/acl/bpf-maps.js';
+import { BpfMap, IDENT_KEY_SIZE, IDENT_VAL_SIZE, identKey } from '../../../overlay/acl/bpf-maps.js';
 import { run } from '../../../overlay/acl/exec.js';
 import { check, libbpf } from '../../../overlay/acl/libbpf.js';
 import { tableName, TUPLE_SETS } from '../../../overlay/acl/nft-ruleset.js';
@@ -38,16 +38,19 @@ export interface SuiteOptions {
   tamper(lab: Lab, t: AclTuple): Promise<void>;
 }
 
-/** SuiteOptions.tamper of the eBPF driver: deletes the tuple's rules-map entry through the raw map API. */
+/**
+ * SuiteOptions.tamper of the eBPF driver: deletes the identity entry of the tuple's source through
+ * the raw map API (the suite holds one tuple then: the address's identity is that tuple's only use).
+ */
 export function tamperEbpf(pinRoot: string): SuiteOptions['tamper'] {
   return async (lab, x) => {
     const [net] = readdirSync(pinRoot).filter((d) => d.startsWith('net-'));
     const bpf = libbpf();
-    const fd = check(bpf.objGet(`${pinRoot}/${net}/${lab.a.ifname}/acl_rules`), 'bpf_obj_get', 'acl_rules');
+    const fd = check(bpf.objGet(`${pinRoot}/${net}/${lab.a.ifname}/acl_ident`), 'bpf_obj_get', 'acl_ident');
     try {
-      const map = new BpfMap(bpf, fd, 'acl_rules', RULE_KEY_SIZE, RULE_VAL_SIZE);
-      const k = ruleKey(locate(x));
-      if (!map.lookup(k)) throw new Error(`no rules-map entry for ${aclKey(x)}`);
+      const map = new BpfMap(bpf, fd, 'acl_ident', IDENT_KEY_SIZE, IDENT_VAL_SIZE);
+      const k = identKey(locate(x).src);
+      if (!map.lookup(k)) throw new Error(`no identity entry for the source of ${aclKey(x)}`);
       map.delete(k);
     } finally {
       bpf.close(fd);
