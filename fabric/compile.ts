@@ -8,7 +8,7 @@
  * them: routing is reachability, the ACL is permission.
  */
 import { issue, type Issue } from './issues.js';
-import { ACL_KERNEL_ENTRIES, fitAcl } from './acl-capacity.js';
+import { describeOverflow, fitAcl } from './acl-capacity.js';
 import { indexNetwork, reindexNodes, sameIdentity, type NetworkIndex } from './network-index.js';
 import type { NodeConfig, Peer } from './node-config.js';
 import { RuleTable } from './rule-table.js';
@@ -200,7 +200,7 @@ export class Compiler {
     if (fit.dropped.length === 0) this.capacity.delete(node.id);
     else {
       const at = `nodes[${snap.nodes.indexOf(node)}]`;
-      this.capacity.set(node.id, issue('acl-over-capacity', at, `node "${node.id}"'s ACL needs at least ${fit.wanted} kernel entries (source x destination x protocol), over the ${ACL_KERNEL_ENTRIES} its map holds: rule${fit.dropped.length > 1 ? 's' : ''} ${fit.dropped.slice(0, 5).join(', ')}${fit.dropped.length > 5 ? ` and ${fit.dropped.length - 5} more` : ''} left out on this node (denied) until it fits`, node.id));
+      this.capacity.set(node.id, issue('acl-over-capacity', at, `node "${node.id}"'s ACL ${describeOverflow(fit)}: rule${fit.dropped.length > 1 ? 's' : ''} ${fit.dropped.slice(0, 5).join(', ')}${fit.dropped.length > 5 ? ` and ${fit.dropped.length - 5} more` : ''} left out on this node (denied) until it fits`, node.id));
     }
 
     const slots = (net.placedOn[ix] ?? []).map((p) => ({

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { slotPrefixes } from '../../fabric/address.js';
-import { ACL_KERNEL_ENTRIES, fitAcl } from '../../fabric/acl-capacity.js';
+import { describeOverflow, fitAcl } from '../../fabric/acl-capacity.js';
 import { isSub0Error, Sub0Error } from '../../fabric/errors.js';
 import type { NodeConfig } from '../../fabric/node-config.js';
 import { ImageStore } from '../slots/image-store.js';
@@ -74,12 +74,12 @@ export class Agent {
       oneInitiator: {},
       onResult: (r) => status.recordResult(r),
     });
-    // A config the eBPF rule map cannot hold would fail every apply: refused at the gate, the
+    // A config the eBPF rule maps cannot hold would fail every apply: refused at the gate, the
     // previous one kept (the compiler leaves such rules out; this guards against one that did not).
     const applicable = (c: NodeConfig) => {
       if (acl.kind !== 'ebpf') return;
       const fit = fitAcl(c.acl);
-      if (fit.dropped.length > 0) throw new Sub0Error('invalid-input', `the config's ACL needs at least ${fit.wanted} kernel entries, over the ${ACL_KERNEL_ENTRIES} of the eBPF rule map (rules ${fit.dropped.slice(0, 5).join(', ')}${fit.dropped.length > 5 ? ', …' : ''})`);
+      if (fit.dropped.length > 0) throw new Sub0Error('invalid-input', `the config's ACL ${describeOverflow(fit)} (rules ${fit.dropped.slice(0, 5).join(', ')}${fit.dropped.length > 5 ? ', …' : ''})`);
     };
     const gate = new ConfigGate(config.stateDir, config.trust.map((k) => hexToBytes(k)), config.node, config.network, applicable);
     const channels: MqttChannel[] = config.brokers.map(
