@@ -22,7 +22,7 @@
  */
 import { Sub0Error } from '../../fabric/errors.js';
 import { isMappedV4 } from './addr.js';
-import { groupId, hexOf, type PortRange, type RuleGroup } from './rule-set.js';
+import { hexOf, type PortRange, type RuleGroup } from './rule-set.js';
 
 /** One acl_policy entry. */
 export interface PolicyEntry {
@@ -40,13 +40,20 @@ export interface IdentityPlan {
   readonly policyDel: readonly PolicyEntry[];
 }
 
+/** One group seen from one of its ends: the other end, the protocol, the ranges key. */
+interface Elem {
+  readonly peer: Addr;
+  readonly proto: number;
+  readonly rk: string;
+}
+
 interface Addr {
   readonly hex: string;
   readonly bytes: Uint8Array;
-  /** Groups with this address as source: `${dstHex}/${proto}` -> ranges key. */
-  readonly out: Map<string, string>;
-  /** Groups with this address as destination: `${srcHex}/${proto}` -> ranges key. */
-  readonly in: Map<string, string>;
+  /** Groups with this address as source, by `${dstHex}/${proto}`. */
+  readonly out: Map<string, Elem>;
+  /** Groups with this address as destination, by `${srcHex}/${proto}`. */
+  readonly in: Map<string, Elem>;
   /** Sums (mod 2^32) of two hashes of each element: out, out, in, in. */
   readonly h: Uint32Array;
   cls: Cls | undefined;
@@ -65,8 +72,6 @@ interface Policy {
   readonly rk: string;
   refs: number;
 }
-
-const HEX = 32; // an address's hex length
 
 /** Canonical text of a range list: sorted, `lo-hi` joined by commas. */
 export function rangesKey(ranges: readonly PortRange[]): string {
@@ -104,8 +109,6 @@ export class IdentityIndex {
   private readonly addrs = new Map<string, Addr>();
   private readonly buckets = new Map<string, Cls[]>();
   private readonly policy = new Map<string, Policy>();
-  /** Each group's policy key, so that it can be moved when an end's identity changes. */
-  private readonly groupPolicy = new Map<string, string>();
   /** What the kernel holds, as far as written plans and the last load say. */
   private readonly identK = new Map<string, number>();
   private readonly policyK = new Map<string, string>();
@@ -120,33 +123,52 @@ export class IdentityIndex {
     return { ident: this.addrs.size, policy: this.policy.size };
   }
 
-  /** Applies changed groups (no ranges: the group is gone). */
+  /**
+   * Applies changed groups (no ranges: the group is gone). Costs the degree of the addresses whose
+   * signature changed: their groups move from the policy keys of their old identities to those of
+   * their new ones.
+   */
   change(groups: Iterable<RuleGroup>): void {
-    const changed = new Set<Addr>();
-    const regroup = new Set<string>();
+    const real: { g: RuleGroup; rk: string | undefined; sHex: string; dHex: string }[] = [];
+    const was = new Set<Addr>(); // existing addresses whose signature changes
     for (const g of groups) {
       const rk = g.ranges.length > 0 ? rangesKey(g.ranges) : undefined;
       const sHex = hexOf(g.src);
       const dHex = hexOf(g.dst);
-      const s = this.addr(sHex, g.src, rk !== undefined);
-      const d = this.addr(dHex, g.dst, rk !== undefined);
-      if (s && setElem(s, 0, `${dHex}/${g.proto}`, rk)) changed.add(s);
-      if (d && setElem(d, 2, `${sHex}/${g.proto}`, rk)) changed.add(d);
-      regroup.add(groupId(g.src, g.dst, g.proto));
+      const s = this.addrs.get(sHex);
+      if (s?.out.get(`${dHex}/${g.proto}`)?.rk === rk) continue;
+      real.push({ g, rk, sHex, dHex });
+      const d = this.addrs.get(dHex);
+      if (s) was.add(s);
+      if (d) was.add(d);
+    }
+    if (real.length === 0) return;
+    // Every group an end of which changes leaves its policy key (counted once: from its source
+    // when the source changes, else from its destination).
+    for (const a of was) {
+      for (const e of a.out.values()) this.unref(a.cls!.id, e.peer.cls!.id, e.proto);
+      for (const e of a.in.values()) if (!was.has(e.peer)) this.unref(e.peer.cls!.id, a.cls!.id, e.proto);
+    }
+    const changed = new Set<Addr>(was);
+    for (const { g, rk, sHex, dHex } of real) {
+      const s = this.addr(sHex, g.src);
+      const d = this.addr(dHex, g.dst);
+      setElem(s, 0, `${dHex}/${g.proto}`, rk === undefined ? undefined : { peer: d, proto: g.proto, rk });
+      setElem(d, 2, `${sHex}/${g.proto}`, rk === undefined ? undefined : { peer: s, proto: g.proto, rk });
+      changed.add(s).add(d);
     }
     for (const a of changed) this.leave(a);
     for (const a of changed) {
       this.dirtyAddr.add(a.hex);
-      if (a.out.size === 0 && a.in.size === 0) {
-        this.addrs.delete(a.hex);
-        continue;
-      }
-      this.join(a);
-      // Its identity changed: every group it is an end of moves to other policy keys.
-      for (const k of a.out.keys()) regroup.add(`${a.hex}>${k}`);
-      for (const k of a.in.keys()) regroup.add(`${k.slice(0, HEX)}>${a.hex}${k.slice(HEX)}`);
+      if (a.out.size === 0 && a.in.size === 0) this.addrs.delete(a.hex);
+      else this.join(a);
     }
-    this.rekey(regroup);
+    // And takes the policy key of its ends' new identities.
+    for (const a of changed) {
+      if (!a.cls) continue;
+      for (const e of a.out.values()) this.ref(a.cls.id, e.peer.cls!.id, e.proto, e.rk);
+      for (const e of a.in.values()) if (!changed.has(e.peer)) this.ref(e.peer.cls!.id, a.cls.id, e.proto, e.rk);
+    }
   }
 
   /** The kernel writes that take the maps from what they hold to what the groups need. */
@@ -208,7 +230,6 @@ export class IdentityIndex {
     this.addrs.clear();
     this.buckets.clear();
     this.policy.clear();
-    this.groupPolicy.clear();
     this.identK.clear();
     this.policyK.clear();
     this.dirtyAddr.clear();
@@ -241,10 +262,10 @@ export class IdentityIndex {
     this.nextId = max + 1;
     for (const g of groups) {
       const rk = rangesKey(g.ranges);
-      const s = this.addr(hexOf(g.src), g.src, true)!;
-      const d = this.addr(hexOf(g.dst), g.dst, true)!;
-      setElem(s, 0, `${d.hex}/${g.proto}`, rk);
-      setElem(d, 2, `${s.hex}/${g.proto}`, rk);
+      const s = this.addr(hexOf(g.src), g.src);
+      const d = this.addr(hexOf(g.dst), g.dst);
+      setElem(s, 0, `${d.hex}/${g.proto}`, { peer: d, proto: g.proto, rk });
+      setElem(d, 2, `${s.hex}/${g.proto}`, { peer: s, proto: g.proto, rk });
     }
     // Keep the kernel's numbers where they are what this index would write; place the rest after.
     const homeless: Addr[] = [];
@@ -272,14 +293,16 @@ export class IdentityIndex {
       for (const p of parts) if (p !== keep) homeless.push(...p);
     }
     for (const a of homeless) this.join(a);
-    for (const a of this.addrs.values()) this.dirtyAddr.add(a.hex);
-    this.rekey(new Set(groups.map((g) => groupId(g.src, g.dst, g.proto))));
+    for (const a of this.addrs.values()) {
+      this.dirtyAddr.add(a.hex);
+      for (const e of a.out.values()) this.ref(a.cls!.id, e.peer.cls!.id, e.proto, e.rk);
+    }
     return groups;
   }
 
-  private addr(hex: string, bytes: Uint8Array, create: boolean): Addr | undefined {
+  private addr(hex: string, bytes: Uint8Array): Addr {
     let a = this.addrs.get(hex);
-    if (!a && create) {
+    if (!a) {
       a = { hex, bytes, out: new Map(), in: new Map(), h: new Uint32Array(4), cls: undefined };
       this.addrs.set(hex, a);
     }
@@ -321,62 +344,45 @@ export class IdentityIndex {
     a.cls = c;
   }
 
-  /** Moves each group's reference from its old policy key to its new one (all removals first). */
-  private rekey(gids: ReadonlySet<string>): void {
-    for (const gid of gids) {
-      const old = this.groupPolicy.get(gid);
-      if (old === undefined) continue;
-      const p = this.policy.get(old)!;
-      if (--p.refs === 0) {
-        this.policy.delete(old);
-        this.dirtyPolicy.add(old);
-      }
+  private unref(sid: number, did: number, proto: number): void {
+    const key = `${sid}:${did}:${proto}`;
+    const p = this.policy.get(key)!;
+    if (--p.refs > 0) return;
+    this.policy.delete(key);
+    this.dirtyPolicy.add(key);
+  }
+
+  private ref(sid: number, did: number, proto: number, rk: string): void {
+    const key = `${sid}:${did}:${proto}`;
+    const p = this.policy.get(key);
+    if (!p) {
+      this.policy.set(key, { sid, did, proto, rk, refs: 1 });
+      this.dirtyPolicy.add(key);
+      return;
     }
-    for (const gid of gids) {
-      const sHex = gid.slice(0, HEX);
-      const rest = gid.slice(HEX + 1); // `${dHex}/${proto}`
-      const s = this.addrs.get(sHex);
-      const rk = s?.out.get(rest);
-      if (!s || rk === undefined) {
-        this.groupPolicy.delete(gid);
-        continue;
-      }
-      const d = this.addrs.get(rest.slice(0, HEX))!;
-      const proto = Number(rest.slice(HEX + 1));
-      const key = `${s.cls!.id}:${d.cls!.id}:${proto}`;
-      const p = this.policy.get(key);
-      if (p) {
-        // Equal signatures give equal ranges (see the file comment): anything else is a bug here.
-        if (p.rk !== rk) throw new Sub0Error('internal', `identity policy ${key} holds ${p.rk}, group ${gid} needs ${rk}`, { where: 'acl/identities' });
-        p.refs++;
-      } else {
-        this.policy.set(key, { sid: s.cls!.id, did: d.cls!.id, proto, rk, refs: 1 });
-        this.dirtyPolicy.add(key);
-      }
-      this.groupPolicy.set(gid, key);
-    }
+    // Equal signatures give equal ranges (see the file comment): anything else is a bug here.
+    if (p.rk !== rk) throw new Sub0Error('internal', `identity policy ${key} holds ${p.rk}, a group needs ${rk}`, { where: 'acl/identities' });
+    p.refs++;
   }
 }
 
-/** Sets (rk) or deletes (undefined) one element of a signature side (0: out, 2: in); true if it changed. */
-function setElem(a: Addr, side: 0 | 2, key: string, rk: string | undefined): boolean {
+/** Sets or deletes (undefined) one element of a signature side (0: out, 2: in), keeping its hash sums. */
+function setElem(a: Addr, side: 0 | 2, key: string, e: Elem | undefined): void {
   const map = side === 0 ? a.out : a.in;
   const old = map.get(key);
-  if (old === rk) return false;
   if (old !== undefined) {
-    hash2(`${key}=${old}`);
+    hash2(`${key}=${old.rk}`);
     a.h[side] = a.h[side]! - mix[0]!;
     a.h[side + 1] = a.h[side + 1]! - mix[1]!;
   }
-  if (rk === undefined) {
+  if (e === undefined) {
     map.delete(key);
   } else {
-    map.set(key, rk);
-    hash2(`${key}=${rk}`);
+    map.set(key, e);
+    hash2(`${key}=${e.rk}`);
     a.h[side] = a.h[side]! + mix[0]!;
     a.h[side + 1] = a.h[side + 1]! + mix[1]!;
   }
-  return true;
 }
 
 function classKey(a: Addr): string {
@@ -385,7 +391,7 @@ function classKey(a: Addr): string {
 
 function sameSignature(a: Addr, b: Addr): boolean {
   if (a.out.size !== b.out.size || a.in.size !== b.in.size) return false;
-  for (const [k, v] of a.out) if (b.out.get(k) !== v) return false;
-  for (const [k, v] of a.in) if (b.in.get(k) !== v) return false;
+  for (const [k, v] of a.out) if (b.out.get(k)?.rk !== v.rk) return false;
+  for (const [k, v] of a.in) if (b.in.get(k)?.rk !== v.rk) return false;
   return true;
 }
