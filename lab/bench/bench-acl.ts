@@ -1,9 +1,12 @@
 /**
  * ACL benchmarks for `npm run bench:acl` (scripts/bench-acl.ts): the driver alone, real kernel, two lab
- * namespaces joined by a veth pair, the eBPF driver attached to A's end.
+ * namespaces joined by a veth pair, the eBPF driver attached to A's end, in either map layout
+ * (identities, what nodes run, or address pairs, the earlier design) and with either rule set
+ * (`entries` random tuples, or one rule from a group of 10,000 slots to a group of 10).
  *  - benchAclThroughput: iperf3 TCP throughput A -> B with no ACL and with the eBPF ACL holding
- *    `entries` tuples, in interleaved runs (the filter detached and re-attached between them, the
- *    maps kept), medians; the ratio is ACL / no ACL. Target: >= 0.95.
+ *    the rules, in interleaved runs (the filter detached and re-attached between them, the maps
+ *    kept), medians; the ratio is ACL / no ACL. Target: >= 0.95. Also the kernel entries the
+ *    rules use (read with bpftool) and the program's own cost per packet.
  *  - benchRuleToEnforcement: ms from the start of an acl-add apply to the first UDP packet of a
  *    1 ms probe that the new tuple lets through (apply + one round trip). Target: < 50 ms.
  */
@@ -13,14 +16,29 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { aclKey, type AclTuple } from '../../fabric/dataplane-state.js';
 import type { AclDriver, AclOp } from '../../overlay/drivers.js';
+import type { AclLayout } from '../../overlay/acl/rule-maps.js';
 import { run } from '../../overlay/acl/exec.js';
 import { LabAgent } from '../acl/lab-agent.js';
 import { median } from './median.js';
 import { createLab, inNs, LAB_GUARDED, type Lab } from '../acl/netns-lab.js';
 import { TC_HANDLE, TC_PRIORITY } from '../../overlay/acl/tc-attach.js';
 
+/** The rules a bench case loads: `entries` random tuples, or the group of 10,000 to a group of 10. */
+export type RuleCase = { readonly kind: 'random'; readonly entries: number } | { readonly kind: 'groups'; readonly sources: number; readonly destinations: number };
+
+export function caseName(c: RuleCase): string {
+  return c.kind === 'random' ? `${c.entries} entries` : `group ${c.sources} to ${c.destinations}`;
+}
+
 export interface ThroughputResult {
-  readonly entries: number;
+  readonly layout: AclLayout;
+  readonly rules: RuleCase;
+  /** Tuples the rules expand to. */
+  readonly tuples: number;
+  /** Entries in each rule map, as bpftool reads them. */
+  readonly kernelEntries: Readonly<Record<string, number>>;
+  /** How long applying all the tuples took, ms. */
+  readonly loadMs: number;
   readonly baselineBps: readonly number[];
   readonly aclBps: readonly number[];
   readonly baselineMedian: number;
@@ -32,11 +50,10 @@ export interface ThroughputResult {
 }
 
 export interface EnforceResult {
-  readonly entries: number;
+  readonly layout: AclLayout;
+  readonly rules: RuleCase;
   readonly samplesMs: readonly number[];
   readonly medianMs: number;
-  /** How long applying all `entries` tuples took, ms. */
-  readonly loadMs: number;
 }
 
 export interface BenchFigure {
@@ -65,6 +82,22 @@ export function syntheticTuples(count: number, keep: readonly AclTuple[]): AclTu
   return [...out.values()];
 }
 
+/**
+ * One rule from `sources` slots (A's address and synthetic ones) to `destinations` (B's and
+ * synthetic ones), TCP to `port`: every pair, as the agent expands a rule between two groups.
+ */
+export function groupTuples(sources: number, destinations: number, a: string, b: string, port: number): AclTuple[] {
+  const host = (base: number, i: number) => `100.${base + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`;
+  const src = [`${a}/32`, ...Array.from({ length: sources - 1 }, (_, i) => host(100, i))];
+  const dst = [`${b}/32`, ...Array.from({ length: destinations - 1 }, (_, i) => host(110, i))];
+  return src.flatMap((s) => dst.map((d): AclTuple => ({ src: s, dst: d, proto: 'tcp', ports: [port, port] })));
+}
+
+function tuplesOf(c: RuleCase, lab: Lab, keep: AclTuple[]): AclTuple[] {
+  if (c.kind === 'random') return syntheticTuples(c.entries, keep);
+  return [...groupTuples(c.sources, c.destinations, lab.a.v4, lab.b.v4, 5201), ...keep];
+}
+
 const adds = (ts: readonly AclTuple[]): AclOp[] => ts.map((e) => ({ op: 'acl-add', key: aclKey(e), entry: e }));
 
 interface Ctx {
@@ -75,13 +108,13 @@ interface Ctx {
   pinRoot: string;
 }
 
-async function withLab<T>(tag: string, n: number, fn: (c: Ctx) => Promise<T>): Promise<T> {
+async function withLab<T>(tag: string, n: number, layout: AclLayout, fn: (c: Ctx) => Promise<T>): Promise<T> {
   const pinRoot = `/run/sub0-bench-${process.pid}/bpf`;
   const lab = await createLab(tag, n);
   const a = LabAgent.spawn(lab.a.ns);
   const b = LabAgent.spawn(lab.b.ns);
   try {
-    const drv = await a.driver({ prefer: 'ebpf', pinDir: pinRoot });
+    const drv = await a.driver({ prefer: 'ebpf', pinDir: pinRoot, layout });
     if (drv.kind !== 'ebpf') throw new Error(`eBPF unavailable: ${drv.fallbackReason}`);
     await drv.attach(lab.a.ifname, LAB_GUARDED);
     try {
@@ -105,13 +138,16 @@ async function iperf(lab: Lab, seconds: number): Promise<number> {
   return j.end.sum_received.bits_per_second;
 }
 
-export async function benchAclThroughput(opts: { entries?: number; runs?: number; seconds?: number } = {}): Promise<ThroughputResult> {
-  const entries = opts.entries ?? 10_000;
+export async function benchAclThroughput(opts: { rules: RuleCase; layout: AclLayout; runs?: number; seconds?: number }): Promise<ThroughputResult> {
   const runs = opts.runs ?? 5;
   const seconds = opts.seconds ?? 3;
-  return withLab(`bt${process.pid % 100000}`, 21, async ({ lab, drv, pinRoot }) => {
+  return withLab(`bt${process.pid % 100000}`, 21, opts.layout, async ({ lab, drv, pinRoot }) => {
     const allow: AclTuple = { src: `${lab.a.v4}/32`, dst: `${lab.b.v4}/32`, proto: 'tcp', ports: [5201, 5201] };
-    await drv.apply(adds(syntheticTuples(entries, [allow])));
+    const tuples = tuplesOf(opts.rules, lab, opts.rules.kind === 'random' ? [allow] : []);
+    const t0 = performance.now();
+    await drv.apply(adds(tuples));
+    const loadMs = performance.now() - t0;
+    const kernelEntries = await mapEntries(pinRoot, opts.layout === 'pairs' ? ['acl_rules'] : ['acl_ident', 'acl_policy']);
     const server = spawn('nsenter', [`--net=/run/netns/${lab.b.ns}`, 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 300));
@@ -143,22 +179,20 @@ export async function benchAclThroughput(opts: { entries?: number; runs?: number
       // than the ratio of medians when something else runs on the machine.
       const ratio = median(aclBps.map((x, i) => x / baselineBps[i]!));
       const perPacketNs = await programCost(pinRoot, lab);
-      return { entries, baselineBps, aclBps, baselineMedian, aclMedian, ratio, perPacketNs };
+      return { layout: opts.layout, rules: opts.rules, tuples: tuples.length, kernelEntries, loadMs, baselineBps, aclBps, baselineMedian, aclMedian, ratio, perPacketNs };
     } finally {
       server.kill();
     }
   });
 }
 
-export async function benchRuleToEnforcement(opts: { entries?: number; trials?: number } = {}): Promise<EnforceResult> {
-  const entries = opts.entries ?? 10_000;
+export async function benchRuleToEnforcement(opts: { rules: RuleCase; layout: AclLayout; trials?: number }): Promise<EnforceResult> {
   const trials = opts.trials ?? 9;
-  return withLab(`be${process.pid % 100000}`, 22, async ({ lab, a, b, drv }) => {
+  return withLab(`be${process.pid % 100000}`, 22, opts.layout, async ({ lab, a, b, drv }) => {
     await b.listenUdp(5353);
     const probe: AclTuple = { src: `${lab.a.v4}/32`, dst: `${lab.b.v4}/32`, proto: 'udp', ports: [5353, 5353] };
-    const t0 = performance.now();
-    await drv.apply(adds(syntheticTuples(entries - 1, [])));
-    const loadMs = performance.now() - t0;
+    const rules = opts.rules.kind === 'random' ? { ...opts.rules, entries: opts.rules.entries - 1 } : opts.rules;
+    await drv.apply(adds(tuplesOf(rules, lab, [])));
     const samplesMs: number[] = [];
     const op = (o: 'acl-add' | 'acl-remove'): AclOp[] => [{ op: o, key: aclKey(probe), entry: probe }];
     for (let i = 0; i < trials; i++) {
@@ -168,8 +202,19 @@ export async function benchRuleToEnforcement(opts: { entries?: number; trials?: 
       if (ms === null) throw new Error('the added tuple never let the probe through');
       samplesMs.push(ms);
     }
-    return { entries, samplesMs, medianMs: median(samplesMs), loadMs };
+    return { layout: opts.layout, rules: opts.rules, samplesMs, medianMs: median(samplesMs) };
   });
+}
+
+/** Entries in each pinned map, as bpftool lists them (from outside the driver). */
+async function mapEntries(pinRoot: string, maps: readonly string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of maps) {
+    const pin = (await run('find', [pinRoot, '-name', m])).stdout.trim().split('\n')[0]!;
+    const r = await run('bpftool', ['-j', 'map', 'dump', 'pinned', pin]);
+    out[m] = (JSON.parse(r.stdout) as unknown[]).length;
+  }
+  return out;
 }
 
 /** An Ethernet + IPv4 + TCP SYN-less segment from src:40000 to dst:dport; checksums left zero. */
@@ -189,17 +234,24 @@ function tcpFrame(src: string, dst: string, dport: number): Buffer {
   return f;
 }
 
-/** ns per packet of the attached program with the live maps, via `bpftool prog run` (10^6 repeats). */
+/**
+ * ns per packet of the attached program with the live maps, via `bpftool prog run` (10^6 repeats),
+ * the median of 5 such runs: one run moves by a tenth from run to run.
+ */
 async function programCost(pinRoot: string, lab: Lab): Promise<ThroughputResult['perPacketNs']> {
   const pin = (await run('find', [pinRoot, '-name', 'acl_eth_*'])).stdout.trim().split('\n')[0]!;
   const once = async (frame: Buffer) => {
     const file = join(tmpdir(), `sub0-acl-frame-${process.pid}`);
     writeFileSync(file, frame);
     try {
-      const r = await run('bpftool', ['prog', 'run', 'pinned', pin, 'data_in', file, 'repeat', '1000000']);
-      const m = /duration \(average\): (\d+)ns/.exec(r.stdout + r.stderr);
-      if (!m) throw new Error(`bpftool prog run: ${r.stderr.trim()}`);
-      return Number(m[1]);
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await run('bpftool', ['prog', 'run', 'pinned', pin, 'data_in', file, 'repeat', '1000000']);
+        const m = /duration \(average\): (\d+)ns/.exec(r.stdout + r.stderr);
+        if (!m) throw new Error(`bpftool prog run: ${r.stderr.trim()}`);
+        samples.push(Number(m[1]));
+      }
+      return median(samples);
     } finally {
       rmSync(file, { force: true });
     }
@@ -213,16 +265,21 @@ async function programCost(pinRoot: string, lab: Lab): Promise<ThroughputResult[
 
 /**
  * The JSON lines of the benchmark convention. Named "acl", not "overlay": these are the driver
- * alone on a plain veth, and must not be read as bench:overlay's figures of the same cases.
+ * alone on a plain veth, and must not be read as bench:overlay's figures of the same cases. The
+ * identity layout's cases keep the names they had before the pair layout got a suffix of its own.
  */
 export function aclFigures(tp: ThroughputResult, en: EnforceResult): BenchFigure[] {
+  const name = `acl ${caseName(tp.rules)}${tp.layout === 'pairs' ? ', pairs' : ''}`;
+  const entries = Object.values(tp.kernelEntries).reduce((x, y) => x + y, 0);
   return [
-    { bench: 'acl', case: `acl ${tp.entries} entries`, metric: 'throughput-ratio', value: round(tp.ratio, 3), baseline: 'no-acl' },
-    { bench: 'acl', case: `acl ${tp.entries} entries`, metric: 'gbps', value: round(tp.aclMedian / 1e9, 2), baseline: 'no-acl', ratio: round(tp.ratio, 3) },
-    { bench: 'acl', case: `acl ${tp.entries} entries`, metric: 'ns-per-packet', value: tp.perPacketNs.flow },
+    { bench: 'acl', case: name, metric: 'throughput-ratio', value: round(tp.ratio, 3), baseline: 'no-acl' },
+    { bench: 'acl', case: name, metric: 'gbps', value: round(tp.aclMedian / 1e9, 2), baseline: 'no-acl', ratio: round(tp.ratio, 3) },
+    { bench: 'acl', case: name, metric: 'ns-per-packet', value: tp.perPacketNs.flow },
+    { bench: 'acl', case: name, metric: 'ns-per-packet-denied', value: tp.perPacketNs.denied },
+    { bench: 'acl', case: name, metric: 'kernel-entries', value: entries },
     // Driver apply -> first packet; the end-to-end 'rule change to enforcement' is bench-overlay's.
-    { bench: 'acl', case: `acl apply to enforcement, ${en.entries} entries`, metric: 'ms', value: round(en.medianMs, 2) },
-    { bench: 'acl', case: `acl load ${en.entries} entries`, metric: 'ms', value: round(en.loadMs, 1) },
+    { bench: 'acl', case: `acl apply to enforcement, ${caseName(en.rules)}${en.layout === 'pairs' ? ', pairs' : ''}`, metric: 'ms', value: round(en.medianMs, 2) },
+    { bench: 'acl', case: `acl load ${caseName(tp.rules)}${tp.layout === 'pairs' ? ', pairs' : ''}`, metric: 'ms', value: round(tp.loadMs, 1) },
   ];
 }
 
