@@ -59,7 +59,7 @@ export const AclEntry = z.strictObject({
   proto: Proto,
   /** Inclusive destination port range; [0, 65535] for icmp and any. */
   ports: z.tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)]),
-});
+}).refine((e) => portsFit(e.proto, e.ports), { message: 'ports: lo <= hi, and [0, 65535] for icmp and any', path: ['ports'] });
 
 export const NodeConfig = z.strictObject({
   version: z.literal(1),
@@ -140,8 +140,14 @@ function isAclEntry(e: unknown): boolean {
     Array.isArray(ports) &&
     ports.length === 2 &&
     isPort(ports[0]) &&
-    isPort(ports[1])
+    isPort(ports[1]) &&
+    portsFit(proto, ports as [number, number])
   );
+}
+
+/** Ports bind TCP and UDP only: an icmp or any entry spans them all (the kernel keeps no ranges for them). */
+function portsFit(proto: unknown, [lo, hi]: readonly [number, number]): boolean {
+  return lo <= hi && (proto === 'tcp' || proto === 'udp' || (lo === 0 && hi === 65535));
 }
 
 

@@ -4,15 +4,16 @@
  */
 import { endianness } from 'node:os';
 import { BPF_ANY, check, ENOENT, type Libbpf } from './libbpf.js';
-import type { PortRange, RuleGroup } from './rule-set.js';
+import type { PolicyEntry, PolicyProto } from './identities.js';
+import { IPPROTO, type PortRange, type RuleGroup } from './rule-set.js';
 
 export const MAX_RANGES = 16;
 export const RULE_KEY_SIZE = 36; // src[16] dst[16] proto u8 pad[3]
 export const RULE_VAL_SIZE = 4 + 4 * MAX_RANGES; // count u32, {lo u16, hi u16}[16]
 export const IDENT_KEY_SIZE = 16; // addr[16]
 export const IDENT_VAL_SIZE = 4; // identity u32
-export const POLICY_KEY_SIZE = 12; // sid u32, did u32, proto u8, pad[3]
-export const POLICY_VAL_SIZE = RULE_VAL_SIZE;
+export const POLICY_KEY_SIZE = 8; // sid u32, did u32
+export const POLICY_VAL_SIZE = 4 + 2 * 4 * MAX_RANGES; // any, icmp, ntcp, nudp u8; tcp[16], udp[16] {lo u16, hi u16}
 export const FLOW_KEY_SIZE = 40; // a[16] b[16] pa u16 pb u16 proto u8 pad[3]
 export const FLOW_VAL_SIZE = 16; // seen_ns u64, opened_by_b u8, pad[7]
 export const LPM_KEY_SIZE = 20; // prefixlen u32, addr[16]
@@ -86,20 +87,52 @@ export function decodeIdent(v: Buffer): number {
   return u32(v, 0);
 }
 
-export function putPolicyKey(b: Buffer, off: number, p: { sid: number; did: number; proto: number }): void {
+export function putPolicyKey(b: Buffer, off: number, p: { sid: number; did: number }): void {
   put32(b, p.sid, off);
   put32(b, p.did, off + 4);
-  b[off + 8] = p.proto;
 }
 
-export function policyKey(p: { sid: number; did: number; proto: number }): Buffer {
+export function policyKey(p: { sid: number; did: number }): Buffer {
   const k = Buffer.alloc(POLICY_KEY_SIZE);
   putPolicyKey(k, 0, p);
   return k;
 }
 
-export function decodePolicy(k: Buffer, v: Buffer): { sid: number; did: number; proto: number; ranges: PortRange[] } {
-  return { sid: u32(k, 0), did: u32(k, 4), proto: k[8]!, ranges: decodeRanges(v) };
+/**
+ * Writes a policy value at `off` of a zeroed buffer. ICMP and "any" carry no ranges (the schema
+ * holds their ports at [0, 65535]); other protocols have no place in it.
+ */
+export function putPolicyValue(b: Buffer, off: number, protos: readonly PolicyProto[]): void {
+  for (const { proto, ranges } of protos) {
+    if (proto === IPPROTO.any) b[off] = 1;
+    else if (proto === IPPROTO.icmp || proto === IPPROTO.icmpv6) b[off + 1] = proto;
+    else if (proto === IPPROTO.tcp || proto === IPPROTO.udp) {
+      const tcp = proto === IPPROTO.tcp;
+      b[off + (tcp ? 2 : 3)] = ranges.length;
+      const base = off + 4 + (tcp ? 0 : 4 * MAX_RANGES);
+      for (let i = 0; i < ranges.length; i++) {
+        put16(b, ranges[i]![0], base + 4 * i);
+        put16(b, ranges[i]![1], base + 4 * i + 2);
+      }
+    } else throw new RangeError(`protocol ${proto} has no place in a policy value`);
+  }
+}
+
+export function policyValue(protos: readonly PolicyProto[]): Buffer {
+  const v = Buffer.alloc(POLICY_VAL_SIZE);
+  putPolicyValue(v, 0, protos);
+  return v;
+}
+
+export function decodePolicy(k: Buffer, v: Buffer): PolicyEntry {
+  const protos: PolicyProto[] = [];
+  const all: PortRange[] = [[0, 65535]];
+  if (v[0]) protos.push({ proto: IPPROTO.any, ranges: all });
+  if (v[1]) protos.push({ proto: v[1], ranges: all });
+  const ranges = (n: number, base: number) => Array.from({ length: Math.min(n, MAX_RANGES) }, (_, i): PortRange => [u16(v, base + 4 * i), u16(v, base + 4 * i + 2)]);
+  if (v[2]) protos.push({ proto: IPPROTO.tcp, ranges: ranges(v[2], 4) });
+  if (v[3]) protos.push({ proto: IPPROTO.udp, ranges: ranges(v[3], 4 + 4 * MAX_RANGES) });
+  return { sid: u32(k, 0), did: u32(k, 4), protos };
 }
 
 function decodeRanges(v: Buffer): PortRange[] {

@@ -1,7 +1,7 @@
 /**
  * Identities for the eBPF ACL's maps (acl.bpf.c: acl_ident, address -> identity; acl_policy,
- * (source identity, destination identity, protocol) -> port ranges), computed from the driver's
- * groups. Pure: the driver writes the plans this returns.
+ * (source identity, destination identity) -> what the first may send the second, by protocol),
+ * computed from the driver's groups. Pure: the driver writes the plans this returns.
  *
  * An address's signature is what the rules say about it: the (peer, protocol, ranges) of every
  * group it is the source of, and of every group it is the destination of. Addresses with equal
@@ -24,12 +24,17 @@ import { Sub0Error } from '../../fabric/errors.js';
 import { isMappedV4 } from './addr.js';
 import { hexOf, type PortRange, type RuleGroup } from './rule-set.js';
 
-/** One acl_policy entry. */
+/** One protocol of a policy entry: its number (0 = any) and destination port ranges. */
+export interface PolicyProto {
+  readonly proto: number;
+  readonly ranges: readonly PortRange[];
+}
+
+/** One acl_policy entry: what identity `sid` may send identity `did`. */
 export interface PolicyEntry {
   readonly sid: number;
   readonly did: number;
-  readonly proto: number;
-  readonly ranges: readonly PortRange[];
+  readonly protos: readonly PolicyProto[];
 }
 
 /** Kernel writes, to be made in this order. */
@@ -65,12 +70,16 @@ interface Cls {
   readonly members: Set<Addr>;
 }
 
+/** A policy entry and, per protocol, its ranges and how many groups need them. */
 interface Policy {
   readonly sid: number;
   readonly did: number;
-  readonly proto: number;
-  readonly rk: string;
-  refs: number;
+  readonly protos: Map<number, { readonly rk: string; refs: number }>;
+}
+
+/** Canonical text of a policy entry's value, to compare with what the kernel holds. */
+function valueKey(protos: Iterable<readonly [number, string]>): string {
+  return [...protos].sort((a, b) => a[0] - b[0]).map(([p, rk]) => `${p}=${rk}`).join(';');
 }
 
 /** Canonical text of a range list: sorted, `lo-hi` joined by commas. */
@@ -109,7 +118,7 @@ export class IdentityIndex {
   private readonly addrs = new Map<string, Addr>();
   private readonly buckets = new Map<string, Cls[]>();
   private readonly policy = new Map<string, Policy>();
-  /** What the kernel holds, as far as written plans and the last load say. */
+  /** What the kernel holds, as far as written plans and the last load say (policy: value keys). */
   private readonly identK = new Map<string, number>();
   private readonly policyK = new Map<string, string>();
   private readonly dirtyAddr = new Set<string>();
@@ -180,10 +189,11 @@ export class IdentityIndex {
     for (const key of this.dirtyPolicy) {
       const want = this.policy.get(key);
       const held = this.policyK.get(key);
-      if (want && held !== want.rk) policyPut.push({ sid: want.sid, did: want.did, proto: want.proto, ranges: rangesOf(want.rk) });
-      else if (!want && held !== undefined) {
-        const [sid, did, proto] = key.split(':').map(Number) as [number, number, number];
-        policyDel.push({ sid, did, proto, ranges: [] });
+      if (want && held !== valueOf(want)) {
+        policyPut.push({ sid: want.sid, did: want.did, protos: [...want.protos].map(([proto, e]) => ({ proto, ranges: rangesOf(e.rk) })) });
+      } else if (!want && held !== undefined) {
+        const [sid, did] = key.split(':').map(Number) as [number, number];
+        policyDel.push({ sid, did, protos: [] });
       }
     }
     for (const hex of this.dirtyAddr) {
@@ -199,7 +209,7 @@ export class IdentityIndex {
   written(): void {
     for (const key of this.dirtyPolicy) {
       const want = this.policy.get(key);
-      if (want) this.policyK.set(key, want.rk);
+      if (want) this.policyK.set(key, valueOf(want));
       else this.policyK.delete(key);
     }
     for (const hex of this.dirtyAddr) {
@@ -217,7 +227,7 @@ export class IdentityIndex {
   holds(ident: ReadonlyMap<string, number>, policy: readonly PolicyEntry[]): boolean {
     if (ident.size !== this.identK.size || policy.length !== this.policyK.size) return false;
     for (const [hex, id] of ident) if (this.identK.get(hex) !== id) return false;
-    return policy.every((p) => this.policyK.get(`${p.sid}:${p.did}:${p.proto}`) === rangesKey(p.ranges));
+    return policy.every((p) => this.policyK.get(`${p.sid}:${p.did}`) === valueKey(p.protos.map((x) => [x.proto, rangesKey(x.ranges)])));
   }
 
   /**
@@ -249,13 +259,14 @@ export class IdentityIndex {
     }
     const groups: RuleGroup[] = [];
     for (const p of policy) {
-      const key = `${p.sid}:${p.did}:${p.proto}`;
-      this.policyK.set(key, rangesKey(p.ranges));
+      const key = `${p.sid}:${p.did}`;
+      this.policyK.set(key, valueKey(p.protos.map((x) => [x.proto, rangesKey(x.ranges)])));
       this.dirtyPolicy.add(key);
       max = Math.max(max, p.sid, p.did);
       for (const s of members.get(p.sid) ?? []) {
         for (const d of members.get(p.did) ?? []) {
-          if (isMappedV4(s) === isMappedV4(d)) groups.push({ src: s, dst: d, proto: p.proto, ranges: p.ranges });
+          if (isMappedV4(s) !== isMappedV4(d)) continue;
+          for (const x of p.protos) groups.push({ src: s, dst: d, proto: x.proto, ranges: x.ranges });
         }
       }
     }
@@ -345,25 +356,33 @@ export class IdentityIndex {
   }
 
   private unref(sid: number, did: number, proto: number): void {
-    const key = `${sid}:${did}:${proto}`;
+    const key = `${sid}:${did}`;
     const p = this.policy.get(key)!;
-    if (--p.refs > 0) return;
-    this.policy.delete(key);
+    const x = p.protos.get(proto)!;
+    if (--x.refs > 0) return;
+    p.protos.delete(proto);
+    if (p.protos.size === 0) this.policy.delete(key);
     this.dirtyPolicy.add(key);
   }
 
   private ref(sid: number, did: number, proto: number, rk: string): void {
-    const key = `${sid}:${did}:${proto}`;
-    const p = this.policy.get(key);
-    if (!p) {
-      this.policy.set(key, { sid, did, proto, rk, refs: 1 });
+    const key = `${sid}:${did}`;
+    let p = this.policy.get(key);
+    if (!p) this.policy.set(key, (p = { sid, did, protos: new Map() }));
+    const x = p.protos.get(proto);
+    if (!x) {
+      p.protos.set(proto, { rk, refs: 1 });
       this.dirtyPolicy.add(key);
       return;
     }
     // Equal signatures give equal ranges (see the file comment): anything else is a bug here.
-    if (p.rk !== rk) throw new Sub0Error('internal', `identity policy ${key} holds ${p.rk}, a group needs ${rk}`, { where: 'acl/identities' });
-    p.refs++;
+    if (x.rk !== rk) throw new Sub0Error('internal', `identity policy ${key} protocol ${proto} holds ${x.rk}, a group needs ${rk}`, { where: 'acl/identities' });
+    x.refs++;
   }
+}
+
+function valueOf(p: Policy): string {
+  return valueKey([...p.protos].map(([proto, x]) => [proto, x.rk]));
 }
 
 /** Sets or deletes (undefined) one element of a signature side (0: out, 2: in), keeping its hash sums. */

@@ -7,7 +7,7 @@
 import { Sub0Error } from '../../fabric/errors.js';
 import {
   BATCH_MIN, type BpfMap, decodeIdent, decodePolicy, decodeRule, encodeRules, IDENT_KEY_SIZE, IDENT_VAL_SIZE, identKey, MAX_RANGES,
-  packed, POLICY_KEY_SIZE, POLICY_VAL_SIZE, policyKey, putIdent, putPolicyKey, putRuleValue, RULE_KEY_SIZE, RULE_VAL_SIZE, ruleKey, ruleValue,
+  packed, POLICY_KEY_SIZE, POLICY_VAL_SIZE, policyKey, putIdent, putPolicyKey, putPolicyValue, RULE_KEY_SIZE, RULE_VAL_SIZE, ruleKey, ruleValue,
 } from './bpf-maps.js';
 import { IdentityIndex } from './identities.js';
 import { RuleSet, type RuleGroup, type ShadowTable } from './rule-set.js';
@@ -101,7 +101,7 @@ class IdentityMaps implements RuleMaps {
     try {
       const pol = packed(p.policyPut.length, POLICY_KEY_SIZE, POLICY_VAL_SIZE, (i, k, ko, v, vo) => {
         putPolicyKey(k, ko, p.policyPut[i]!);
-        putRuleValue(v, vo, p.policyPut[i]!.ranges);
+        putPolicyValue(v, vo, p.policyPut[i]!.protos);
       });
       this.policy.updateAll(pol.keys, pol.values);
       const ids = packed(p.identPut.length, IDENT_KEY_SIZE, IDENT_VAL_SIZE, (i, k, ko, v, vo) => putIdent(k, ko, p.identPut[i]!.addr, v, vo, p.identPut[i]!.id));

@@ -86,6 +86,10 @@ export function locate(t: AclTuple): { src: Uint8Array; dst: Uint8Array; proto: 
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi <= 65535)) {
     throw new Sub0Error('invalid-input', `bad port range: ${aclKey(t)}`, { where: 'acl' });
   }
+  // Ports bind TCP and UDP only; the kernel keeps no ranges for the others (see the wire schema).
+  if (t.proto !== 'tcp' && t.proto !== 'udp' && (lo !== 0 || hi !== 65535)) {
+    throw new Sub0Error('invalid-input', `${t.proto} takes no ports: ${aclKey(t)}`, { where: 'acl' });
+  }
   const proto = protoNumber(t.proto, s.family);
   return { src: s.bytes, dst: d.bytes, proto, range: [lo, hi], id: groupId(s.bytes, d.bytes, proto) };
 }

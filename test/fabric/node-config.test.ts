@@ -33,6 +33,10 @@ const entries: [string, unknown][] = [
   ['ports above 65535', { ...entry, ports: [80, 65536] }],
   ['ports strings', { ...entry, ports: ['80', '81'] }],
   ['ports an object', { ...entry, ports: { 0: 80, 1: 81, length: 2 } }],
+  ['ports reversed', { ...entry, ports: [81, 80] }],
+  ['icmp with ports', { ...entry, proto: 'icmp', ports: [80, 80] }],
+  ['icmp over every port', { ...entry, proto: 'icmp', ports: [0, 65535] }],
+  ['any with ports', { ...entry, proto: 'any', ports: [0, 1024] }],
   ['null', null],
   ['an array', [entry]],
   ['a string', 'allow all'],
@@ -105,4 +109,13 @@ t.test('parseNodeConfig refuses what the frame refuses', async (t) => {
   const { peers: _, ...noPeers } = config;
   t.notOk(parseNodeConfig(noPeers).success, 'peers missing');
   t.ok(parseNodeConfig(config).success, 'the compiled config itself');
+});
+
+t.test('ports bind TCP and UDP only, low to high: anything else is refused at the boundary', async (t) => {
+  for (const [what, e] of [['reversed', { ...entry, ports: [81, 80] }], ['icmp with ports', { ...entry, proto: 'icmp', ports: [80, 80] }], ['any with ports', { ...entry, proto: 'any', ports: [0, 1024] }]] as const) {
+    const r = parseNodeConfig({ ...config, acl: [entry, e] });
+    t.notOk(r.success, what);
+    if (!r.success) t.match(z.prettifyError(r.error), /lo <= hi, and \[0, 65535\] for icmp and any[\s\S]*at acl\[1\]\.ports/, `${what}: the entry and why`);
+  }
+  t.ok(parseNodeConfig({ ...config, acl: [{ ...entry, proto: 'icmp', ports: [0, 65535] }] }).success, 'icmp over every port');
 });

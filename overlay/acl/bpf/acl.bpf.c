@@ -7,8 +7,9 @@
  *  - Otherwise it passes if
  *      (a) it belongs to a flow in acl_flows (either direction; see flow_key), or
  *      (b) acl_ident maps both its source and its destination to identities (sid, did), and
- *          acl_policy holds (sid, did, proto) and, for TCP/UDP, its destination port lies in one
- *          of the value's ranges; or acl_policy holds (sid, did, 0) ("any" protocol).
+ *          acl_policy's entry for (sid, did) allows every protocol, or its protocol: for TCP/UDP
+ *          when its destination port lies in one of the protocol's ranges, for ICMP when the
+ *          entry names the family's ICMP.
  *    A packet passed by (b) records its flow, so that the return traffic passes by (a).
  *  - An identity stands for every address the node's rules treat alike (the same peers, protocols
  *    and ports, both as source and as destination), as Cilium's do: a rule between a group of
@@ -46,12 +47,22 @@
 /* Refresh a flow's last-seen time at most once a second: a write per packet would bounce caches. */
 #define FLOW_REFRESH_NS 1000000000ULL
 
+struct port_range {
+	__u16 lo;
+	__u16 hi;
+};
+
 #ifdef ACL_PAIRS
 struct rule_key {
 	__u8 src[16];
 	__u8 dst[16];
 	__u8 proto; /* IANA protocol number; 0 = any */
 	__u8 pad[3];
+};
+
+struct rule_val {
+	__u32 count; /* ranges in use, <= MAX_RANGES */
+	struct port_range r[MAX_RANGES];
 };
 #else
 struct ident_key {
@@ -61,20 +72,18 @@ struct ident_key {
 struct policy_key {
 	__u32 sid;
 	__u32 did;
-	__u8 proto; /* IANA protocol number; 0 = any */
-	__u8 pad[3];
+};
+
+/* What one identity may send another: one lookup decides every protocol. */
+struct policy_val {
+	__u8 any;  /* every protocol and port */
+	__u8 icmp; /* the family's ICMP protocol number (1 or 58) when allowed; 0 otherwise */
+	__u8 ntcp; /* ranges in use, <= MAX_RANGES */
+	__u8 nudp;
+	struct port_range tcp[MAX_RANGES];
+	struct port_range udp[MAX_RANGES];
 };
 #endif
-
-struct port_range {
-	__u16 lo;
-	__u16 hi;
-};
-
-struct rule_val {
-	__u32 count; /* ranges in use, <= MAX_RANGES */
-	struct port_range r[MAX_RANGES];
-};
 
 /*
  * One entry per flow, whichever way its packets go: the endpoints are ordered (a < b), and `dir`
@@ -122,7 +131,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct policy_key);
-	__type(value, struct rule_val);
+	__type(value, struct policy_val);
 } acl_policy SEC(".maps");
 #endif
 
@@ -261,12 +270,12 @@ static __always_inline int parse_v6(struct __sk_buff *skb, __u32 off, struct pkt
 	return parse_l4(skb, off, p);
 }
 
-static __always_inline int port_allowed(const struct rule_val *v, __u16 port)
+static __always_inline int in_ranges(const struct port_range *r, __u32 n, __u16 port)
 {
 	for (int i = 0; i < MAX_RANGES; i++) {
-		if (i >= v->count)
+		if (i >= n)
 			break;
-		if (port >= v->r[i].lo && port <= v->r[i].hi)
+		if (port >= r[i].lo && port <= r[i].hi)
 			return 1;
 	}
 	return 0;
@@ -281,7 +290,7 @@ static __always_inline int rule_allows(const struct pkt *p)
 	k.proto = p->proto;
 	struct rule_val *v = bpf_map_lookup_elem(&acl_rules, &k);
 	/* Port ranges bind TCP and UDP only; for ICMP the range is [0, 65535] by contract. */
-	if (v && (!p->has_ports || port_allowed(v, p->dport)))
+	if (v && (!p->has_ports || in_ranges(v->r, v->count, p->dport)))
 		return 1;
 	k.proto = 0;
 	return bpf_map_lookup_elem(&acl_rules, &k) != NULL;
@@ -296,13 +305,18 @@ static __always_inline int rule_allows(const struct pkt *p)
 	__u32 *did = bpf_map_lookup_elem(&acl_ident, p->dst);
 	if (!did)
 		return 0;
-	struct policy_key k = { .sid = *sid, .did = *did, .proto = p->proto };
-	struct rule_val *v = bpf_map_lookup_elem(&acl_policy, &k);
-	/* Port ranges bind TCP and UDP only; for ICMP the range is [0, 65535] by contract. */
-	if (v && (!p->has_ports || port_allowed(v, p->dport)))
+	struct policy_key k = { .sid = *sid, .did = *did };
+	struct policy_val *v = bpf_map_lookup_elem(&acl_policy, &k);
+	if (!v)
+		return 0;
+	if (v->any)
 		return 1;
-	k.proto = 0;
-	return bpf_map_lookup_elem(&acl_policy, &k) != NULL;
+	/* A fragment without its L4 header matches by protocol alone, as with the pair map. */
+	if (p->proto == IPPROTO_TCP)
+		return v->ntcp > 0 && (!p->has_ports || in_ranges(v->tcp, v->ntcp, p->dport));
+	if (p->proto == IPPROTO_UDP)
+		return v->nudp > 0 && (!p->has_ports || in_ranges(v->udp, v->nudp, p->dport));
+	return v->icmp != 0 && p->proto == v->icmp;
 }
 #endif
 

@@ -4,9 +4,10 @@ import t from 'tap';
 import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
 import { slotPrefixes } from '../../../fabric/address.js';
 import { formatHost, parseHost, parsePrefix } from '../../../overlay/acl/addr.js';
-import { decodeFlow, decodeRule, ruleKey, ruleValue, FLOW_KEY_SIZE, FLOW_VAL_SIZE } from '../../../overlay/acl/bpf-maps.js';
+import { decodeFlow, decodePolicy, decodeRule, policyKey, policyValue, ruleKey, ruleValue, FLOW_KEY_SIZE, FLOW_VAL_SIZE, POLICY_VAL_SIZE } from '../../../overlay/acl/bpf-maps.js';
 import { renderTable, renderTuples, tableName } from '../../../overlay/acl/nft-ruleset.js';
-import { mergeRanges, RuleSet } from '../../../overlay/acl/rule-set.js';
+import { locate, mergeRanges, RuleSet, type PortRange } from '../../../overlay/acl/rule-set.js';
+import type { PolicyProto } from '../../../overlay/acl/identities.js';
 
 const tup = (src: string, dst: string, proto: AclTuple['proto'], lo = 0, hi = 65535): AclTuple => ({ src, dst, proto, ports: [lo, hi] });
 
@@ -59,6 +60,18 @@ t.test('eBPF map layouts round-trip', async (t) => {
   v[8] = 1; // opened by b
   const f = decodeFlow(k, v);
   t.same([formatHost(f.src), f.sport, f.dport], ['fd00::1/128', 80, 1000], 'flow read in the direction that opened it');
+  const all: PortRange[] = [[0, 65535]];
+  const protos: PolicyProto[] = [{ proto: 0, ranges: all }, { proto: 58, ranges: all }, { proto: 6, ranges: [[80, 80], [443, 444]] }, { proto: 17, ranges: [[53, 53]] }];
+  const pv = policyValue(protos);
+  t.equal(pv.length, POLICY_VAL_SIZE);
+  t.same(decodePolicy(policyKey({ sid: 7, did: 0xfffffffe }), pv), { sid: 7, did: 0xfffffffe, protos }, 'a policy value holds any, the ICMP of a family, TCP and UDP ranges');
+  t.throws(() => policyValue([{ proto: 47, ranges: all }]), /protocol 47 has no place/);
+});
+
+t.test('icmp and any take no ports: the driver refuses a tuple that gives them some', async (t) => {
+  t.throws(() => locate(tup('100.96.0.1/32', '100.96.0.2/32', 'icmp', 80, 80)), { code: 'invalid-input', message: /icmp takes no ports/ });
+  t.throws(() => locate(tup('100.96.0.1/32', '100.96.0.2/32', 'any', 0, 1024)), { code: 'invalid-input' });
+  t.equal(locate(tup('100.96.0.1/32', '100.96.0.2/32', 'icmp')).proto, 1);
 });
 
 t.test('nftables text: one table per interface, merged intervals, record of exact tuples', async (t) => {

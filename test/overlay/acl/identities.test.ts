@@ -18,21 +18,23 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 class KernelModel {
   ident = new Map<string, number>();
   policy = new Map<string, PolicyEntry>();
-  private key = (sid: number, did: number, proto: number) => `${sid}:${did}:${proto}`;
+  private key = (sid: number, did: number) => `${sid}:${did}`;
   put(p: IdentityPlan, phases = 4): void {
-    if (phases > 0) for (const e of p.policyPut) this.policy.set(this.key(e.sid, e.did, e.proto), e);
+    if (phases > 0) for (const e of p.policyPut) this.policy.set(this.key(e.sid, e.did), e);
     if (phases > 1) for (const e of p.identPut) this.ident.set(hex(e.addr), e.id);
     if (phases > 2) for (const a of p.identDel) this.ident.delete(hex(a));
-    if (phases > 3) for (const e of p.policyDel) this.policy.delete(this.key(e.sid, e.did, e.proto));
+    if (phases > 3) for (const e of p.policyDel) this.policy.delete(this.key(e.sid, e.did));
   }
   allows(s: Uint8Array, d: Uint8Array, proto: number, port: number): boolean {
     const sid = this.ident.get(hex(s));
     const did = this.ident.get(hex(d));
     if (sid === undefined || did === undefined) return false;
-    const v = this.policy.get(this.key(sid, did, proto));
-    const ported = proto === IPPROTO.tcp || proto === IPPROTO.udp;
-    if (v && (!ported || v.ranges.some(([lo, hi]) => port >= lo && port <= hi))) return true;
-    return this.policy.has(this.key(sid, did, 0));
+    const v = this.policy.get(this.key(sid, did));
+    if (!v) return false;
+    if (v.protos.some((x) => x.proto === IPPROTO.any)) return true;
+    const x = v.protos.find((y) => y.proto === proto);
+    if (proto === IPPROTO.tcp || proto === IPPROTO.udp) return x !== undefined && x.ranges.some(([lo, hi]) => port >= lo && port <= hi);
+    return x !== undefined;
   }
   clone(): KernelModel {
     const k = new KernelModel();
@@ -133,7 +135,7 @@ t.test('a rule from a group of 10,000 slots to a group of 10: addresses plus one
   t.same(idx.counts, { ident: 10_010, policy: 1 });
   t.equal(p.identPut.length, 10_010);
   t.equal(p.policyPut.length, 1);
-  t.same(p.policyPut[0]!.ranges, [[9944, 9944]]);
+  t.same(p.policyPut[0]!.protos, [{ proto: IPPROTO.tcp, ranges: [[9944, 9944]] }]);
 
   // One more rule, from a new slot to one of the ten: two identities move or appear, two policy entries.
   const probe = parseHost('100.96.9.200/32').bytes;
@@ -170,8 +172,14 @@ t.test('a kernel whose identities mix signatures (written by hand) is read as it
   // Identity 7 holds a, b and the IPv6 x; 9 holds c and y; z has 5, which no policy names.
   // 7 -> 9 tcp 80, 9 -> 7 udp 53, 9 -> 9 icmp, and an orphan 3 -> 3.
   kernel.ident = new Map([[hex(a), 7], [hex(b), 7], [hex(x), 7], [hex(c), 9], [hex(y), 9], [hex(z), 5]]);
-  for (const e of [{ sid: 7, did: 9, proto: 6, ranges: [[80, 80]] }, { sid: 9, did: 7, proto: 17, ranges: [[53, 53]] }, { sid: 9, did: 9, proto: 1, ranges: [[0, 65535]] }, { sid: 3, did: 3, proto: 6, ranges: [[1, 1]] }] as PolicyEntry[]) {
-    kernel.policy.set(`${e.sid}:${e.did}:${e.proto}`, e);
+  const all: PortRange[] = [[0, 65535]];
+  for (const e of [
+    { sid: 7, did: 9, protos: [{ proto: 6, ranges: [[80, 80]] }] },
+    { sid: 9, did: 7, protos: [{ proto: 17, ranges: [[53, 53]] }] },
+    { sid: 9, did: 9, protos: [{ proto: 1, ranges: all }] },
+    { sid: 3, did: 3, protos: [{ proto: 6, ranges: [[1, 1]] }] },
+  ] as PolicyEntry[]) {
+    kernel.policy.set(`${e.sid}:${e.did}`, e);
   }
   const idx = new IdentityIndex();
   const read = RuleSet.of(idx.load(kernel.ident, [...kernel.policy.values()]));
@@ -181,7 +189,7 @@ t.test('a kernel whose identities mix signatures (written by hand) is read as it
   t.equal(read.groups.size, 8, 'a,b -> c and x -> y tcp; c -> a,b and y -> x udp; c -> c and y -> y proto 1');
   const p = idx.plan();
   t.same(p.identDel.map(hex), [hex(z)], 'the address no policy reaches is removed');
-  t.same(p.policyDel.map((e) => `${e.sid}:${e.did}:${e.proto}`).sort(), ['3:3:6'], 'the orphan policy entry is removed; the rest is kept');
+  t.same(p.policyDel.map((e) => `${e.sid}:${e.did}`).sort(), ['3:3'], 'the orphan policy entry is removed; the rest is kept');
   t.same(p.identPut.map((e) => hex(e.addr)).sort(), [hex(x), hex(y)].sort(), 'the IPv6 addresses, unlike the IPv4 ones they shared numbers with, get their own');
   kernel.put(p);
   idx.written();
