@@ -1,14 +1,15 @@
 /**
  * What a node's ACL costs in the kernel, checked at compile time. The agent's eBPF program holds
  * an identity per address (acl_ident) and a policy entry per (source identity, destination
- * identity, protocol) (acl_policy, ports in the value), where addresses the rules treat alike share
- * an identity (overlay/acl/identities.ts). A config over either map's size would make every apply
+ * identity) (acl_policy, protocols and ports in the value), where addresses the rules treat alike
+ * share an identity (overlay/acl/identities.ts). A config over either map's size would make every apply
  * fail on the node; instead the compiler keeps the node's entries in rule order while they fit,
  * leaves the rest out (deny by default: fail closed) and raises an issue naming them.
  *
  * The count here is an upper bound of the agent's: it gives one identity to the addresses of one
  * family that stand in exactly the same entries on the same sides, which the agent's identities
- * (equal peers, protocols and ports) merge at least as far. Pure, and cheap where it matters: a
+ * (equal peers, protocols and ports) merge at least as far, and counts a policy entry per
+ * identity pair and protocol, where the agent's hold all protocols of a pair in one. Pure, and cheap where it matters: a
  * rule between a group of 10,000 slots and a group of 10 is two identities and one policy key.
  */
 import type { AclEntry } from './node-config.js';
