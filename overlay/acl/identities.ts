@@ -45,20 +45,24 @@ export interface IdentityPlan {
   readonly policyDel: readonly PolicyEntry[];
 }
 
-/** One group seen from one of its ends: the other end, the protocol, the ranges key. */
+/** One group seen from one of its ends: the other end, the protocol, the ranges key, its hashes. */
 interface Elem {
   readonly peer: Addr;
   readonly proto: number;
   readonly rk: string;
+  readonly h0: number;
+  readonly h1: number;
 }
 
 interface Addr {
   readonly hex: string;
   readonly bytes: Uint8Array;
-  /** Groups with this address as source, by `${dstHex}/${proto}`. */
-  readonly out: Map<string, Elem>;
-  /** Groups with this address as destination, by `${srcHex}/${proto}`. */
-  readonly in: Map<string, Elem>;
+  /** A number of its own in this index: elements are keyed by peer number x 256 + protocol. */
+  readonly n: number;
+  /** Groups with this address as source, by destination and protocol. */
+  readonly out: Map<number, Elem>;
+  /** Groups with this address as destination, by source and protocol. */
+  readonly in: Map<number, Elem>;
   /** Sums (mod 2^32) of two hashes of each element: out, out, in, in. */
   readonly h: Uint32Array;
   cls: Cls | undefined;
@@ -94,36 +98,61 @@ function rangesOf(rk: string): PortRange[] {
   });
 }
 
-const mix = new Uint32Array(2);
-/** Two independent 32-bit hashes of s into `mix` (FNV-1a and a murmur-style round, each finalized). */
-function hash2(s: string): void {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 13;
+/** rangesKey's hashes, memoized: a node's groups share a handful of range lists. */
+const rkHashes = new Map<string, readonly [number, number]>();
+let lastRk = '';
+let lastHash: readonly [number, number] = [0, 0];
+function rkHash(rk: string): readonly [number, number] {
+  if (rk === lastRk) return lastHash; // the groups of one rule come in a row
+  let h = rkHashes.get(rk);
+  if (h === undefined) {
+    let a = 0x811c9dc5;
+    let b = 0x9747b28c;
+    for (let i = 0; i < rk.length; i++) {
+      a = Math.imul(a ^ rk.charCodeAt(i), 0x01000193);
+      b = Math.imul(b ^ rk.charCodeAt(i), 0x5bd1e995);
+      b ^= b >>> 13;
+    }
+    h = [a >>> 0, b >>> 0];
+    if (rkHashes.size >= 10_000) rkHashes.clear();
+    rkHashes.set(rk, h);
   }
-  a ^= a >>> 16;
-  a = Math.imul(a, 0x85ebca6b);
+  lastRk = rk;
+  lastHash = h;
+  return h;
+}
+
+/** An element with its two 32-bit hashes (of peer, protocol and ranges: murmur3-style finalizers). */
+function elem(peer: Addr, proto: number, rk: string): Elem {
+  const [r0, r1] = rkHash(rk);
+  const k = Math.imul(peer.n, 0x9e3779b1) ^ (proto << 24);
+  let a = Math.imul(k ^ r0, 0x85ebca6b);
   a ^= a >>> 13;
-  b = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
+  a = Math.imul(a, 0xc2b2ae35);
+  a ^= a >>> 16;
+  let b = Math.imul(k + r1, 0xcc9e2d51);
+  b ^= b >>> 15;
+  b = Math.imul(b, 0x1b873593);
   b ^= b >>> 16;
-  mix[0] = a;
-  mix[1] = b;
+  return { peer, proto, rk, h0: a >>> 0, h1: b >>> 0 };
+}
+
+/** The single-range case without sorting: almost every group. */
+function rangesKeyOf(ranges: readonly PortRange[]): string {
+  return ranges.length === 1 ? `${ranges[0]![0]}-${ranges[0]![1]}` : rangesKey(ranges);
 }
 
 export class IdentityIndex {
   private readonly addrs = new Map<string, Addr>();
   private readonly buckets = new Map<string, Cls[]>();
-  private readonly policy = new Map<string, Policy>();
+  private readonly policy = new Map<PairKey, Policy>();
   /** What the kernel holds, as far as written plans and the last load say (policy: value keys). */
   private readonly identK = new Map<string, number>();
-  private readonly policyK = new Map<string, string>();
+  private readonly policyK = new Map<PairKey, string>();
   private readonly dirtyAddr = new Set<string>();
-  private readonly dirtyPolicy = new Set<string>();
+  private readonly dirtyPolicy = new Set<PairKey>();
   private nextId = 1;
+  private nextN = 1;
   private free: number[] = [];
   private released: number[] = [];
 
@@ -138,18 +167,20 @@ export class IdentityIndex {
    * their new ones.
    */
   change(groups: Iterable<RuleGroup>): void {
-    const real: { g: RuleGroup; rk: string | undefined; sHex: string; dHex: string }[] = [];
+    const real: { g: RuleGroup; rk: string | undefined; s: Addr; d: Addr }[] = [];
     const was = new Set<Addr>(); // existing addresses whose signature changes
+    const fresh = new Set<Addr>(); // addresses new to the index
     for (const g of groups) {
-      const rk = g.ranges.length > 0 ? rangesKey(g.ranges) : undefined;
-      const sHex = hexOf(g.src);
-      const dHex = hexOf(g.dst);
-      const s = this.addrs.get(sHex);
-      if (s?.out.get(`${dHex}/${g.proto}`)?.rk === rk) continue;
-      real.push({ g, rk, sHex, dHex });
-      const d = this.addrs.get(dHex);
+      const rk = g.ranges.length > 0 ? rangesKeyOf(g.ranges) : undefined;
+      let s = this.addrs.get(hexOf(g.src));
+      let d = this.addrs.get(hexOf(g.dst));
+      if ((s && d ? s.out.get(d.n * 256 + g.proto)?.rk : undefined) === rk) continue;
+      // A group that is not there and is not wanted has returned above: rk is set here.
       if (s) was.add(s);
+      else fresh.add((s = this.addr(hexOf(g.src), g.src)));
       if (d) was.add(d);
+      else fresh.add((d = this.addr(hexOf(g.dst), g.dst)));
+      real.push({ g, rk, s, d });
     }
     if (real.length === 0) return;
     // Every group an end of which changes leaves its policy key (counted once: from its source
@@ -159,12 +190,10 @@ export class IdentityIndex {
       for (const e of a.in.values()) if (!was.has(e.peer)) this.unref(e.peer.cls!.id, a.cls!.id, e.proto);
     }
     const changed = new Set<Addr>(was);
-    for (const { g, rk, sHex, dHex } of real) {
-      const s = this.addr(sHex, g.src);
-      const d = this.addr(dHex, g.dst);
-      setElem(s, 0, `${dHex}/${g.proto}`, rk === undefined ? undefined : { peer: d, proto: g.proto, rk });
-      setElem(d, 2, `${sHex}/${g.proto}`, rk === undefined ? undefined : { peer: s, proto: g.proto, rk });
-      changed.add(s).add(d);
+    for (const a of fresh) changed.add(a);
+    for (const { g, rk, s, d } of real) {
+      setElem(s, 0, d.n * 256 + g.proto, rk === undefined ? undefined : elem(d, g.proto, rk));
+      setElem(d, 2, s.n * 256 + g.proto, rk === undefined ? undefined : elem(s, g.proto, rk));
     }
     for (const a of changed) this.leave(a);
     for (const a of changed) {
@@ -192,8 +221,7 @@ export class IdentityIndex {
       if (want && held !== valueOf(want)) {
         policyPut.push({ sid: want.sid, did: want.did, protos: [...want.protos].map(([proto, e]) => ({ proto, ranges: rangesOf(e.rk) })) });
       } else if (!want && held !== undefined) {
-        const [sid, did] = key.split(':').map(Number) as [number, number];
-        policyDel.push({ sid, did, protos: [] });
+        policyDel.push({ ...pairOf(key), protos: [] });
       }
     }
     for (const hex of this.dirtyAddr) {
@@ -227,7 +255,7 @@ export class IdentityIndex {
   holds(ident: ReadonlyMap<string, number>, policy: readonly PolicyEntry[]): boolean {
     if (ident.size !== this.identK.size || policy.length !== this.policyK.size) return false;
     for (const [hex, id] of ident) if (this.identK.get(hex) !== id) return false;
-    return policy.every((p) => this.policyK.get(`${p.sid}:${p.did}`) === valueKey(p.protos.map((x) => [x.proto, rangesKey(x.ranges)])));
+    return policy.every((p) => this.policyK.get(pairKey(p.sid, p.did)) === valueKey(p.protos.map((x) => [x.proto, rangesKey(x.ranges)])));
   }
 
   /**
@@ -259,7 +287,7 @@ export class IdentityIndex {
     }
     const groups: RuleGroup[] = [];
     for (const p of policy) {
-      const key = `${p.sid}:${p.did}`;
+      const key = pairKey(p.sid, p.did);
       this.policyK.set(key, valueKey(p.protos.map((x) => [x.proto, rangesKey(x.ranges)])));
       this.dirtyPolicy.add(key);
       max = Math.max(max, p.sid, p.did);
@@ -275,8 +303,8 @@ export class IdentityIndex {
       const rk = rangesKey(g.ranges);
       const s = this.addr(hexOf(g.src), g.src);
       const d = this.addr(hexOf(g.dst), g.dst);
-      setElem(s, 0, `${d.hex}/${g.proto}`, { peer: d, proto: g.proto, rk });
-      setElem(d, 2, `${s.hex}/${g.proto}`, { peer: s, proto: g.proto, rk });
+      setElem(s, 0, d.n * 256 + g.proto, elem(d, g.proto, rk));
+      setElem(d, 2, s.n * 256 + g.proto, elem(s, g.proto, rk));
     }
     // Keep the kernel's numbers where they are what this index would write; place the rest after.
     const homeless: Addr[] = [];
@@ -314,7 +342,7 @@ export class IdentityIndex {
   private addr(hex: string, bytes: Uint8Array): Addr {
     let a = this.addrs.get(hex);
     if (!a) {
-      a = { hex, bytes, out: new Map(), in: new Map(), h: new Uint32Array(4), cls: undefined };
+      a = { hex, bytes, n: this.nextN++, out: new Map(), in: new Map(), h: new Uint32Array(4), cls: undefined };
       this.addrs.set(hex, a);
     }
     return a;
@@ -356,7 +384,7 @@ export class IdentityIndex {
   }
 
   private unref(sid: number, did: number, proto: number): void {
-    const key = `${sid}:${did}`;
+    const key = pairKey(sid, did);
     const p = this.policy.get(key)!;
     const x = p.protos.get(proto)!;
     if (--x.refs > 0) return;
@@ -366,7 +394,7 @@ export class IdentityIndex {
   }
 
   private ref(sid: number, did: number, proto: number, rk: string): void {
-    const key = `${sid}:${did}`;
+    const key = pairKey(sid, did);
     let p = this.policy.get(key);
     if (!p) this.policy.set(key, (p = { sid, did, protos: new Map() }));
     const x = p.protos.get(proto);
@@ -376,9 +404,23 @@ export class IdentityIndex {
       return;
     }
     // Equal signatures give equal ranges (see the file comment): anything else is a bug here.
-    if (x.rk !== rk) throw new Sub0Error('internal', `identity policy ${key} protocol ${proto} holds ${x.rk}, a group needs ${rk}`, { where: 'acl/identities' });
+    if (x.rk !== rk) throw new Sub0Error('internal', `identity policy ${sid}:${did} protocol ${proto} holds ${x.rk}, a group needs ${rk}`, { where: 'acl/identities' });
     x.refs++;
   }
+}
+
+/** A policy entry's key: a number while both identities are below 2^21 (always, for the numbers this index gives). */
+type PairKey = number | string;
+const ID_BITS = 0x200000;
+
+function pairKey(sid: number, did: number): PairKey {
+  return sid < ID_BITS && did < ID_BITS ? sid * ID_BITS + did : `${sid}:${did}`;
+}
+
+function pairOf(key: PairKey): { sid: number; did: number } {
+  if (typeof key === 'number') return { sid: Math.floor(key / ID_BITS), did: key % ID_BITS };
+  const [sid, did] = key.split(':').map(Number) as [number, number];
+  return { sid, did };
 }
 
 function valueOf(p: Policy): string {
@@ -386,21 +428,19 @@ function valueOf(p: Policy): string {
 }
 
 /** Sets or deletes (undefined) one element of a signature side (0: out, 2: in), keeping its hash sums. */
-function setElem(a: Addr, side: 0 | 2, key: string, e: Elem | undefined): void {
+function setElem(a: Addr, side: 0 | 2, key: number, e: Elem | undefined): void {
   const map = side === 0 ? a.out : a.in;
   const old = map.get(key);
   if (old !== undefined) {
-    hash2(`${key}=${old.rk}`);
-    a.h[side] = a.h[side]! - mix[0]!;
-    a.h[side + 1] = a.h[side + 1]! - mix[1]!;
+    a.h[side] = a.h[side]! - old.h0;
+    a.h[side + 1] = a.h[side + 1]! - old.h1;
   }
   if (e === undefined) {
     map.delete(key);
   } else {
     map.set(key, e);
-    hash2(`${key}=${e.rk}`);
-    a.h[side] = a.h[side]! + mix[0]!;
-    a.h[side + 1] = a.h[side + 1]! + mix[1]!;
+    a.h[side] = a.h[side]! + e.h0;
+    a.h[side + 1] = a.h[side + 1]! + e.h1;
   }
 }
 
