@@ -26,7 +26,7 @@ const rows: string[][] = [
   ['iperf3 WireGuard overlay (Gbit/s)', gbps(mesh.median.wgBps), mesh.samples.map((s) => gbps(s.wgBps)).join(' ')],
   [`iperf3 overlay + eBPF ACL, ${mesh.aclEntries} entries`, gbps(mesh.median.aclBps), mesh.samples.map((s) => gbps(s.aclBps)).join(' ')],
   ['wireguard / veth (median of rounds)', mesh.wgOverVeth.toFixed(3), 'wireguard-go, CPU-bound on 2 cores'],
-  ['overlay+ACL / overlay (median of rounds)', mesh.aclOverWg.toFixed(3), `target >= 0.95; ${mesh.kernelTuples} kernel tuples (IPv4 + IPv6)`],
+  ['overlay+ACL / overlay (median of rounds)', mesh.aclOverWg.toFixed(3), `target >= 0.95; ${mesh.kernelTuples} tuples (IPv4 + IPv6)`],
   [`apply 1,000 peers + ${apply.aclEntries} entries (ms)`, apply.totalMs.toFixed(0), `target < 1000; ${apply.peers} peers, ${apply.routes} routes, ${apply.kernelTuples} tuples`],
   ['  of which, in the drivers (ms)', '', Object.entries(apply.phasesMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')],
   ['  baseline: wg setconf, same peers (ms)', apply.wgSetconfMs.toFixed(0), 'wireguard-tools loading the peers alone'],

@@ -3,7 +3,7 @@
  * entries, with the real drivers (wireguard-go over UAPI, rtnetlink, the eBPF ACL), run in this
  * process inside a namespace of its own. The config is what fabric compiles for node n0 of a
  * 1,001-node DVCI (a full mesh: 1,000 peers) where a rule joins 100 slots on n0 to 100 slots on
- * other nodes (100 x 100 = 10,000 entries, each IPv4 + IPv6: 20,000 kernel tuples).
+ * other nodes (100 x 100 = 10,000 entries, each IPv4 + IPv6: 20,000 tuples).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { compile } from '../../fabric/compile.js';

@@ -1,7 +1,7 @@
 /**
  * Benchmarks on a 2-node lab mesh with real agents: n1 hosts slots a0..a99, n2 hosts b0..b99, and
  * one rule lets every a reach every b on tcp/5201: 10,000 ACL entries on each node (each IPv4 +
- * IPv6: 20,000 kernel tuples).
+ * IPv6: 20,000 tuples).
  *  - throughput: iperf3 over the plain veth underlay, over WireGuard (slot to slot, the ACL
  *    filter detached), and over WireGuard with the ACL filter attached, interleaved round by round
  *    (wireguard-go is CPU-bound here; single runs vary by 5-10%), medians of per-round ratios.
@@ -135,7 +135,7 @@ export async function benchMesh(opts: { rounds?: number; seconds?: number; trial
     const cfg = loaded.get('n1')!;
     const kernelTuples = mesh.status('n1')?.lastResult?.reached.acl ?? 0;
     const aclEntries = aclTupleCount(cfg.acl) / 2;
-    log(`loaded: ${aclEntries} ACL entries per node (${cfg.acl.length} in the config), ${kernelTuples} kernel tuples`);
+    log(`loaded: ${aclEntries} ACL entries per node (${cfg.acl.length} in the config), ${kernelTuples} tuples`);
 
     const server = lab.spawn('n2', 'iperf3', ['-s'], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));
