@@ -147,11 +147,12 @@ t.test('a config the data plane cannot hold as a whole is refused at the gate; t
   const d = mkdtempSync(join(dir, 'fit-'));
   const { fitAcl } = await import('../../../fabric/acl-capacity.js');
   const gate = new ConfigGate(d, [controller.publicKey], 'n1', undefined, (c) => {
-    if (fitAcl(c.acl).dropped.length > 0) throw new Sub0Error('invalid-input', 'the ACL does not fit the eBPF rule map');
+    if (fitAcl(c.acl).dropped.length > 0) throw new Sub0Error('invalid-input', 'the ACL does not fit the eBPF maps');
   });
   t.equal(gate.offer(signConfig(at(42), controller), 'x').kind, 'accepted');
-  const hosts = (third: number) => Array.from({ length: 300 }, (_, i) => `100.96.${third + (i >> 8)}.${i & 255}/32`);
-  const huge: NodeConfig = { ...at(43), acl: [{ rule: 'big', src: hosts(10), dst: hosts(20), proto: 'tcp', ports: [80, 80] }] };
-  t.throws(() => gate.offer(signConfig(huge, controller), 'x'), { code: 'invalid-input', message: /does not fit the eBPF rule map/ }, '300 x 300 pairs: refused');
+  // One slot to 65,536 others: 65,537 addresses, over the identity map's 65,536 entries.
+  const hosts = Array.from({ length: 65_536 }, (_, i) => `100.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`);
+  const huge: NodeConfig = { ...at(43), acl: [{ rule: 'big', src: ['100.96.0.1/32'], dst: hosts, proto: 'tcp', ports: [80, 80] }] };
+  t.throws(() => gate.offer(signConfig(huge, controller), 'x'), { code: 'invalid-input', message: /does not fit the eBPF maps/ }, '65,537 addresses: refused');
   t.equal(gate.accepted?.config.revision.number, 42, 'the config accepted before is still the one');
 });
