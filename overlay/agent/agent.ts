@@ -74,10 +74,10 @@ export class Agent {
       oneInitiator: {},
       onResult: (r) => status.recordResult(r),
     });
-    // A config the eBPF rule maps cannot hold would fail every apply: refused at the gate, the
-    // previous one kept (the compiler leaves such rules out; this guards against one that did not).
+    // A config the eBPF maps cannot hold, or with more tuples than the agent expands, would fail
+    // every apply: refused at the gate, the previous one kept (the compiler leaves such rules
+    // out; this guards against one that did not). The nftables fallback holds tuples: the same bound.
     const applicable = (c: NodeConfig) => {
-      if (acl.kind !== 'ebpf') return;
       const fit = fitAcl(c.acl);
       if (fit.dropped.length > 0) throw new Sub0Error('invalid-input', `the config's ACL ${describeOverflow(fit)} (rules ${fit.dropped.slice(0, 5).join(', ')}${fit.dropped.length > 5 ? ', …' : ''})`);
     };

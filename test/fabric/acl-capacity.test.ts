@@ -17,14 +17,14 @@ const entry = (rule: string, src: string[], dst: string[], proto: AclEntry['prot
 
 t.test('cost: an identity per address, merged by the entries they stand in; a policy key per identity pair and protocol', async (t) => {
   const big = entry('big', block('100.97', 10_000), hosts('100.96.9', 10), 'tcp', [9944, 9944]);
-  t.same(aclCost([big]), { ident: 10_010, policy: 1 }, 'a group of 10,000 to a group of 10');
+  t.same(aclCost([big]), { ident: 10_010, policy: 1, tuples: 100_000 }, 'a group of 10,000 to a group of 10');
   const v6 = entry('v6', ['fd00::1/128', '100.96.0.1/32'], ['fd00::2/128', '100.96.0.2/32']);
-  t.same(aclCost([v6]), { ident: 4, policy: 2 }, 'families apart: one pair each');
+  t.same(aclCost([v6]), { ident: 4, policy: 2, tuples: 2 }, 'families apart: one pair each');
   const lone = entry('lone', ['fd00::1/128'], ['100.96.0.2/32']);
-  t.same(aclCost([lone]), { ident: 0, policy: 0 }, 'no pair of one family: nothing in the kernel');
+  t.same(aclCost([lone]), { ident: 0, policy: 0, tuples: 0 }, 'no pair of one family: nothing in the kernel');
   const a = entry('a', hosts('100.96.0', 3), hosts('100.96.1', 3));
   const b = entry('b', hosts('100.96.0', 1), hosts('100.96.1', 3), 'udp');
-  t.same(aclCost([a, b]), { ident: 6, policy: 3 }, 'b singles out one source: two source identities; a: 2 keys, b: 1');
+  t.same(aclCost([a, b]), { ident: 6, policy: 3, tuples: 12 }, 'b singles out one source: two source identities; a: 2 keys, b: 1');
 });
 
 t.test('entries are kept in order while their kernel entries fit', async (t) => {
@@ -32,15 +32,19 @@ t.test('entries are kept in order while their kernel entries fit', async (t) => 
   const aOtherPort = entry('a', a.src, a.dst, 'tcp', [443, 443]);
   const b = entry('b', hosts('100.96.2', 2), hosts('100.96.3', 1));
   const c = entry('c', hosts('100.96.0', 1), hosts('100.96.1', 1), 'udp');
-  const fit = fitAcl([a, aOtherPort, b, c], { ident: 8, policy: 10 });
+  const fit = fitAcl([a, aOtherPort, b, c], { ident: 8, policy: 10, tuples: 100 });
   t.same(fit.kept.map((e) => e.rule), ['a', 'a'], 'a: 6 addresses; b would make 9');
   t.same(fit.dropped, ['b', 'c'], 'the rest is left out in rule order');
-  t.same(fit.used, { ident: 6, policy: 1 });
-  t.same(fit.wanted, { ident: 9, policy: 6 }, 'a: 4 keys (100.96.0.0, in c too, has its own identity), b: 1, c: 1');
+  t.same(fit.used, { ident: 6, policy: 1, tuples: 18 });
+  t.same(fit.wanted, { ident: 9, policy: 6, tuples: 21 }, 'a: 4 keys (100.96.0.0, in c too, has its own identity), b: 1, c: 1');
   const small = [a, b];
   t.equal(fitAcl(small).kept, small, 'far below the maps\' size: the same list, not walked');
   const huge = [entry('big', block('100.97', 10_000), hosts('100.96.9', 10))];
   t.equal(fitAcl(huge).kept, huge, '10,000 x 10 pairs fit: 10,010 identities and one policy entry');
+  const square = [entry('square', block('100.97', 1_000), block('100.98', 1_000))];
+  const over = fitAcl(square);
+  t.same(over.dropped, ['square'], '1,000 x 1,000 pairs: two identities, but a million tuples for the agent to expand');
+  t.same(over.wanted, { ident: 2_000, policy: 1, tuples: 1_000_000 });
 });
 
 t.test('the kernel maps are the size the compiler assumes', async (t) => {
@@ -62,7 +66,7 @@ t.test('a rule from a group of 33,000 slots (66,000 addresses with IPv6) to a gr
   const { configs, issues } = compile(snap);
   const over = issues.filter((i) => i.code === 'acl-over-capacity');
   t.same(over.map((i) => i.entryId).sort(), ['n1', 'n2'], 'both ends of the rule');
-  t.match(over[0]!.message, /ACL needs up to 66\d{3} address and \d+ policy entries in the kernel, over the 65536 and 65536 its maps hold: rules ping-all, big left out on this node/, 'ping-all names every slot: it overflows too');
+  t.match(over[0]!.message, /ACL needs up to 66\d{3} address and \d+ policy entries in the kernel and \d+ tuples in the agent, over the 65536, 65536 and 262144 a node holds: rules ping-all, big left out on this node/, 'ping-all names every slot: it overflows too');
   t.equal(over[0]!.severity, 'error');
   for (const n of ['n1', 'n2']) {
     const rules = new Set(configs.get(n)!.acl.map((e) => e.rule));

@@ -90,7 +90,7 @@ t.test('malformed, untrusted, tampered and stale configs are refused with a clea
     ['tampered after signing', Buffer.from(signConfig(m.compile({ block: 21, slots: [], rules: [] }).get('n1')!, m.key)).toString('utf8').replace('active', 'quarantined'), /bad-signature|invalid-input/],
     ['an older revision', signConfig(m.compile({ block: 5, slots: [], rules: [] }).get('n1')!, m.key), /stale-revision/],
     // Signed and well-formed, but 90,000 pairs: more than the eBPF rule map holds.
-    ['an ACL the kernel cannot hold', signConfig({ ...m.compile({ block: 23, slots: [], rules: [] }).get('n1')!, acl: [{ rule: 'big', src: hosts(10).slice(0, 1), dst: manyHosts(65_536), proto: 'tcp', ports: [80, 80] }] }, m.key), /invalid-input: .*needs up to 65537 address and 1 policy entries in the kernel, over the 65536 and 65536 its maps hold/],
+    ['an ACL the kernel cannot hold', signConfig({ ...m.compile({ block: 23, slots: [], rules: [] }).get('n1')!, acl: [{ rule: 'big', src: hosts(10).slice(0, 1), dst: manyHosts(65_536), proto: 'tcp', ports: [80, 80] }] }, m.key), /invalid-input: .*needs up to 65537 address and 1 policy entries in the kernel and 65536 tuples in the agent, over the 65536, 65536 and 262144 a node holds/],
   ];
   for (const [what, text, code] of cases) {
     const seen = m.status('n1')!.lastRejected?.at ?? 0;
