@@ -15,7 +15,7 @@ import { Sub0Error, summarize } from '../../fabric/errors.js';
 import type { AclDriver, AclObserveOptions, AclOp } from '../drivers.js';
 import { parseHost } from './addr.js';
 import { run, runOk } from './exec.js';
-import { renderTable, renderTuples, tableName } from './nft-ruleset.js';
+import { renderDelta, renderTable, tableName } from './nft-ruleset.js';
 import { groupId, RuleSet, ShadowTable, type RuleGroup } from './rule-set.js';
 
 export interface NftAclOptions {
@@ -59,7 +59,7 @@ export class NftAclDriver implements AclDriver {
     return this.shadow.tuples(opts?.keys);
   }
 
-  /** Applies the ops to the shadow (the record) and replaces every tuple set in one transaction. */
+  /** Changes the elements of the touched groups in one transaction; the shadow follows when it took. */
   async apply(ops: readonly AclOp[]): Promise<void> {
     const ifname = this.ifname;
     if (!ifname) throw new Sub0Error('driver', 'apply() before attach()', { where: 'acl/nftables' });
@@ -75,15 +75,11 @@ export class NftAclDriver implements AclDriver {
         errors.push(`${o.op} ${o.key}: ${(e as Error).message}`);
       }
     }
-    const next = new Map(base);
-    for (const [id, g] of touched.groups) {
-      if (g.ranges.length > 0) next.set(id, g);
-      else next.delete(id);
-    }
+    const text = renderDelta(ifname, [...touched.groups].map(([id, g]) => [base.get(id), g] as const));
     try {
-      await runOk('nft', ['-f', '-'], renderTuples(ifname, next.values()));
+      if (text.trim() !== '') await runOk('nft', ['-f', '-'], text);
     } catch (e) {
-      this.stale = true;
+      this.stale = true; // the sets are not what the shadow says (changed by hand?): read them first
       throw e;
     }
     for (const [id, g] of touched.groups) this.shadow.remember(id, g);

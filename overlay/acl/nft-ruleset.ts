@@ -9,6 +9,7 @@
  *   icmpN    (src . dst . proto) for 'icmp' tuples;  anyN  (src . dst) for 'any' tuples.
  *   groupsN  (src . dst . proto) of every group: lets ICMP errors about an allowed flow through.
  *   guardN   the guarded prefixes.
+ * An apply changes the elements of the groups it touched, in one transaction (renderDelta).
  * Chains: `ingress` (prerouting, iifname) and `egress` (postrouting, oifname) send packets that
  * touch a guarded prefix to `check`, which accepts a flow whose original direction is still in the
  * sets (conntrack's `ct original` tuple), or a packet a set allows, and drops the rest. Because
@@ -74,35 +75,53 @@ export function renderTable(ifname: string, guarded: readonly string[]): string 
   return lines.join('\n') + '\n';
 }
 
-/** One transaction that replaces every tuple set's contents with `groups`: atomic for packets. */
-export function renderTuples(ifname: string, groups: Iterable<RuleGroup>): string {
+/** The set elements one group stands for, by set name (tuples4, ports4, ...). */
+function elementsOf(g: RuleGroup): [string, string][] {
+  const out: [string, string][] = [];
+  const n = isMappedV4(g.src) ? 4 : 6;
+  const pair = `${formatAddr(g.src)} . ${formatAddr(g.dst)}`;
+  for (const [lo, hi] of g.ranges) out.push([`tuples${n}`, `${pair} . ${g.proto} . ${lo} . ${hi}`]);
+  if (g.ranges.length === 0) return out;
+  if (g.proto === IPPROTO.any) {
+    out.push([`any${n}`, pair]);
+    return out;
+  }
+  out.push([`groups${n}`, `${pair} . ${g.proto}`]);
+  if (g.proto === IPPROTO.tcp || g.proto === IPPROTO.udp) {
+    for (const [lo, hi] of mergeRanges(g.ranges)) out.push([`ports${n}`, `${pair} . ${g.proto} . ${lo}-${hi}`]);
+  } else {
+    out.push([`icmp${n}`, `${pair} . ${g.proto}`]);
+  }
+  return out;
+}
+
+/**
+ * One transaction that takes the tuple sets from the groups `before` to the groups `after`, for
+ * the groups that changed (undefined: absent): the elements only one side has are deleted or
+ * added, so a change costs its own size, not the sets' (refilling an interval set of 100,000
+ * elements in one transaction took minutes). Atomic for packets.
+ */
+export function renderDelta(ifname: string, changes: Iterable<readonly [RuleGroup | undefined, RuleGroup | undefined]>): string {
   const t = `inet ${tableName(ifname)}`;
-  const els = new Map<string, string[]>();
-  const add = (set: string, e: string) => {
-    const list = els.get(set) ?? [];
-    list.push(e);
-    els.set(set, list);
+  const del = new Map<string, string[]>();
+  const add = new Map<string, string[]>();
+  const put = (m: Map<string, string[]>, set: string, e: string) => {
+    const list = m.get(set);
+    if (list) list.push(e);
+    else m.set(set, [e]);
   };
-  for (const g of groups) {
-    const n = isMappedV4(g.src) ? 4 : 6;
-    const pair = `${formatAddr(g.src)} . ${formatAddr(g.dst)}`;
-    for (const [lo, hi] of g.ranges) add(`tuples${n}`, `${pair} . ${g.proto} . ${lo} . ${hi}`);
-    if (g.proto === IPPROTO.any) {
-      add(`any${n}`, pair);
-      continue;
-    }
-    add(`groups${n}`, `${pair} . ${g.proto}`);
-    if (g.proto === IPPROTO.tcp || g.proto === IPPROTO.udp) {
-      for (const [lo, hi] of mergeRanges(g.ranges)) add(`ports${n}`, `${pair} . ${g.proto} . ${lo}-${hi}`);
-    } else {
-      add(`icmp${n}`, `${pair} . ${g.proto}`);
-    }
+  for (const [before, after] of changes) {
+    const old = new Set((before ? elementsOf(before) : []).map(([set, e]) => `${set}\0${e}`));
+    const now = new Set((after ? elementsOf(after) : []).map(([set, e]) => `${set}\0${e}`));
+    for (const x of old) if (!now.has(x)) put(del, ...(x.split('\0') as [string, string]));
+    for (const x of now) if (!old.has(x)) put(add, ...(x.split('\0') as [string, string]));
   }
   const lines: string[] = [];
-  for (const s of TUPLE_SETS) for (const n of [4, 6]) lines.push(`flush set ${t} ${s}${n}`);
-  for (const [set, list] of els) {
-    // Chunks keep each command line within what nft's parser handles comfortably.
-    for (let i = 0; i < list.length; i += 1000) lines.push(`add element ${t} ${set} { ${list.slice(i, i + 1000).join(', ')} }`);
+  for (const [verb, m] of [['delete', del], ['add', add]] as const) {
+    for (const [set, list] of m) {
+      // Chunks keep each command line within what nft's parser handles comfortably.
+      for (let i = 0; i < list.length; i += 1000) lines.push(`${verb} element ${t} ${set} { ${list.slice(i, i + 1000).join(', ')} }`);
+    }
   }
   return lines.join('\n') + '\n';
 }

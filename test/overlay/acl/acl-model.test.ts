@@ -5,8 +5,8 @@ import { aclKey, type AclTuple } from '../../../fabric/dataplane-state.js';
 import { slotPrefixes } from '../../../fabric/address.js';
 import { formatHost, parseHost, parsePrefix } from '../../../overlay/acl/addr.js';
 import { decodeFlow, decodePolicy, decodeRule, policyKey, policyValue, ruleKey, ruleValue, FLOW_KEY_SIZE, FLOW_VAL_SIZE, POLICY_VAL_SIZE } from '../../../overlay/acl/bpf-maps.js';
-import { renderTable, renderTuples, tableName } from '../../../overlay/acl/nft-ruleset.js';
-import { locate, mergeRanges, RuleSet, type PortRange } from '../../../overlay/acl/rule-set.js';
+import { renderDelta, renderTable, tableName } from '../../../overlay/acl/nft-ruleset.js';
+import { locate, mergeRanges, RuleSet, type PortRange, type RuleGroup } from '../../../overlay/acl/rule-set.js';
 import type { PolicyProto } from '../../../overlay/acl/identities.js';
 
 const tup = (src: string, dst: string, proto: AclTuple['proto'], lo = 0, hi = 65535): AclTuple => ({ src, dst, proto, ports: [lo, hi] });
@@ -85,10 +85,21 @@ t.test('nftables text: one table per interface, merged intervals, record of exac
     const { id, group } = s.with(x, true);
     s.set(id, group);
   }
-  const text = renderTuples('wg0', s.groups.values());
+  const text = renderDelta('wg0', [...s.groups.values()].map((g) => [undefined, g] as const));
   t.match(text, 'add element inet sub0_wg0 ports4 { 100.96.0.1 . 100.96.0.2 . 6 . 80-95 }');
   t.match(text, 'add element inet sub0_wg0 tuples4 { 100.96.0.1 . 100.96.0.2 . 6 . 80 . 90, 100.96.0.1 . 100.96.0.2 . 6 . 85 . 95 }');
   t.match(text, 'add element inet sub0_wg0 icmp6 { fd00::1 . fd00::2 . 58 }');
-  t.match(text, /^flush set inet sub0_wg0 tuples4$/m, 'every apply starts from empty sets, in the same transaction');
+  t.notMatch(text, /flush|delete/, 'from nothing: additions only');
+  // 85-95 goes: the tuple record loses it, the merged interval shrinks; the ICMP group goes whole.
+  const [tcp, icmp] = [...s.groups.values()] as [RuleGroup, RuleGroup];
+  const delta = renderDelta('wg0', [[tcp, { ...tcp, ranges: [[80, 90]] }], [icmp, undefined]]);
+  t.same(delta.trim().split('\n'), [
+    'delete element inet sub0_wg0 tuples4 { 100.96.0.1 . 100.96.0.2 . 6 . 85 . 95 }',
+    'delete element inet sub0_wg0 ports4 { 100.96.0.1 . 100.96.0.2 . 6 . 80-95 }',
+    'delete element inet sub0_wg0 tuples6 { fd00::1 . fd00::2 . 58 . 0 . 65535 }',
+    'delete element inet sub0_wg0 groups6 { fd00::1 . fd00::2 . 58 }',
+    'delete element inet sub0_wg0 icmp6 { fd00::1 . fd00::2 . 58 }',
+    'add element inet sub0_wg0 ports4 { 100.96.0.1 . 100.96.0.2 . 6 . 80-90 }',
+  ], 'a change deletes and adds only the elements that differ, deletions first');
   t.equal(aclKey(tup('a', 'b', 'any')), 'a>b/any:0-65535');
 });
