@@ -22,6 +22,7 @@ import { runOk } from '../../overlay/acl/exec.js';
 import { bootimagePath, projectRoot } from '../paths.js';
 import { SETTINGS_PATH } from '../settings.js';
 import { cpioChunks, type CpioEntry } from './cpio.js';
+import { CpioTree } from './cpio-tree.js';
 import { fetchDebs, fetchNode, loadInputs, type Inputs } from './inputs.js';
 import { pinPeTimestamp } from './pe.js';
 import { Sub0Error } from '../../fabric/errors.js';
@@ -242,36 +243,11 @@ const LIBS: readonly [string, string, string][] = [
 const NATIVE_PACKAGES = ['koffi', '@koromix/koffi-linux-x64', 'netlink', 'node-gyp-build'];
 
 function initramfsEntries(t: TreeInput): CpioEntry[] {
-  const entries: CpioEntry[] = [];
-  const dirs = new Set<string>();
-  const dir = (p: string) => {
-    for (let d = p; d && d !== '.' && !dirs.has(d); d = dirname(d)) {
-      dirs.add(d);
-      entries.push({ path: d, type: 'dir' });
-    }
-  };
-  const file = (path: string, from: string, mode?: number) => {
-    dir(dirname(path));
-    const st = statSync(from);
-    entries.push({ path, type: 'file', mode: mode ?? (st.mode & 0o111 ? 0o755 : 0o644), data: readFileSync(from) });
-  };
-  const text = (path: string, body: string, mode = 0o644) => {
-    dir(dirname(path));
-    entries.push({ path, type: 'file', mode, data: Buffer.from(body) });
-  };
-  const tree = (into: string, from: string, keep: (rel: string) => boolean = () => true) => {
-    for (const rel of (readdirSync(from, { recursive: true }) as string[]).sort()) {
-      if (!keep(rel)) continue;
-      const abs = join(from, rel);
-      const st = lstatSync(abs);
-      const path = join(into, rel);
-      if (st.isDirectory()) dir(path);
-      else if (st.isSymbolicLink()) {
-        dir(dirname(path));
-        entries.push({ path, type: 'symlink', target: readlinkSync(abs) });
-      } else file(path, abs);
-    }
-  };
+  const cpio = new CpioTree();
+  const dir = (p: string) => cpio.dir(p);
+  const file = (path: string, from: string, mode?: number) => cpio.file(path, from, mode);
+  const text = (path: string, body: string, mode?: number) => cpio.text(path, body, mode);
+  const tree = (into: string, from: string, keep?: (rel: string) => boolean) => cpio.tree(into, from, keep);
   const deb = (name: string) => {
     const d = t.debs.get(name);
     if (!d) throw new Sub0Error('invalid-input', `inputs.json names no ${name} package`);
@@ -279,8 +255,8 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
   };
 
   for (const d of ['dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'var/lib/sub0', 'etc']) dir(d);
-  entries.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
-  entries.push({ path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 });
+  cpio.char('dev/console', 0o600, 5, 1);
+  cpio.char('dev/null', 0o666, 1, 3);
   file('init', bootimagePath('init/init.sh'), 0o755);
   file('etc/sub0/udhcpc.sh', bootimagePath('init/udhcpc.sh'), 0o755);
   text('etc/sub0/image-version', `${IMAGE_VERSION} (Node ${t.inputs.node.version}, kernel ${t.inputs.kernel.release})\n`);
@@ -289,7 +265,7 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
   text('etc/nsswitch.conf', 'hosts: files dns\n');
   text('etc/hosts', '127.0.0.1 localhost\n::1 localhost\n');
   file('bin/busybox', join(deb('busybox-static'), 'bin/busybox'), 0o755);
-  entries.push({ path: 'bin/sh', type: 'symlink', target: 'busybox' });
+  cpio.symlink('bin/sh', 'busybox');
   file('usr/bin/node', t.nodeBin, 0o755);
   file('usr/bin/qemu-system-x86_64', bootimagePath('init/qemu-wrapper.sh'), 0o755);
   dir('opt/sub0/hv');
@@ -310,7 +286,7 @@ function initramfsEntries(t: TreeInput): CpioEntry[] {
 
   tree('', t.modulesDir);
   for (const f of t.firmware) file(join('lib/firmware', f), join(t.firmwareDir!, f), 0o644);
-  return entries;
+  return cpio.entries;
 }
 
 /**

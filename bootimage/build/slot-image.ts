@@ -4,7 +4,7 @@
  * bootimage/slot-guest/init.sh, in the tar a node's image store takes (overlay/slots/image-store.ts).
  * Reproducible: the same inputs give the same bytes, so the same ref.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sub0Error } from '../../fabric/errors.js';
 import { imageRef } from '../../fabric/slot-image-ref.js';
@@ -12,7 +12,8 @@ import { runOk } from '../../overlay/acl/exec.js';
 import { IMAGE_MEMBERS, sha256File } from '../../overlay/slots/image-store.js';
 import { bootimagePath } from '../paths.js';
 import { compress, selectModules } from './build-image.js';
-import { cpioChunks, type CpioEntry } from './cpio.js';
+import { cpioChunks } from './cpio.js';
+import { CpioTree } from './cpio-tree.js';
 import { fetchDebs, loadInputs } from './inputs.js';
 
 /** The guest's drivers: virtio over MMIO (microvm) or PCI (q35), its NIC and its disk. */
@@ -44,24 +45,19 @@ export async function buildSlotImage(o: { out: string; cache: string }): Promise
     const kernelDir = dirs.get(kernelPkg)!;
     const mods = await selectModules(kernelDir, inputs.kernel.release, GUEST_MODULES, work);
 
-    const entries: CpioEntry[] = [];
-    for (const d of ['bin', 'dev', 'proc', 'sys', 'lib', 'lib/modules']) entries.push({ path: d, type: 'dir' });
-    entries.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
-    entries.push({ path: 'init', type: 'file', mode: 0o755, data: readFileSync(bootimagePath('slot-guest/init.sh')) });
-    entries.push({ path: 'bin/busybox', type: 'file', mode: 0o755, data: readFileSync(join(dirs.get('busybox-static')!, 'bin/busybox')) });
-    entries.push({ path: 'bin/sh', type: 'symlink', target: 'busybox' });
-    const modRoot = join(mods.dir, 'lib/modules', inputs.kernel.release);
-    entries.push({ path: `lib/modules/${inputs.kernel.release}`, type: 'dir' });
-    for (const rel of (readdirSync(modRoot, { recursive: true }) as string[]).sort()) {
-      const abs = join(modRoot, rel);
-      const path = `lib/modules/${inputs.kernel.release}/${rel}`;
-      if (lstatSync(abs).isDirectory()) entries.push({ path, type: 'dir' });
-      else entries.push({ path, type: 'file', mode: 0o644, data: readFileSync(abs) });
-    }
+    const cpio = new CpioTree();
+    for (const d of ['bin', 'dev', 'proc', 'sys', 'lib/modules']) cpio.dir(d);
+    cpio.char('dev/console', 0o600, 5, 1);
+    cpio.file('init', bootimagePath('slot-guest/init.sh'), 0o755);
+    cpio.file('bin/busybox', join(dirs.get('busybox-static')!, 'bin/busybox'), 0o755);
+    cpio.symlink('bin/sh', 'busybox');
+    const modules = `lib/modules/${inputs.kernel.release}`;
+    cpio.dir(modules);
+    cpio.tree(modules, join(mods.dir, modules));
 
     const bundle = join(work, 'bundle');
     mkdirSync(bundle, { recursive: true });
-    await compress(cpioChunks(entries, inputs.sourceDateEpoch), join(bundle, IMAGE_MEMBERS.initrd));
+    await compress(cpioChunks(cpio.entries, inputs.sourceDateEpoch), join(bundle, IMAGE_MEMBERS.initrd));
     await runOk('cp', [join(kernelDir, `boot/vmlinuz-${inputs.kernel.release}`), join(bundle, IMAGE_MEMBERS.kernel)]);
     mkdirSync(o.out, { recursive: true });
     const file = join(o.out, 'slot.tar');
