@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { run } from '../../overlay/acl/exec.js';
+import { isAlive, readPid } from '../../overlay/pid.js';
 import type { NetworkSettings } from '../settings.js';
 import { DRIVERS_LOADED, initDone } from './init-flags.js';
 
@@ -25,13 +26,10 @@ export function uplink(): { address: string; cidr: string; ifname: string } | un
   return undefined;
 }
 
+/** A udhcpc already running for the interface (an empty or stale pid file is none). */
 const alive = (pidFile: string) => {
-  try {
-    process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const pid = readPid(pidFile);
+  return pid !== undefined && isAlive(pid);
 };
 
 export async function bringUp(s: NetworkSettings, say: (line: string) => void): Promise<string> {
