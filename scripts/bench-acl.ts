@@ -1,6 +1,7 @@
 // Prints the ACL benchmark figures (lab/bench/bench-acl.ts): a table, then one JSON line each.
 // Cases, in one run: `entries` random tuples in both map layouts (pairs: the earlier design), and
-// one rule from a group of 10,000 slots to a group of 10, by identity (by pairs it does not fit).
+// one rule from a group of 10,000 slots to a group of 10, by identity (by pairs it does not fit),
+// and the same rule in the nftables fallback (load and apply to enforcement only).
 // Usage: node --import tsx scripts/bench-acl.ts [--runs N] [--seconds S] [--trials N] [--entries N] [--sources N] [--destinations N]
 import {
   aclFigures, benchAclThroughput, benchRuleToEnforcement, caseName, type BenchFigure, type EnforceResult, type RuleCase, type ThroughputResult,
@@ -25,6 +26,8 @@ for (const [rules, layout] of [[random, 'pairs'], [random, 'identity'], [groups,
   const en = await benchRuleToEnforcement({ rules, layout, trials });
   results.push([tp, en]);
 }
+console.error(`bench:acl: ${caseName(groups)}, nftables…`);
+const nft = await benchRuleToEnforcement({ rules: groups, layout: 'nftables', trials });
 const [pairs, , scale] = results.map(([tp]) => tp) as [ThroughputResult, ThroughputResult, ThroughputResult];
 const scaleEnforce = results[2]![1];
 
@@ -36,6 +39,7 @@ for (const [tp, en] of results) {
   console.log(`${pad(caseName(tp.rules), 34)}${pad(tp.layout, 10)}${pad(String(tp.tuples), 9)}${pad(entries, 30)}${pad(tp.loadMs.toFixed(0), 9)}${pad(en.medianMs.toFixed(2), 12)}${pad(String(tp.perPacketNs.flow), 13)}${pad(String(tp.perPacketNs.denied), 15)}${tp.ratio.toFixed(3)}`);
 }
 console.log(`${pad(caseName(groups), 34)}${pad('pairs', 10)}${pad(String(scale.tuples), 9)}does not fit: ${scale.tuples} entries needed, the map holds ${ACL_POLICY_ENTRIES}`);
+console.log(`${pad(caseName(groups), 34)}${pad('nftables', 10)}${pad(String(scale.tuples), 9)}${pad('(set elements)', 30)}${pad(nft.loadMs.toFixed(0), 9)}${nft.medianMs.toFixed(2)}`);
 
 // Targets of the scale case.
 const addresses = groups.kind === 'groups' ? groups.sources + groups.destinations : 0;
@@ -54,6 +58,8 @@ const figures: BenchFigure[] = results.flatMap(([tp, en]) => aclFigures(tp, en))
 const scaleName = `acl ${caseName(groups)}`;
 const round = (x: number) => Math.round(x * 1000) / 1000;
 figures.push(
+  { bench: 'acl', case: `acl apply to enforcement, ${caseName(groups)}, nftables`, metric: 'ms', value: Math.round(nft.medianMs * 100) / 100 },
+  { bench: 'acl', case: `acl load ${caseName(groups)}, nftables`, metric: 'ms', value: Math.round(nft.loadMs * 10) / 10 },
   { bench: 'acl', case: `${scaleName}, pairs`, metric: 'kernel-entries-needed', value: scale.tuples, baseline: `map-size-${ACL_POLICY_ENTRIES}` },
   { bench: 'acl', case: scaleName, metric: 'kernel-entries-ratio', value: round(entriesRatio), baseline: 'addresses+rule-ports' },
   { bench: 'acl', case: scaleName, metric: 'ns-per-packet-ratio', value: round(flowRatio), baseline: `acl ${caseName(random)}, pairs` },

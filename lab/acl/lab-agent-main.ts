@@ -122,21 +122,28 @@ const handlers: Record<string, (a: Args) => Promise<unknown>> = {
     const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     const t0 = performance.now();
     try {
-      return await new Promise<number | null>((resolve, reject) => {
+      // The first echo may come before apply() returns (the kernel took the change, the driver
+      // still finishing): the answer waits for both, so that no later call overlaps this apply.
+      let stop: (v: number | null) => void = () => {};
+      const first = new Promise<number | null>((resolve) => {
         const probe = setInterval(() => s.send('probe', a.port as number, host), 1);
-        const stop = (v: number | null) => {
+        const timer = setTimeout(() => stop(null), (a.timeoutMs as number) ?? 2000);
+        stop = (v) => {
           clearInterval(probe);
           clearTimeout(timer);
           resolve(v);
         };
-        const timer = setTimeout(() => stop(null), (a.timeoutMs as number) ?? 2000);
         s.on('message', () => stop(performance.now() - t0));
         s.send('probe', a.port as number, host);
-        need().apply(a.ops as never).catch((e: unknown) => {
-          clearInterval(probe);
-          reject(e as Error);
-        });
       });
+      const applied = need()
+        .apply(a.ops as never)
+        .catch((e: unknown) => {
+          stop(null);
+          throw e;
+        });
+      const [ms] = await Promise.all([first, applied]);
+      return ms;
     } finally {
       s.close();
     }
