@@ -46,13 +46,23 @@ function putRuleKey(b: Buffer, off: number, g: Pick<RuleGroup, 'src' | 'dst' | '
   b[off + 32] = g.proto;
 }
 
-/** Writes a rule (or policy) value at `off` of a zeroed buffer. */
-export function putRuleValue(b: Buffer, off: number, ranges: readonly PortRange[]): void {
+/** Writes a rule value at `off` of a zeroed buffer: the count, then the ranges. */
+function putRuleValue(b: Buffer, off: number, ranges: readonly PortRange[]): void {
   put32(b, ranges.length, off);
+  putRanges(b, off + 4, ranges);
+}
+
+/** {lo u16, hi u16} pairs from `off`: the layout of port_range arrays in both values. */
+function putRanges(b: Buffer, off: number, ranges: readonly PortRange[]): void {
   for (let i = 0; i < ranges.length; i++) {
-    put16(b, ranges[i]![0], off + 4 + 4 * i);
-    put16(b, ranges[i]![1], off + 6 + 4 * i);
+    put16(b, ranges[i]![0], off + 4 * i);
+    put16(b, ranges[i]![1], off + 4 * i + 2);
   }
+}
+
+/** n (at most MAX_RANGES) port ranges from `off`. */
+function readRanges(v: Buffer, off: number, n: number): PortRange[] {
+  return Array.from({ length: Math.min(n, MAX_RANGES) }, (_, i): PortRange => [u16(v, off + 4 * i), u16(v, off + 4 * i + 2)]);
 }
 
 /**
@@ -109,11 +119,7 @@ export function putPolicyValue(b: Buffer, off: number, protos: readonly PolicyPr
     else if (proto === IPPROTO.tcp || proto === IPPROTO.udp) {
       const tcp = proto === IPPROTO.tcp;
       b[off + (tcp ? 2 : 3)] = ranges.length;
-      const base = off + 4 + (tcp ? 0 : 4 * MAX_RANGES);
-      for (let i = 0; i < ranges.length; i++) {
-        put16(b, ranges[i]![0], base + 4 * i);
-        put16(b, ranges[i]![1], base + 4 * i + 2);
-      }
+      putRanges(b, off + 4 + (tcp ? 0 : 4 * MAX_RANGES), ranges);
     } else throw new RangeError(`protocol ${proto} has no place in a policy value`);
   }
 }
@@ -129,21 +135,13 @@ export function decodePolicy(k: Buffer, v: Buffer): PolicyEntry {
   const all: PortRange[] = [[0, 65535]];
   if (v[0]) protos.push({ proto: IPPROTO.any, ranges: all });
   if (v[1]) protos.push({ proto: v[1], ranges: all });
-  const ranges = (n: number, base: number) => Array.from({ length: Math.min(n, MAX_RANGES) }, (_, i): PortRange => [u16(v, base + 4 * i), u16(v, base + 4 * i + 2)]);
-  if (v[2]) protos.push({ proto: IPPROTO.tcp, ranges: ranges(v[2], 4) });
-  if (v[3]) protos.push({ proto: IPPROTO.udp, ranges: ranges(v[3], 4 + 4 * MAX_RANGES) });
+  if (v[2]) protos.push({ proto: IPPROTO.tcp, ranges: readRanges(v, 4, v[2]) });
+  if (v[3]) protos.push({ proto: IPPROTO.udp, ranges: readRanges(v, 4 + 4 * MAX_RANGES, v[3]) });
   return { sid: u32(k, 0), did: u32(k, 4), protos };
 }
 
-function decodeRanges(v: Buffer): PortRange[] {
-  const n = Math.min(u32(v, 0), MAX_RANGES);
-  const ranges: PortRange[] = [];
-  for (let i = 0; i < n; i++) ranges.push([u16(v, 4 + 4 * i), u16(v, 6 + 4 * i)]);
-  return ranges;
-}
-
 export function decodeRule(k: Buffer, v: Buffer): RuleGroup {
-  return { src: Uint8Array.from(k.subarray(0, 16)), dst: Uint8Array.from(k.subarray(16, 32)), proto: k[32]!, ranges: decodeRanges(v) };
+  return { src: Uint8Array.from(k.subarray(0, 16)), dst: Uint8Array.from(k.subarray(16, 32)), proto: k[32]!, ranges: readRanges(v, 4, u32(v, 0)) };
 }
 
 export interface Flow {
